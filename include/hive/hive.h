@@ -1,0 +1,305 @@
+/*
+ * hive.h - the public API of hive, an actor runtime for C in the style of
+ * Erlang/OTP.
+ *
+ * A node (hive_t) runs actors on a pool of worker threads. An actor is a
+ * behaviour (callbacks) plus a private state block; actors share nothing and
+ * talk only by messages, which the runtime copies into the receiver's
+ * lock-free mailbox. Callbacks of one actor never run at the same time.
+ *
+ * Conventions, as in libuv:
+ *   - Every call that can fail returns an int: HIVE_OK (0) or a negative
+ *     HIVE_E* code; hive_strerror() and hive_err_name() describe it.
+ *   - Bad arguments return HIVE_EINVAL (or a more precise code) and change
+ *     nothing. No call aborts the process on bad input.
+ *   - Calls marked "actor only" take a hive_ctx_t and may be used only inside
+ *     a callback, with the ctx that callback was given.
+ */
+#ifndef HIVE_HIVE_H
+#define HIVE_HIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Errors ------------------------------------------------------------ */
+
+#define HIVE_OK 0
+#define HIVE_STOP 1 /* from init/handle: exit with reason normal */
+
+#define HIVE_EINVAL (-1)       /* an argument is invalid */
+#define HIVE_ENOMEM (-2)       /* out of memory */
+#define HIVE_ENOPROC (-3)      /* no such actor (never existed, or dead) */
+#define HIVE_EFULL (-4)        /* bounded mailbox full; nothing was enqueued */
+#define HIVE_ETIMEDOUT (-5)    /* a wait ran out of time */
+#define HIVE_EEXIST (-6)       /* the name is already registered */
+#define HIVE_ENOTFOUND (-7)    /* no such name */
+#define HIVE_ENAMETOOLONG (-8) /* a name is longer than HIVE_NAME_MAX */
+#define HIVE_EALREADY (-9)     /* the actor already has a registered name */
+#define HIVE_ESHUTDOWN (-10)   /* the node is stopping */
+#define HIVE_ELIMIT (-11)      /* too many actors (hive_config_t.max_actors) */
+#define HIVE_EDEADLK (-12)     /* the call would wait on its own thread */
+#define HIVE_ESYS (-13)        /* a system call failed (threads, memory maps) */
+
+/* A static, human-readable description of err ("unknown error" if unknown). */
+const char *hive_strerror(int err);
+/* The code's name as a string, "HIVE_EFULL"; "HIVE_UNKNOWN" if unknown. */
+const char *hive_err_name(int err);
+
+/* ---- Pids ---------------------------------------------------------------- */
+
+/*
+ * A pid names one actor for ever: 8 bits of node, 24 bits of slot and 32 bits
+ * of generation. When an actor dies its slot may be reused by a later actor,
+ * with a new generation, so an old pid never reaches the new actor: a message
+ * to it is counted as a dead letter and dropped. 0 is "no actor".
+ */
+typedef uint64_t hive_pid_t;
+
+#define HIVE_PID_NODE(pid) ((unsigned)((pid) >> 56))
+#define HIVE_PID_SLOT(pid) ((unsigned)(((pid) >> 32) & 0xffffffu))
+#define HIVE_PID_GEN(pid) ((uint32_t)(pid))
+
+/* Longest text hive_pid_format writes, with its terminating NUL. */
+#define HIVE_PID_STRLEN 32
+/* Writes pid Erlang-style, "<0.42.3>" (node.slot.generation); returns buf. */
+char *hive_pid_format(hive_pid_t pid, char *buf, size_t size);
+
+/* ---- Messages ------------------------------------------------------------ */
+
+/* Tags below HIVE_TAG_USER are reserved for system messages. */
+#define HIVE_TAG_EXIT 1         /* exit signal, delivered to actors trapping exits */
+#define HIVE_TAG_DOWN 2         /* a monitored actor ended */
+#define HIVE_TAG_TIMEOUT 3      /* a request or receive timed out */
+#define HIVE_TAG_LONG_HANDLER 4 /* watchdog report to the system monitor */
+#define HIVE_TAG_USER 64        /* first tag free for applications */
+
+typedef struct hive_msg {
+  uint32_t tag;     /* < HIVE_TAG_USER: system messages */
+  hive_pid_t from;  /* 0 when sent from outside any actor */
+  uint64_t ref;     /* request correlation, 0 if none */
+  const void *data; /* payload; valid until the handler returns */
+  size_t len;
+} hive_msg_t;
+
+/* ---- Exit reasons -------------------------------------------------------- */
+
+#define HIVE_REASON_NORMAL 0       /* returned HIVE_STOP, or finished its work */
+#define HIVE_REASON_SHUTDOWN 1     /* asked to stop (by a supervisor, hive_stop) */
+#define HIVE_REASON_KILL 2         /* hive_kill: cannot be trapped */
+#define HIVE_REASON_ERROR 3        /* a callback returned a negative code */
+#define HIVE_REASON_CRASH 4        /* a trapped fault; code is the signal */
+#define HIVE_REASON_TIMEOUT 5      /* gave up waiting */
+#define HIVE_REASON_NOPROC 6       /* the actor did not exist */
+#define HIVE_REASON_NOCONNECTION 7 /* its node went away */
+
+typedef struct hive_reason {
+  int kind;         /* HIVE_REASON_* */
+  int code;         /* the error code, or the signal number for a crash */
+  const char *text; /* human-readable detail, may be NULL */
+} hive_reason_t;
+
+/* ---- Behaviours ---------------------------------------------------------- */
+
+typedef struct hive hive_t;         /* one node; opaque */
+typedef struct hive_ctx hive_ctx_t; /* handed to callbacks; valid during the call */
+
+/*
+ * What an actor does. The runtime allocates state_size zeroed bytes for each
+ * actor and hands them to every callback; nobody else sees them.
+ *
+ * init (may be NULL) runs in the thread that calls hive_spawn, before
+ * hive_spawn returns; messages sent to the new actor meanwhile wait in its
+ * mailbox. It returns HIVE_OK to start, HIVE_STOP to end quietly (hive_spawn
+ * returns HIVE_STOP and no actor is left), or a negative code (hive_spawn
+ * returns that code). terminate is not called when init did not return
+ * HIVE_OK, as in OTP: init cleans up after itself.
+ *
+ * handle (required) runs once per message. It returns HIVE_OK to go on,
+ * HIVE_STOP to exit with reason normal, or a negative code to exit with
+ * reason error and that code.
+ *
+ * terminate (may be NULL) runs exactly once after a successful init, when the
+ * actor ends for any reason; by then its queued messages have become dead
+ * letters. It must free what the state block points to.
+ */
+typedef struct hive_behaviour {
+  const char *name;  /* shown in statistics; may be NULL */
+  size_t state_size; /* zeroed block handed to every callback */
+  int (*init)(hive_ctx_t *ctx, void *state, const void *arg, size_t arg_len);
+  int (*handle)(hive_ctx_t *ctx, void *state, const hive_msg_t *msg);
+  void (*terminate)(hive_ctx_t *ctx, void *state, const hive_reason_t *reason);
+} hive_behaviour_t;
+
+/* ---- Nodes --------------------------------------------------------------- */
+
+#define HIVE_MAX_WORKERS 256
+#define HIVE_MAX_BATCH 65536
+#define HIVE_MAX_ACTORS (1u << 24)
+#define HIVE_DEFAULT_BATCH 64
+#define HIVE_DEFAULT_MAX_ACTORS (1u << 20)
+
+typedef struct hive_config {
+  unsigned workers;    /* worker threads; 0: the number of online CPUs */
+  unsigned batch;      /* messages one actor may handle per turn; 0: 64 */
+  unsigned max_actors; /* live actors at once; 0: 1 048 576 */
+  unsigned node_id;    /* this node's part of every pid, 0..255 */
+  void *data;          /* for the user; hive never touches it */
+} hive_config_t;
+
+/* Fills cfg with the defaults (every field 0: "choose for me"). */
+void hive_config_init(hive_config_t *cfg);
+
+/*
+ * Starts a node: its worker threads are running when this returns.
+ * cfg NULL: defaults. Returns HIVE_EINVAL for out-of-range fields.
+ */
+int hive_start(hive_t **out, const hive_config_t *cfg);
+
+/*
+ * Stops a node: every live actor is sent an exit signal with reason shutdown
+ * and its terminate callback runs; then the workers are joined and every byte
+ * the node holds is freed. Messages still queued become dead letters. h is
+ * invalid afterwards. Returns HIVE_EDEADLK if called from inside one of the
+ * node's own callbacks. A handler that never returns keeps hive_stop waiting.
+ */
+int hive_stop(hive_t *h);
+
+/* The user pointer given in hive_config_t.data. */
+void *hive_data(hive_t *h);
+
+/* ---- Spawning ------------------------------------------------------------ */
+
+/* Mailbox kinds (hive_spawn_opts_t.mailbox). */
+#define HIVE_MAILBOX_UNBOUNDED 0 /* default */
+#define HIVE_MAILBOX_REJECT 1    /* full: hive_send returns HIVE_EFULL */
+#define HIVE_MAILBOX_DROP_NEW 2  /* full: the new message is dropped, counted */
+
+/* Longest registered name, without its terminating NUL. */
+#define HIVE_NAME_MAX 63
+
+typedef struct hive_spawn_opts {
+  uint32_t flags;   /* HIVE_SPAWN_* bits; none are defined yet: must be 0 */
+  int mailbox;      /* HIVE_MAILBOX_*; bounded kinds need capacity > 0 */
+  size_t capacity;  /* bounded mailboxes: most user messages queued at once */
+  const char *name; /* registered before init runs; NULL: none */
+} hive_spawn_opts_t;
+
+void hive_spawn_opts_init(hive_spawn_opts_t *opts);
+
+/*
+ * Starts an actor running behaviour b. arg (arg_len bytes) is handed to init
+ * and need not outlive the call. On HIVE_OK *out (if out is not NULL) holds
+ * the new pid. May be called from any thread, and from inside callbacks.
+ */
+int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
+               const hive_spawn_opts_t *opts, hive_pid_t *out);
+
+/* ---- Sending ------------------------------------------------------------- */
+
+/*
+ * Sends tag (>= HIVE_TAG_USER) and a copy of len bytes at data to actor to.
+ * From one sender to one receiver, messages arrive in the order sent; a
+ * sender is an actor, or any thread outside the node. Returns HIVE_ENOPROC
+ * (counted as a dead letter) if to is dead, HIVE_EFULL if its bounded
+ * mailbox rejects. A message dropped by a drop-new mailbox returns HIVE_OK
+ * and is counted in the receiver's dropped statistic.
+ */
+int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len);
+
+/*
+ * As hive_send, but gives buf (from malloc) to the receiver instead of copying
+ * it: on HIVE_OK the caller must not touch buf again and hive frees it. On an
+ * error the caller still owns buf.
+ */
+int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len);
+
+/* ---- Inside callbacks (actor only) --------------------------------------- */
+
+hive_t *hive_node(hive_ctx_t *ctx);
+hive_pid_t hive_self(hive_ctx_t *ctx);
+
+/* ---- Names --------------------------------------------------------------- */
+
+/*
+ * Registers name (1..HIVE_NAME_MAX bytes) for the live actor pid. A name
+ * names one live actor, an actor has at most one name, and the name is
+ * released when the actor dies. Errors: HIVE_EEXIST (taken), HIVE_EALREADY
+ * (pid already has a name), HIVE_ENOPROC, HIVE_ENAMETOOLONG, HIVE_EINVAL.
+ */
+int hive_register(hive_t *h, const char *name, hive_pid_t pid);
+/* Removes name; HIVE_ENOTFOUND if it is not registered. */
+int hive_unregister(hive_t *h, const char *name);
+/* The pid registered under name, or 0. */
+hive_pid_t hive_whereis(hive_t *h, const char *name);
+
+/* ---- Exit signals -------------------------------------------------------- */
+
+/*
+ * Sends pid an exit signal with reason (copied). System messages overtake
+ * the user messages queued before them and ignore mailbox bounds. Reason
+ * normal is ignored by its target, as in Erlang; any other reason ends it.
+ */
+int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason);
+
+/* Ends pid with reason kill. Cannot be ignored. */
+int hive_kill(hive_t *h, hive_pid_t pid);
+
+/*
+ * Plain threads: waits until pid has ended (its terminate callback has
+ * returned), for at most timeout_ms milliseconds (negative: no limit).
+ * Returns HIVE_OK at once if pid is already gone, HIVE_ETIMEDOUT, or
+ * HIVE_EDEADLK if called from inside a callback of the node. Inside
+ * actors, monitor instead.
+ */
+int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
+
+/* ---- Statistics ---------------------------------------------------------- */
+
+#define HIVE_ACTOR_IDLE 0    /* nothing to do */
+#define HIVE_ACTOR_QUEUED 1  /* has messages, waits in a run queue */
+#define HIVE_ACTOR_RUNNING 2 /* a callback is running */
+#define HIVE_ACTOR_EXITING 3 /* ending: terminate is running or about to */
+
+/*
+ * One actor's counters, read without stopping it (so a snapshot taken while
+ * it runs may be a message apart). For user messages, at every moment:
+ *   enqueued = processed + dropped + dead_letters + mailbox_len.
+ */
+typedef struct hive_actor_stats {
+  hive_pid_t pid;
+  char name[HIVE_NAME_MAX + 1]; /* registered name, "" if none */
+  const char *behaviour;        /* the behaviour's name, "" if none */
+  int state;                    /* HIVE_ACTOR_* */
+  uint64_t mailbox_len;         /* user messages queued now */
+  uint64_t mailbox_hwm;         /* most user messages ever queued at once */
+  uint64_t capacity;            /* bound of the mailbox; 0: unbounded */
+  uint64_t enqueued;            /* user messages accepted (dropped included) */
+  uint64_t processed;           /* handled by the handle callback */
+  uint64_t dropped;             /* dropped by a drop-new mailbox */
+  uint64_t dead_letters;        /* discarded because the actor was exiting */
+} hive_actor_stats_t;
+
+/* Fills out for the live actor pid; HIVE_ENOPROC if there is none. */
+int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out);
+
+typedef struct hive_node_stats {
+  unsigned workers;
+  uint64_t actors_alive;   /* spawned and not yet ended */
+  uint64_t actors_spawned; /* since start */
+  uint64_t actors_exited;  /* since start */
+  uint64_t dead_letters;   /* every message that reached no handler */
+  uint64_t dropped;        /* every message a drop-new mailbox dropped */
+} hive_node_stats_t;
+
+int hive_node_stats(hive_t *h, hive_node_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HIVE_HIVE_H */

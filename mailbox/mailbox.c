@@ -1,0 +1,163 @@
+/*
+ * mailbox.c - MPSC mailbox lanes and their counters.
+ *
+ * Hot path cost of a push: one atomic add on `pending` plus the ck_stack CAS;
+ * bounded mailboxes add one CAS on `bounded_len`. Everything the owner
+ * counts is single-writer and lives in the actor, not here.
+ */
+#include "mailbox.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsan.h"
+
+hive__msg_t *hive__msg_new(const void *data, size_t len) {
+  hive__msg_t *msg = malloc(sizeof(*msg) + len);
+  if (msg == NULL)
+    return NULL;
+  memset(msg, 0, sizeof(*msg));
+  if (len > 0) {
+    if (data != NULL)
+      memcpy(msg + 1, data, len);
+    msg->pub.data = msg + 1;
+  }
+  msg->pub.len = len;
+  return msg;
+}
+
+void hive__msg_free(hive__msg_t *msg) {
+  if (msg->flags & HIVE__MSG_OWNED)
+    free((void *)msg->pub.data);
+  free(msg);
+}
+
+void hive__mailbox_init(hive__mailbox_t *mb) {
+  assert(atomic_load(&mb->pending) == 0);
+  ck_stack_init(&mb->user);
+  ck_stack_init(&mb->sys);
+  atomic_store_explicit(&mb->sys_pending, 0, memory_order_relaxed);
+  mb->sys_head = NULL;
+  mb->user_head = NULL;
+  hive__mailbox_reset_owner(mb, HIVE_MAILBOX_UNBOUNDED, 0);
+}
+
+void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity) {
+  atomic_store_explicit(&mb->hwm, 0, memory_order_relaxed);
+  atomic_store_explicit(&mb->bounded_len, 0, memory_order_relaxed);
+  atomic_store_explicit(&mb->dropped, 0, memory_order_relaxed);
+  atomic_store_explicit(&mb->capacity, capacity, memory_order_relaxed);
+  atomic_store_explicit(&mb->policy, policy, memory_order_relaxed);
+}
+
+/* Reserves a place in a bounded mailbox; false when full. */
+static bool mailbox_reserve_bounded(hive__mailbox_t *mb, int64_t capacity) {
+  int64_t n = atomic_load_explicit(&mb->bounded_len, memory_order_relaxed);
+  do {
+    if (n >= capacity)
+      return false;
+  } while (!atomic_compare_exchange_weak_explicit(&mb->bounded_len, &n, n + 1, memory_order_relaxed,
+                                                  memory_order_relaxed));
+  return true;
+}
+
+static void mailbox_note_len(hive__mailbox_t *mb, int64_t pending_now) {
+  int64_t len = pending_now - atomic_load_explicit(&mb->sys_pending, memory_order_relaxed);
+  int64_t hwm = atomic_load_explicit(&mb->hwm, memory_order_relaxed);
+  /* Rarely true once a mailbox has warmed up: the hot path is one load. */
+  while (len > hwm && !atomic_compare_exchange_weak_explicit(
+                          &mb->hwm, &hwm, len, memory_order_relaxed, memory_order_relaxed)) {
+  }
+}
+
+int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
+  int64_t capacity = atomic_load_explicit(&mb->capacity, memory_order_relaxed);
+  if (capacity > 0 && !mailbox_reserve_bounded(mb, capacity)) {
+    if (atomic_load_explicit(&mb->policy, memory_order_relaxed) == HIVE_MAILBOX_DROP_NEW) {
+      atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
+      return HIVE__PUSH_DROPPED;
+    }
+    return HIVE__PUSH_FULL;
+  }
+  /* acq_rel: the 0 -> 1 winner must see the state the last owner left. */
+  int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
+  HIVE__TSAN_RELEASE(msg);
+  ck_stack_push_upmc(&mb->user, &msg->link);
+  mailbox_note_len(mb, prev + 1);
+  return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
+}
+
+int hive__mailbox_push_system_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
+  msg->flags |= HIVE__MSG_SYSTEM;
+  atomic_fetch_add_explicit(&mb->sys_pending, 1, memory_order_relaxed);
+  int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
+  HIVE__TSAN_RELEASE(msg);
+  ck_stack_push_upmc(&mb->sys, &msg->link);
+  return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
+}
+
+bool hive__mailbox_claim(hive__mailbox_t *mb) {
+  int64_t idle = 0;
+  if (!atomic_compare_exchange_strong_explicit(&mb->pending, &idle, 1, memory_order_acq_rel,
+                                               memory_order_relaxed))
+    return false;
+  atomic_fetch_add_explicit(&mb->sys_pending, 1, memory_order_relaxed);
+  return true;
+}
+
+/* Swaps a lane out and returns its messages oldest first. */
+static hive__msg_t *mailbox_swap_lane(ck_stack_t *lane) {
+  ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(lane);
+  ck_stack_entry_t *fifo = NULL;
+  while (entry != NULL) {
+    ck_stack_entry_t *next = entry->next;
+    HIVE__TSAN_ACQUIRE(entry);
+    entry->next = fifo;
+    fifo = entry;
+    entry = next;
+  }
+  return (hive__msg_t *)fifo;
+}
+
+static hive__msg_t *mailbox_shift(hive__msg_t **head) {
+  hive__msg_t *msg = *head;
+  if (msg != NULL)
+    *head = (hive__msg_t *)msg->link.next;
+  return msg;
+}
+
+hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
+  if (mb->sys_head == NULL && ck_pr_load_ptr(&mb->sys.head) != NULL)
+    mb->sys_head = mailbox_swap_lane(&mb->sys);
+  if (mb->sys_head != NULL)
+    return mailbox_shift(&mb->sys_head);
+  if (mb->user_head == NULL) {
+    if (ck_pr_load_ptr(&mb->user.head) == NULL)
+      return NULL;
+    mb->user_head = mailbox_swap_lane(&mb->user);
+  }
+  hive__msg_t *msg = mailbox_shift(&mb->user_head);
+  if (msg != NULL && msg->to == self &&
+      atomic_load_explicit(&mb->capacity, memory_order_relaxed) > 0)
+    atomic_fetch_sub_explicit(&mb->bounded_len, 1, memory_order_relaxed);
+  return msg;
+}
+
+bool hive__mailbox_finish_owner(hive__mailbox_t *mb, int64_t user, int64_t sys) {
+  int64_t total = user + sys;
+  if (total == 0)
+    return true; /* the token holder always has pending >= 1 */
+  if (sys > 0)
+    atomic_fetch_sub_explicit(&mb->sys_pending, sys, memory_order_relaxed);
+  /* acq_rel: publishes this turn's writes to whoever takes the token next. */
+  int64_t left = atomic_fetch_sub_explicit(&mb->pending, total, memory_order_acq_rel) - total;
+  assert(left >= 0);
+  return left != 0;
+}
+
+int64_t hive__mailbox_len(hive__mailbox_t *mb) {
+  int64_t len = atomic_load_explicit(&mb->pending, memory_order_relaxed) -
+                atomic_load_explicit(&mb->sys_pending, memory_order_relaxed);
+  return len > 0 ? len : 0;
+}

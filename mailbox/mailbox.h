@@ -1,0 +1,99 @@
+/*
+ * mailbox.h - the MPSC mailbox of one actor (internal to hive).
+ *
+ * Two lanes, each a Concurrency Kit stack: producers push with one CAS, the
+ * owner takes the whole lane in one swap and reverses it, which gives FIFO
+ * order per producer. The system lane is never bounded and is always served
+ * first.
+ *
+ * `pending` counts messages accepted and not yet finished. It is also the
+ * scheduling token: the push that moves it from 0 to 1 owns the actor's
+ * next turn and must schedule it; the owner keeps the token while pending
+ * stays above 0 after a turn. So an actor is scheduled exactly once however
+ * many threads send to it. Producers increment before they push, so pending
+ * never drops below the number of messages the owner can see.
+ *
+ * Functions ending in _mpsc are safe from any thread; _owner functions only
+ * from the thread holding the token.
+ */
+#ifndef HIVE_MAILBOX_H
+#define HIVE_MAILBOX_H
+
+#include <ck_stack.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hive/hive.h"
+
+/* One message in flight. The payload lives inline after the struct unless
+ * HIVE__MSG_OWNED says data is a separate malloc'd buffer. */
+typedef struct hive__msg {
+  ck_stack_entry_t link; /* must stay first: lanes cast entries back */
+  hive_pid_t to;         /* the incarnation it was sent to */
+  hive_msg_t pub;        /* what the handler sees */
+  uint32_t flags;        /* HIVE__MSG_* */
+  int signal;            /* system lane: HIVE__SIG_* */
+} hive__msg_t;
+
+#define HIVE__MSG_OWNED 1u /* pub.data was malloc'd separately: free it too */
+#define HIVE__MSG_SYSTEM 2u
+
+/* Allocates a message with len bytes of inline payload, copied from data
+ * unless data is NULL (the caller fills msg + 1). */
+hive__msg_t *hive__msg_new(const void *data, size_t len);
+/* Frees msg and the payload it owns. */
+void hive__msg_free(hive__msg_t *msg);
+
+typedef struct hive__mailbox {
+  /* Shared with producers. */
+  ck_stack_t user;
+  ck_stack_t sys;
+  _Atomic int64_t pending;     /* all lanes plus a spawn's claim; the token */
+  _Atomic int64_t sys_pending; /* system messages and claims in pending */
+  _Atomic int64_t hwm;         /* most user messages seen queued */
+  _Atomic int64_t bounded_len; /* bounded mailboxes only: user messages queued */
+  _Atomic uint64_t dropped;    /* drop-new policy only */
+  _Atomic int64_t capacity;    /* 0: unbounded; set before the actor is published */
+  _Atomic int policy;          /* HIVE_MAILBOX_* */
+
+  /* Owner only: what the last swaps took, oldest first. */
+  hive__msg_t *sys_head;
+  hive__msg_t *user_head;
+} hive__mailbox_t;
+
+/* Resets an unused mailbox (no messages anywhere) to unbounded. */
+void hive__mailbox_init(hive__mailbox_t *mb);
+
+/* Outcomes of a push. */
+#define HIVE__PUSH_QUEUED 0   /* enqueued; the actor already had the token */
+#define HIVE__PUSH_SCHEDULE 1 /* enqueued and took the token: schedule it */
+#define HIVE__PUSH_DROPPED 2  /* drop-new policy: not enqueued, counted */
+#define HIVE__PUSH_FULL 3     /* reject policy: not enqueued */
+
+int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg);
+int hive__mailbox_push_system_mpsc(hive__mailbox_t *mb, hive__msg_t *msg);
+
+/* Token holder: sets up the mailbox for a new incarnation. Messages a late
+ * sender left for the previous one stay queued (and counted in pending);
+ * the owner drops them because their `to` is stale. */
+void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity);
+
+/* Takes the token of an idle mailbox (pending 0 -> 1, counted as a system
+ * message); false if somebody holds it. Used by spawn before init runs. */
+bool hive__mailbox_claim(hive__mailbox_t *mb);
+
+/* The next message, system lane first; NULL if none is visible. self is the
+ * owner's pid: only its own messages free a place in a bounded mailbox. */
+hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self);
+
+/* Ends a turn that finished `user` user messages and `sys` system messages
+ * (claims included). Returns true if the owner keeps the token (more work
+ * is pending) and must reschedule; false if the actor is now idle and the
+ * caller must not touch it again. */
+bool hive__mailbox_finish_owner(hive__mailbox_t *mb, int64_t user, int64_t sys);
+
+/* User messages queued now (a racy snapshot, never negative). */
+int64_t hive__mailbox_len(hive__mailbox_t *mb);
+
+#endif /* HIVE_MAILBOX_H */

@@ -1,0 +1,50 @@
+/*
+ * errors.c - error names and texts, and printing pids.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "hive/hive.h"
+
+static const struct {
+  int code;
+  const char *name;
+  const char *text;
+} errors[] = {
+    {HIVE_OK, "HIVE_OK", "success"},
+    {HIVE_STOP, "HIVE_STOP", "stopped normally"},
+    {HIVE_EINVAL, "HIVE_EINVAL", "invalid argument"},
+    {HIVE_ENOMEM, "HIVE_ENOMEM", "out of memory"},
+    {HIVE_ENOPROC, "HIVE_ENOPROC", "no such actor"},
+    {HIVE_EFULL, "HIVE_EFULL", "mailbox full"},
+    {HIVE_ETIMEDOUT, "HIVE_ETIMEDOUT", "timed out"},
+    {HIVE_EEXIST, "HIVE_EEXIST", "name already registered"},
+    {HIVE_ENOTFOUND, "HIVE_ENOTFOUND", "no such name"},
+    {HIVE_ENAMETOOLONG, "HIVE_ENAMETOOLONG", "name too long"},
+    {HIVE_EALREADY, "HIVE_EALREADY", "actor already has a name"},
+    {HIVE_ESHUTDOWN, "HIVE_ESHUTDOWN", "node is stopping"},
+    {HIVE_ELIMIT, "HIVE_ELIMIT", "too many actors"},
+    {HIVE_EDEADLK, "HIVE_EDEADLK", "call would wait on its own thread"},
+    {HIVE_ESYS, "HIVE_ESYS", "system call failed"},
+};
+
+const char *hive_strerror(int err) {
+  for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+    if (errors[i].code == err)
+      return errors[i].text;
+  return "unknown error";
+}
+
+const char *hive_err_name(int err) {
+  for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+    if (errors[i].code == err)
+      return errors[i].name;
+  return "HIVE_UNKNOWN";
+}
+
+char *hive_pid_format(hive_pid_t pid, char *buf, size_t size) {
+  if (buf != NULL && size > 0)
+    snprintf(buf, size, "<%u.%u.%" PRIu32 ">", HIVE_PID_NODE(pid), HIVE_PID_SLOT(pid),
+             HIVE_PID_GEN(pid));
+  return buf;
+}

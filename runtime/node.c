@@ -1,0 +1,194 @@
+/*
+ * node.c - starting and stopping a node, its configuration and totals.
+ *
+ * hive_stop ends every actor with an exit signal (reason shutdown), waits
+ * until the last terminate callback has run, then joins the workers and
+ * frees the table, sweeping whatever late senders left in mailboxes. The
+ * wait re-sends the signal now and then, to actors that a concurrent spawn
+ * published after the first round.
+ */
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+/* How often hive_stop re-asks actors spawned during its first round. */
+#define NODE_STOP_ROUND_MS 100
+
+void hive_config_init(hive_config_t *cfg) {
+  if (cfg != NULL)
+    *cfg = (hive_config_t){0};
+}
+
+static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
+  hive_config_t defaults;
+  if (cfg == NULL) {
+    hive_config_init(&defaults);
+    cfg = &defaults;
+  }
+  if (cfg->workers > HIVE_MAX_WORKERS || cfg->batch > HIVE_MAX_BATCH ||
+      cfg->max_actors > HIVE_MAX_ACTORS || cfg->node_id > 255)
+    return HIVE_EINVAL;
+  h->nworkers = cfg->workers;
+  if (h->nworkers == 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    h->nworkers = cpus < 1 ? 1 : cpus > HIVE_MAX_WORKERS ? HIVE_MAX_WORKERS : (unsigned)cpus;
+  }
+  h->batch = cfg->batch != 0 ? cfg->batch : HIVE_DEFAULT_BATCH;
+  h->max_actors = cfg->max_actors != 0 ? cfg->max_actors : HIVE_DEFAULT_MAX_ACTORS;
+  h->node_id = cfg->node_id;
+  h->data = cfg->data;
+  return HIVE_OK;
+}
+
+int hive_start(hive_t **out, const hive_config_t *cfg) {
+  if (out == NULL)
+    return HIVE_EINVAL;
+  hive_t *h = calloc(1, sizeof(*h));
+  if (h == NULL)
+    return HIVE_ENOMEM;
+  int rc = node_resolve_config(h, cfg);
+  if (rc != HIVE_OK)
+    goto fail_node;
+  rc = HIVE_ESYS;
+  if (pthread_mutex_init(&h->stop_lock, NULL) != 0)
+    goto fail_node;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  int cond_rc = pthread_cond_init(&h->stop_cond, &attr);
+  pthread_condattr_destroy(&attr);
+  if (cond_rc != 0)
+    goto fail_lock;
+  if ((rc = hive__pidtab_init(h)) != HIVE_OK)
+    goto fail_cond;
+  if ((rc = hive__registry_init(h)) != HIVE_OK)
+    goto fail_pidtab;
+  if ((rc = hive__sched_start(h)) != HIVE_OK)
+    goto fail_registry;
+  *out = h;
+  return HIVE_OK;
+
+fail_registry:
+  hive__registry_free(h);
+fail_pidtab:
+  hive__pidtab_free(h);
+fail_cond:
+  pthread_cond_destroy(&h->stop_cond);
+fail_lock:
+  pthread_mutex_destroy(&h->stop_lock);
+fail_node:
+  free(h);
+  return rc;
+}
+
+void *hive_data(hive_t *h) {
+  return h != NULL ? h->data : NULL;
+}
+
+static void node_deadline_after_ms(struct timespec *ts, long ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_nsec -= 1000000000L;
+    ts->tv_sec++;
+  }
+}
+
+int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
+  if (h == NULL || pid == 0)
+    return HIVE_EINVAL;
+  if (hive__tls.node == h)
+    return HIVE_EDEADLK;
+  hive__actor_t *a = hive__pidtab_lookup(h, pid);
+  if (a == NULL)
+    return HIVE_OK;
+  struct timespec until;
+  if (timeout_ms >= 0)
+    node_deadline_after_ms(&until, timeout_ms);
+  int rc = HIVE_OK;
+  atomic_fetch_add(&h->joiners, 1);
+  pthread_mutex_lock(&h->stop_lock);
+  while (atomic_load(&a->pid) == pid) {
+    if (timeout_ms < 0) {
+      pthread_cond_wait(&h->stop_cond, &h->stop_lock);
+    } else if (pthread_cond_timedwait(&h->stop_cond, &h->stop_lock, &until) != 0 &&
+               atomic_load(&a->pid) == pid) {
+      rc = HIVE_ETIMEDOUT;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&h->stop_lock);
+  atomic_fetch_sub(&h->joiners, 1);
+  return rc;
+}
+
+/* Sends shutdown to every live actor. */
+static void node_request_shutdown_all(hive_t *h) {
+  pthread_mutex_lock(&h->slots_lock);
+  uint32_t used = h->slots_used;
+  pthread_mutex_unlock(&h->slots_lock);
+  for (uint32_t slot = 0; slot < used; slot++) {
+    hive__actor_t *chunk =
+        atomic_load_explicit(&h->chunks[slot >> HIVE__CHUNK_SHIFT], memory_order_acquire);
+    hive__actor_t *a = &chunk[slot & (HIVE__CHUNK_SLOTS - 1)];
+    if (atomic_load_explicit(&a->alive_pid, memory_order_acquire) != 0)
+      hive__actor_request_shutdown(h, a);
+  }
+}
+
+void hive__node_actor_exited(hive_t *h) {
+  atomic_fetch_add_explicit(&h->exited, 1, memory_order_relaxed);
+  bool last = atomic_fetch_sub(&h->alive, 1) == 1 && atomic_load(&h->stopping);
+  /* seq_cst, with the pid store before it: pairs with hive_join, which
+   * counts itself in joiners before it reads the pid. */
+  if (last || atomic_load(&h->joiners) > 0) {
+    pthread_mutex_lock(&h->stop_lock);
+    pthread_cond_broadcast(&h->stop_cond);
+    pthread_mutex_unlock(&h->stop_lock);
+  }
+}
+
+int hive_stop(hive_t *h) {
+  if (h == NULL)
+    return HIVE_EINVAL;
+  if (hive__tls.node == h)
+    return HIVE_EDEADLK;
+  atomic_store(&h->stopping, true);
+  pthread_mutex_lock(&h->stop_lock);
+  while (atomic_load(&h->alive) > 0) {
+    pthread_mutex_unlock(&h->stop_lock);
+    node_request_shutdown_all(h);
+    pthread_mutex_lock(&h->stop_lock);
+    struct timespec until;
+    node_deadline_after_ms(&until, NODE_STOP_ROUND_MS);
+    while (atomic_load(&h->alive) > 0 &&
+           pthread_cond_timedwait(&h->stop_cond, &h->stop_lock, &until) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&h->stop_lock);
+
+  hive__sched_stop(h);
+  hive__registry_free(h);
+  hive__pidtab_free(h);
+  pthread_cond_destroy(&h->stop_cond);
+  pthread_mutex_destroy(&h->stop_lock);
+  free(h);
+  return HIVE_OK;
+}
+
+int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
+  if (h == NULL || out == NULL)
+    return HIVE_EINVAL;
+  *out = (hive_node_stats_t){
+      .workers = h->nworkers,
+      .actors_alive = atomic_load(&h->alive),
+      .actors_spawned = atomic_load(&h->spawned),
+      .actors_exited = atomic_load(&h->exited),
+      .dead_letters = atomic_load(&h->dead_letters),
+      .dropped = atomic_load(&h->dropped),
+  };
+  return HIVE_OK;
+}

@@ -1,0 +1,180 @@
+/*
+ * registry.c - registered names: one live actor per name, one name per actor.
+ *
+ * A ck_hs set of entries keyed by name. ck_hs allows one writer at a time
+ * and lock-free readers, but readers would then need ck_epoch to keep a
+ * removed entry alive while they compare it; names are looked up far less
+ * often than messages are sent, so one mutex guards every operation and no
+ * entry can be freed under a reader.
+ *
+ * An actor's name dies with it: the exit path calls hive__registry_release
+ * after the actor stops accepting messages, and registration checks
+ * alive_pid under the same mutex, so a name is never left behind on a dead
+ * actor.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+typedef struct hive__name {
+  hive_pid_t pid;
+  hive__actor_t *actor;
+  char text[HIVE_NAME_MAX + 1];
+} hive__name_t;
+
+static unsigned long registry_hash(const void *object, unsigned long seed) {
+  const hive__name_t *entry = object;
+  unsigned long hash = 14695981039346656037ul ^ seed; /* FNV-1a */
+  for (const unsigned char *c = (const unsigned char *)entry->text; *c; c++)
+    hash = (hash ^ *c) * 1099511628211ul;
+  return hash;
+}
+
+static bool registry_equal(const void *a, const void *b) {
+  return strcmp(((const hive__name_t *)a)->text, ((const hive__name_t *)b)->text) == 0;
+}
+
+static void *registry_malloc(size_t size) {
+  return malloc(size);
+}
+
+static void registry_free(void *p, size_t size, bool defer) {
+  (void)size;
+  (void)defer; /* no lock-free readers: nothing to defer */
+  free(p);
+}
+
+static struct ck_malloc registry_allocator = {.malloc = registry_malloc, .free = registry_free};
+
+int hive__registry_init(hive_t *h) {
+  if (pthread_mutex_init(&h->names_lock, NULL) != 0)
+    return HIVE_ESYS;
+  if (!ck_hs_init(&h->names, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, registry_hash, registry_equal,
+                  &registry_allocator, 64, 0x9e3779b9u)) {
+    pthread_mutex_destroy(&h->names_lock);
+    return HIVE_ENOMEM;
+  }
+  return HIVE_OK;
+}
+
+void hive__registry_free(hive_t *h) {
+  ck_hs_iterator_t it = CK_HS_ITERATOR_INITIALIZER;
+  void *entry;
+  while (ck_hs_next(&h->names, &it, &entry))
+    free(entry);
+  ck_hs_destroy(&h->names);
+  pthread_mutex_destroy(&h->names_lock);
+}
+
+/* Checks a user-supplied name; HIVE_OK and its length in *len. */
+static int registry_check_name(const char *name, size_t *len) {
+  if (name == NULL)
+    return HIVE_EINVAL;
+  size_t n = strnlen(name, HIVE_NAME_MAX + 1);
+  if (n == 0)
+    return HIVE_EINVAL;
+  if (n > HIVE_NAME_MAX)
+    return HIVE_ENAMETOOLONG;
+  *len = n;
+  return HIVE_OK;
+}
+
+static hive__name_t *registry_find(hive_t *h, const char *name, size_t len, unsigned long *hash) {
+  hive__name_t key;
+  memcpy(key.text, name, len + 1);
+  *hash = CK_HS_HASH(&h->names, registry_hash, &key);
+  return ck_hs_get(&h->names, *hash, &key);
+}
+
+int hive_register(hive_t *h, const char *name, hive_pid_t pid) {
+  size_t len;
+  if (h == NULL || pid == 0)
+    return HIVE_EINVAL;
+  int rc = registry_check_name(name, &len);
+  if (rc != HIVE_OK)
+    return rc;
+  hive__actor_t *a = hive__pidtab_lookup(h, pid);
+  if (a == NULL)
+    return HIVE_ENOPROC;
+
+  pthread_mutex_lock(&h->names_lock);
+  unsigned long hash;
+  if (atomic_load(&a->alive_pid) != pid) {
+    rc = HIVE_ENOPROC;
+  } else if (registry_find(h, name, len, &hash) != NULL) {
+    rc = HIVE_EEXIST;
+  } else if (a->name != NULL) {
+    rc = HIVE_EALREADY;
+  } else {
+    hive__name_t *entry = malloc(sizeof(*entry));
+    if (entry == NULL) {
+      rc = HIVE_ENOMEM;
+    } else {
+      entry->pid = pid;
+      entry->actor = a;
+      memcpy(entry->text, name, len + 1);
+      if (ck_hs_put(&h->names, hash, entry)) {
+        a->name = entry;
+      } else {
+        free(entry);
+        rc = HIVE_ENOMEM;
+      }
+    }
+  }
+  pthread_mutex_unlock(&h->names_lock);
+  return rc;
+}
+
+int hive_unregister(hive_t *h, const char *name) {
+  size_t len;
+  if (h == NULL)
+    return HIVE_EINVAL;
+  int rc = registry_check_name(name, &len);
+  if (rc != HIVE_OK)
+    return rc;
+  pthread_mutex_lock(&h->names_lock);
+  unsigned long hash;
+  hive__name_t *entry = registry_find(h, name, len, &hash);
+  if (entry == NULL) {
+    rc = HIVE_ENOTFOUND;
+  } else {
+    ck_hs_remove(&h->names, hash, entry);
+    entry->actor->name = NULL;
+    free(entry);
+  }
+  pthread_mutex_unlock(&h->names_lock);
+  return rc;
+}
+
+hive_pid_t hive_whereis(hive_t *h, const char *name) {
+  size_t len;
+  if (h == NULL || registry_check_name(name, &len) != HIVE_OK)
+    return 0;
+  pthread_mutex_lock(&h->names_lock);
+  unsigned long hash;
+  hive__name_t *entry = registry_find(h, name, len, &hash);
+  hive_pid_t pid = entry != NULL ? entry->pid : 0;
+  pthread_mutex_unlock(&h->names_lock);
+  return pid;
+}
+
+void hive__registry_release(hive_t *h, hive__actor_t *a) {
+  pthread_mutex_lock(&h->names_lock);
+  hive__name_t *entry = a->name;
+  if (entry != NULL) {
+    ck_hs_remove(&h->names, CK_HS_HASH(&h->names, registry_hash, entry), entry);
+    a->name = NULL;
+    free(entry);
+  }
+  pthread_mutex_unlock(&h->names_lock);
+}
+
+void hive__registry_name_of(hive_t *h, hive__actor_t *a, char *buf) {
+  pthread_mutex_lock(&h->names_lock);
+  if (a->name != NULL)
+    memcpy(buf, a->name->text, sizeof(a->name->text));
+  else
+    buf[0] = '\0';
+  pthread_mutex_unlock(&h->names_lock);
+}

@@ -1,0 +1,191 @@
+/*
+ * runtime.h - the node, its workers and the actor table (internal to hive).
+ *
+ * This is the interface runtime/ offers to actors/ and the layers above; the
+ * files of runtime/ keep everything else static. Two calls go the other way
+ * and are provided by actors/ (see "Upcalls" below): the scheduler runs
+ * actor turns and hive_stop asks actors to end, without knowing what a
+ * behaviour is.
+ *
+ * Ownership of an actor slot (struct hive__actor):
+ *   - Slots live in chunks that are never freed before hive_stop, so a
+ *     sender holding a stale pointer can always touch the mailbox safely.
+ *   - Fields marked "token" belong to whoever holds the mailbox token (see
+ *     mailbox.h): the worker running a turn, or hive_spawn during init.
+ *   - Fields marked "atomic" may be read by any thread.
+ */
+#ifndef HIVE_RUNTIME_H
+#define HIVE_RUNTIME_H
+
+#include <ck_ec.h>
+#include <ck_hs.h>
+#include <ck_ring.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hive/hive.h"
+#include "mailbox/mailbox.h"
+
+#define HIVE__CACHELINE 64
+#define HIVE__RUNQ_SIZE 4096 /* power of two; holds RUNQ_SIZE - 1 actors */
+#define HIVE__CHUNK_SHIFT 10 /* 1024 slots a chunk */
+#define HIVE__CHUNK_SLOTS (1u << HIVE__CHUNK_SHIFT)
+
+struct hive__name;
+
+typedef struct hive__actor {
+  /* atomic: what senders and statistics read. */
+  _Atomic hive_pid_t alive_pid; /* the pid while it accepts messages, else 0 */
+  _Atomic hive_pid_t pid;       /* the incarnation until its slot is freed */
+  _Atomic int state;            /* HIVE_ACTOR_* */
+  hive__mailbox_t mb;
+
+  /* token: the incarnation's own fields. */
+  hive_pid_t self;
+  const hive_behaviour_t *behaviour;
+  _Atomic(const char *) behaviour_name; /* atomic: for statistics */
+  void *state_block;                    /* owned: state_size bytes, freed at exit */
+  bool exiting;                         /* an exit has been decided; no more handlers run */
+  bool retiring;                        /* exited: free the slot once the mailbox is empty */
+  hive_reason_t exit_reason;
+  char *exit_text; /* owned copy of exit_reason.text */
+
+  /* atomic, single writer (the token holder): statistics. */
+  _Atomic uint64_t processed;
+  _Atomic uint64_t dead_letters;
+
+  /* Under hive.names_lock. */
+  struct hive__name *name;
+
+  /* Scheduler and slot allocator. */
+  struct hive__actor *inject_next; /* under hive.inject_lock */
+  struct hive__actor *free_next;   /* under hive.slots_lock */
+  uint32_t slot;
+  uint32_t gen; /* generation of the current or next incarnation */
+} hive__actor_t;
+
+typedef struct hive__worker {
+  _Alignas(HIVE__CACHELINE) hive_t *node; /* aligned: no false sharing */
+  unsigned index;
+  pthread_t thread;
+  ck_ring_t ring;                     /* owner pushes; owner and thieves pop */
+  ck_ring_buffer_t *ring_buf;         /* owned */
+  _Atomic(struct hive__actor *) next; /* woken by this worker: runs next */
+  unsigned next_streak;               /* turns taken from next in a row */
+  ck_ec32_t wake;                     /* parked here; see sched.c */
+  _Atomic bool parked;
+  unsigned tick;
+  uint64_t rng;
+  struct hive__worker *watched; /* a victim whose next slot we may take */
+  uint64_t watched_turns;
+  unsigned watched_count;
+  /* atomic, single writer: statistics. */
+  _Atomic uint64_t turns;
+  _Atomic uint64_t messages;
+  _Atomic uint64_t steals_tried;
+  _Atomic uint64_t steals_won;
+  _Atomic uint64_t parks;
+} hive__worker_t;
+
+struct hive {
+  unsigned nworkers;
+  unsigned batch;
+  unsigned max_actors;
+  unsigned node_id;
+  void *data;
+  hive__worker_t *workers; /* owned: nworkers */
+
+  /* Actors scheduled by threads outside the pool, and run-queue overflow. */
+  pthread_mutex_t inject_lock;
+  hive__actor_t *inject_head, *inject_tail;
+  _Atomic size_t inject_len;
+
+  /* Parking (sched.c). */
+  _Atomic unsigned parked;
+  _Atomic unsigned spinning;
+  _Atomic bool quit;
+
+  /* Actor table (pidtab.c). */
+  pthread_mutex_t slots_lock;
+  _Atomic(hive__actor_t *) *chunks; /* owned: nchunks, each CHUNK_SLOTS */
+  unsigned nchunks;
+  uint32_t slots_used;       /* slots ever handed out; under slots_lock */
+  hive__actor_t *free_slots; /* under slots_lock */
+
+  /* Names (registry.c). */
+  pthread_mutex_t names_lock;
+  ck_hs_t names;
+
+  /* Life of the node. */
+  _Atomic bool stopping;
+  _Atomic uint64_t alive;
+  _Atomic uint64_t spawned;
+  _Atomic uint64_t exited;
+  _Atomic uint64_t dead_letters;
+  _Atomic uint64_t dropped;
+  _Atomic unsigned joiners;  /* threads in hive_join */
+  pthread_mutex_t stop_lock; /* with stop_cond: hive_stop and hive_join wait */
+  pthread_cond_t stop_cond;
+};
+
+/* What the current thread is doing for which node. */
+typedef struct hive__tls {
+  hive_t *node;           /* set on worker threads */
+  hive__worker_t *worker; /* NULL outside the pool */
+  hive__actor_t *actor;   /* whose callback runs now, else NULL */
+} hive__tls_t;
+
+extern _Thread_local hive__tls_t hive__tls;
+
+/* ---- Pids and the actor table (pidtab.c) -------------------------------- */
+
+static inline hive_pid_t hive__pid_make(unsigned node, uint32_t slot, uint32_t gen) {
+  return ((hive_pid_t)node << 56) | ((hive_pid_t)slot << 32) | gen;
+}
+
+int hive__pidtab_init(hive_t *h);
+void hive__pidtab_free(hive_t *h); /* frees every queued message too */
+/* The slot pid names, or NULL if it cannot name one on this node. The slot
+ * may hold another incarnation: compare alive_pid. Any thread. */
+hive__actor_t *hive__pidtab_lookup(hive_t *h, hive_pid_t pid);
+/* A free slot whose mailbox token the caller now holds; NULL with *err set. */
+hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err);
+/* Returns an exited slot to the free list; its generation moves on. */
+void hive__pidtab_release(hive_t *h, hive__actor_t *a);
+
+/* ---- Scheduling (sched.c) ------------------------------------------------ */
+
+int hive__sched_start(hive_t *h);
+void hive__sched_stop(hive_t *h); /* joins the workers */
+/* Schedules an actor whose token the caller just took (a message woke it):
+ * into the current worker's next slot if the caller is one of this node's
+ * workers, so the receiver runs where its sender is; else the inject
+ * queue. Any thread. */
+void hive__sched_schedule(hive_t *h, hive__actor_t *a);
+/* Puts an actor whose turn ended with work left at the tail of the
+ * current worker's run queue (or the inject queue outside the pool). */
+void hive__sched_requeue(hive_t *h, hive__actor_t *a);
+
+/* ---- Names (registry.c) ------------------------------------------------- */
+
+int hive__registry_init(hive_t *h);
+void hive__registry_free(hive_t *h);
+/* Drops the actor's name, if it has one. */
+void hive__registry_release(hive_t *h, hive__actor_t *a);
+/* Copies the actor's name (or "") into buf of HIVE_NAME_MAX + 1 bytes. */
+void hive__registry_name_of(hive_t *h, hive__actor_t *a, char *buf);
+
+/* ---- Upcalls: provided by actors/ --------------------------------------- */
+
+/* Runs one turn of a scheduled actor on worker w; reschedules it if needed. */
+void hive__actor_turn(hive__worker_t *w, hive__actor_t *a);
+/* Asks the actor to end with reason shutdown (hive_stop). */
+void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a);
+
+/* Counts one ended incarnation (after its pid field is cleared); wakes
+ * hive_join callers, and hive_stop when the last one ends. */
+void hive__node_actor_exited(hive_t *h);
+
+#endif /* HIVE_RUNTIME_H */

@@ -1,0 +1,373 @@
+/*
+ * sched.c - workers, run queues, stealing and parking.
+ *
+ * Each worker owns a ck_ring used SPMC: only the owner pushes (so only actors
+ * scheduled from that worker, or requeued by it, go there), the owner and
+ * thieves pop from the head, FIFO. A steal takes one actor in constant time.
+ * Threads outside the pool, and owners whose ring is full, use the inject
+ * queue: a mutex-guarded list that workers look at every other tick, so an
+ * actor flooded with messages cannot starve one scheduled from outside.
+ *
+ * A message that wakes an actor puts it in the sender's worker's `next`
+ * slot, which that worker runs as soon as the current turn ends: a pair of
+ * chatting actors stays on one core instead of bouncing a cache line per
+ * message. The slot does not wake sleepers, and thieves leave it alone
+ * unless its owner has been in the same turn for a while (a long handler);
+ * after SCHED_NEXT_STREAK turns from the slot in a row, the owner serves its
+ * run queue, so a chatting pair cannot starve the others. A limit remains:
+ * if every other worker is parked, an actor woken by a long handler waits
+ * for that handler to return.
+ *
+ * Parking is Dekker's handshake. A worker about to sleep reads its event
+ * count, sets `parked`, fences and looks for work once more; a scheduler
+ * pushes, fences and then reads `parked`. One of the two always sees the
+ * other, so no wakeup is lost. Wakers skip the syscall while some worker is
+ * still spinning: that worker will find the new actor itself.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailbox/tsan.h"
+#include "runtime.h"
+
+_Thread_local hive__tls_t hive__tls;
+
+/* How long an idle worker keeps looking before it parks. Waking a parked
+ * thread costs tens of microseconds here, so spin about as long. */
+#define SCHED_SPIN_NS 50000
+/* Turns a worker takes from its next slot in a row while others wait. */
+#define SCHED_NEXT_STREAK 64
+/* Steal attempts that must see a victim stuck in one turn before its next
+ * slot may be taken (a few microseconds of spinning). */
+#define SCHED_NEXT_PATIENCE 64
+
+/* ---- ck_ec operations: futex wait and wake ----------------------------- */
+
+static int sched_gettime(const struct ck_ec_ops *ops, struct timespec *out) {
+  (void)ops;
+  return clock_gettime(CLOCK_MONOTONIC, out);
+}
+
+static void sched_wait32(const struct ck_ec_wait_state *state, const uint32_t *addr,
+                         uint32_t expected, const struct timespec *deadline) {
+  struct timespec rel, *timeout = NULL;
+  if (deadline != NULL) {
+    /* futex takes a relative timeout; deadlines come from sched_gettime. */
+    rel.tv_sec = deadline->tv_sec - state->now.tv_sec;
+    rel.tv_nsec = deadline->tv_nsec - state->now.tv_nsec;
+    if (rel.tv_nsec < 0) {
+      rel.tv_nsec += 1000000000L;
+      rel.tv_sec--;
+    }
+    if (rel.tv_sec < 0)
+      return;
+    timeout = &rel;
+  }
+  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, timeout, NULL, 0);
+}
+
+static void sched_wake32(const struct ck_ec_ops *ops, const uint32_t *addr) {
+  (void)ops;
+  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static const struct ck_ec_ops sched_ec_ops = {
+    .gettime = sched_gettime, .wait32 = sched_wait32, .wake32 = sched_wake32};
+static const struct ck_ec_mode sched_ec_mode = {.ops = &sched_ec_ops, .single_producer = false};
+
+/* ---- Run queues ---------------------------------------------------------- */
+
+static void sched_inject(hive_t *h, hive__actor_t *a) {
+  pthread_mutex_lock(&h->inject_lock);
+  a->inject_next = NULL;
+  if (h->inject_tail != NULL)
+    h->inject_tail->inject_next = a;
+  else
+    h->inject_head = a;
+  h->inject_tail = a;
+  atomic_fetch_add_explicit(&h->inject_len, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&h->inject_lock);
+}
+
+static hive__actor_t *sched_inject_pop(hive_t *h) {
+  if (atomic_load_explicit(&h->inject_len, memory_order_relaxed) == 0)
+    return NULL;
+  pthread_mutex_lock(&h->inject_lock);
+  hive__actor_t *a = h->inject_head;
+  if (a != NULL) {
+    h->inject_head = a->inject_next;
+    if (h->inject_head == NULL)
+      h->inject_tail = NULL;
+    atomic_fetch_sub_explicit(&h->inject_len, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&h->inject_lock);
+  return a;
+}
+
+static bool sched_any_work(hive_t *h) {
+  if (atomic_load_explicit(&h->inject_len, memory_order_relaxed) > 0)
+    return true;
+  for (unsigned i = 0; i < h->nworkers; i++)
+    if (ck_ring_size(&h->workers[i].ring) > 0)
+      return true;
+  return false;
+}
+
+/* Wakes one parked worker, unless a spinning one will find the work. */
+static void sched_wake_one(hive_t *h) {
+  if (atomic_load(&h->spinning) > 0 || atomic_load(&h->parked) == 0)
+    return;
+  for (unsigned i = 0; i < h->nworkers; i++) {
+    hive__worker_t *w = &h->workers[i];
+    bool expected = true;
+    if (atomic_load_explicit(&w->parked, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&w->parked, &expected, false)) {
+      atomic_fetch_sub(&h->parked, 1);
+      ck_ec_inc(&w->wake, &sched_ec_mode);
+      return;
+    }
+  }
+}
+
+/* Pushes a at the tail of w's ring (or the inject queue) and wakes a
+ * sleeper if nobody is spinning. */
+static void sched_push(hive_t *h, hive__worker_t *w, hive__actor_t *a) {
+  HIVE__TSAN_RELEASE(a);
+  if (w == NULL || w->node != h || !ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a))
+    sched_inject(h, a);
+  /* Pairs with the fence in sched_park: the push is visible before we look
+   * for sleepers, or the sleeper sees the push. */
+  atomic_thread_fence(memory_order_seq_cst);
+  sched_wake_one(h);
+}
+
+void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
+  atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
+  hive__worker_t *w = hive__tls.worker;
+  if (w == NULL || w->node != h) {
+    sched_push(h, NULL, a);
+    return;
+  }
+  HIVE__TSAN_RELEASE(a);
+  hive__actor_t *older = atomic_exchange_explicit(&w->next, a, memory_order_acq_rel);
+  if (older != NULL)
+    sched_push(h, w, older);
+}
+
+void hive__sched_requeue(hive_t *h, hive__actor_t *a) {
+  atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
+  hive__worker_t *w = hive__tls.worker;
+  sched_push(h, w != NULL && w->node == h ? w : NULL, a);
+}
+
+/* Takes the next slot of a victim that has been in one turn for a while. */
+static hive__actor_t *sched_steal_next(hive__worker_t *w, hive__worker_t *victim) {
+  hive__actor_t *a = atomic_load_explicit(&victim->next, memory_order_relaxed);
+  if (a == NULL)
+    return NULL;
+  uint64_t turns = atomic_load_explicit(&victim->turns, memory_order_relaxed);
+  if (w->watched != victim || w->watched_turns != turns) {
+    w->watched = victim;
+    w->watched_turns = turns;
+    w->watched_count = 0;
+    return NULL;
+  }
+  if (++w->watched_count < SCHED_NEXT_PATIENCE)
+    return NULL;
+  if (!atomic_compare_exchange_strong(&victim->next, &a, NULL))
+    return NULL;
+  w->watched = NULL;
+  return a;
+}
+
+static hive__actor_t *sched_steal(hive__worker_t *w) {
+  hive_t *h = w->node;
+  if (h->nworkers < 2)
+    return NULL;
+  w->rng ^= w->rng << 13;
+  w->rng ^= w->rng >> 7;
+  w->rng ^= w->rng << 17;
+  unsigned start = (unsigned)(w->rng % h->nworkers);
+  for (unsigned k = 0; k < h->nworkers; k++) {
+    hive__worker_t *victim = &h->workers[(start + k) % h->nworkers];
+    if (victim == w)
+      continue;
+    if (ck_ring_size(&victim->ring) == 0) {
+      hive__actor_t *a = sched_steal_next(w, victim);
+      if (a != NULL)
+        return a;
+      continue;
+    }
+    atomic_store_explicit(&w->steals_tried,
+                          atomic_load_explicit(&w->steals_tried, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    hive__actor_t *a;
+    if (ck_ring_trydequeue_spmc(&victim->ring, victim->ring_buf, &a)) {
+      atomic_store_explicit(&w->steals_won,
+                            atomic_load_explicit(&w->steals_won, memory_order_relaxed) + 1,
+                            memory_order_relaxed);
+      return a;
+    }
+  }
+  return NULL;
+}
+
+static hive__actor_t *sched_find_work(hive__worker_t *w) {
+  hive_t *h = w->node;
+  hive__actor_t *a = NULL;
+  w->tick++;
+  /* The next slot first, unless it has had its streak and others wait. */
+  if (atomic_load_explicit(&w->next, memory_order_relaxed) != NULL) {
+    bool others_wait = ck_ring_size(&w->ring) > 0 ||
+                       atomic_load_explicit(&h->inject_len, memory_order_relaxed) > 0;
+    if (w->next_streak < SCHED_NEXT_STREAK || !others_wait) {
+      a = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
+      if (a != NULL) {
+        w->next_streak++;
+        HIVE__TSAN_ACQUIRE(a);
+        return a;
+      }
+    } else {
+      a = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
+      if (a != NULL)
+        sched_push(h, w, a); /* to the tail: the others go first */
+      a = NULL;
+    }
+  }
+  w->next_streak = 0;
+  if (w->tick & 1)
+    a = sched_inject_pop(h);
+  if (a == NULL && !ck_ring_dequeue_spmc(&w->ring, w->ring_buf, &a))
+    a = NULL;
+  if (a == NULL)
+    a = sched_inject_pop(h);
+  if (a == NULL)
+    a = sched_steal(w);
+  if (a != NULL)
+    HIVE__TSAN_ACQUIRE(a);
+  return a;
+}
+
+static uint64_t sched_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Looks for work for a while before the worker parks. */
+static hive__actor_t *sched_spin(hive__worker_t *w) {
+  hive_t *h = w->node;
+  atomic_fetch_add(&h->spinning, 1);
+  uint64_t deadline = sched_now_ns() + SCHED_SPIN_NS;
+  hive__actor_t *a = NULL;
+  for (unsigned i = 1; !atomic_load_explicit(&h->quit, memory_order_relaxed); i++) {
+    a = sched_find_work(w);
+    if (a != NULL)
+      break;
+    ck_pr_stall();
+    if ((i & 63) == 0 && sched_now_ns() > deadline)
+      break;
+  }
+  atomic_fetch_sub(&h->spinning, 1);
+  /* We were the one to notice; if more is waiting, get a sleeper going. */
+  if (a != NULL && sched_any_work(h))
+    sched_wake_one(h);
+  return a;
+}
+
+static void sched_park(hive__worker_t *w) {
+  hive_t *h = w->node;
+  uint32_t seen = ck_ec_value(&w->wake);
+  atomic_store(&w->parked, true);
+  atomic_fetch_add(&h->parked, 1);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (!sched_any_work(h) && !atomic_load(&h->quit)) {
+    atomic_store_explicit(&w->parks, atomic_load_explicit(&w->parks, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    ck_ec_wait(&w->wake, &sched_ec_mode, seen, NULL);
+  }
+  /* Whoever flips parked back owns the decrement of h->parked. */
+  bool expected = true;
+  if (atomic_compare_exchange_strong(&w->parked, &expected, false))
+    atomic_fetch_sub(&h->parked, 1);
+}
+
+static void *sched_worker_main(void *arg) {
+  hive__worker_t *w = arg;
+  hive_t *h = w->node;
+  hive__tls.node = h;
+  hive__tls.worker = w;
+  while (!atomic_load_explicit(&h->quit, memory_order_relaxed)) {
+    hive__actor_t *a = sched_find_work(w);
+    if (a == NULL)
+      a = sched_spin(w);
+    if (a != NULL) {
+      atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
+                            memory_order_relaxed);
+      hive__actor_turn(w, a);
+      continue;
+    }
+    if (!atomic_load(&h->quit))
+      sched_park(w);
+  }
+  hive__tls.node = NULL;
+  hive__tls.worker = NULL;
+  return NULL;
+}
+
+/* ---- Start and stop ------------------------------------------------------ */
+
+static void sched_free_workers(hive_t *h, unsigned n) {
+  for (unsigned i = 0; i < n; i++)
+    free(h->workers[i].ring_buf);
+  free(h->workers);
+  h->workers = NULL;
+}
+
+int hive__sched_start(hive_t *h) {
+  if (pthread_mutex_init(&h->inject_lock, NULL) != 0)
+    return HIVE_ESYS;
+  h->workers = aligned_alloc(HIVE__CACHELINE, sizeof(hive__worker_t) * h->nworkers);
+  if (h->workers == NULL) {
+    pthread_mutex_destroy(&h->inject_lock);
+    return HIVE_ENOMEM;
+  }
+  for (unsigned i = 0; i < h->nworkers; i++) {
+    hive__worker_t *w = &h->workers[i];
+    *w = (hive__worker_t){.node = h, .index = i, .rng = 0x9e3779b97f4a7c15ull * (i + 1)};
+    w->ring_buf = calloc(HIVE__RUNQ_SIZE, sizeof(ck_ring_buffer_t));
+    if (w->ring_buf == NULL) {
+      sched_free_workers(h, i);
+      pthread_mutex_destroy(&h->inject_lock);
+      return HIVE_ENOMEM;
+    }
+    ck_ring_init(&w->ring, HIVE__RUNQ_SIZE);
+    ck_ec_init(&w->wake, 0);
+  }
+  for (unsigned i = 0; i < h->nworkers; i++) {
+    if (pthread_create(&h->workers[i].thread, NULL, sched_worker_main, &h->workers[i]) != 0) {
+      h->nworkers = i; /* stop only those that started */
+      hive__sched_stop(h);
+      return HIVE_ESYS;
+    }
+  }
+  return HIVE_OK;
+}
+
+void hive__sched_stop(hive_t *h) {
+  atomic_store(&h->quit, true);
+  for (unsigned i = 0; i < h->nworkers; i++) {
+    atomic_store(&h->workers[i].parked, false);
+    ck_ec_inc(&h->workers[i].wake, &sched_ec_mode);
+  }
+  for (unsigned i = 0; i < h->nworkers; i++)
+    pthread_join(h->workers[i].thread, NULL);
+  sched_free_workers(h, h->nworkers);
+  pthread_mutex_destroy(&h->inject_lock);
+}

@@ -1,0 +1,406 @@
+/*
+ * scenarios.c - the concurrency scenarios of scenarios.h.
+ *
+ * Globals hold what the checks read; a scenario runs alone in its process
+ * (Criterion forks a process per test; concurrency_checks runs them one
+ * after another), and each resets its globals first.
+ */
+#define _GNU_SOURCE
+#include "scenarios.h"
+
+#include <errno.h>
+#include <hive/hive.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define JOIN_TIMEOUT_MS 300000 /* generous: a loaded 2-core machine under TSan */
+
+static _Thread_local char failure_text[256];
+
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      snprintf(failure_text, sizeof(failure_text), __VA_ARGS__);                                   \
+      return failure_text;                                                                         \
+    }                                                                                              \
+  } while (0)
+
+static hive_t *start_node(unsigned workers) {
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = workers;
+  hive_t *h = NULL;
+  return hive_start(&h, &cfg) == HIVE_OK ? h : NULL;
+}
+
+static uint64_t xorshift(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+/* ---- per_sender_order -------------------------------------------------- */
+
+#define ORDER_PRODUCERS 4
+#define ORDER_PER_PRODUCER 200000
+
+struct order_msg {
+  uint32_t producer;
+  uint64_t seq;
+};
+struct order_state {
+  uint64_t next[ORDER_PRODUCERS];
+  uint64_t total;
+};
+static atomic_int order_in_handler, order_overlaps, order_out_of_order;
+static atomic_int order_send_failures;
+static hive_t *order_node;
+static hive_pid_t order_sink;
+
+static int order_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx;
+  struct order_state *s = state;
+  if (atomic_exchange(&order_in_handler, 1) != 0)
+    atomic_fetch_add(&order_overlaps, 1);
+  struct order_msg m;
+  memcpy(&m, msg->data, sizeof(m));
+  if (m.seq != s->next[m.producer])
+    atomic_fetch_add(&order_out_of_order, 1);
+  s->next[m.producer] = m.seq + 1;
+  atomic_store(&order_in_handler, 0);
+  return ++s->total == (uint64_t)ORDER_PRODUCERS * ORDER_PER_PRODUCER ? HIVE_STOP : HIVE_OK;
+}
+static const hive_behaviour_t order_b = {
+    .name = "order_sink", .state_size = sizeof(struct order_state), .handle = order_handle};
+
+static void *order_producer(void *arg) {
+  struct order_msg m = {.producer = (uint32_t)(uintptr_t)arg};
+  for (m.seq = 0; m.seq < ORDER_PER_PRODUCER; m.seq++)
+    if (hive_send(order_node, order_sink, HIVE_TAG_USER, &m, sizeof(m)) != HIVE_OK)
+      atomic_fetch_add(&order_send_failures, 1);
+  return NULL;
+}
+
+scenario_result_t scenario_per_sender_order(unsigned workers) {
+  atomic_store(&order_overlaps, 0);
+  atomic_store(&order_out_of_order, 0);
+  atomic_store(&order_send_failures, 0);
+  CHECK((order_node = start_node(workers)) != NULL, "hive_start failed");
+  CHECK(hive_spawn(order_node, &order_b, NULL, 0, NULL, &order_sink) == HIVE_OK, "spawn");
+  hive_actor_stats_t before;
+  CHECK(hive_actor_stats(order_node, order_sink, &before) == HIVE_OK, "stats");
+  pthread_t threads[ORDER_PRODUCERS];
+  for (uintptr_t i = 0; i < ORDER_PRODUCERS; i++)
+    pthread_create(&threads[i], NULL, order_producer, (void *)i);
+  for (int i = 0; i < ORDER_PRODUCERS; i++)
+    pthread_join(threads[i], NULL);
+  int joined = hive_join(order_node, order_sink, JOIN_TIMEOUT_MS);
+  hive_node_stats_t ns;
+  hive_node_stats(order_node, &ns);
+  hive_stop(order_node);
+  CHECK(joined == HIVE_OK, "the sink never saw all %d messages",
+        ORDER_PRODUCERS * ORDER_PER_PRODUCER);
+  CHECK(atomic_load(&order_send_failures) == 0, "%d sends failed",
+        atomic_load(&order_send_failures));
+  CHECK(atomic_load(&order_out_of_order) == 0, "%d messages out of order",
+        atomic_load(&order_out_of_order));
+  CHECK(atomic_load(&order_overlaps) == 0, "handler calls overlapped %d times",
+        atomic_load(&order_overlaps));
+  CHECK(ns.dead_letters == 0, "%llu dead letters", (unsigned long long)ns.dead_letters);
+  return NULL;
+}
+
+/* ---- forwarding_no_loss ------------------------------------------------- */
+
+#define FWD_ACTORS 1000
+#define FWD_TOKENS 1000
+#define FWD_HOPS 1000
+
+struct token {
+  uint32_t id;
+  uint32_t hops_left;
+  uint64_t rng;
+};
+static hive_pid_t fwd_pids[FWD_ACTORS]; /* written before the first token */
+static hive_pid_t fwd_collector;
+static atomic_uint_fast64_t fwd_hops_counted;
+static atomic_int fwd_send_failures, fwd_duplicates;
+
+struct forwarder {
+  uint64_t hops;
+};
+
+static int forwarder_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  struct forwarder *f = state;
+  struct token t;
+  memcpy(&t, msg->data, sizeof(t));
+  f->hops++;
+  hive_pid_t next = --t.hops_left == 0 ? fwd_collector : fwd_pids[xorshift(&t.rng) % FWD_ACTORS];
+  if (hive_send(hive_node(ctx), next, HIVE_TAG_USER, &t, sizeof(t)) != HIVE_OK)
+    atomic_fetch_add(&fwd_send_failures, 1);
+  return HIVE_OK;
+}
+static void forwarder_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *r) {
+  (void)ctx, (void)r;
+  atomic_fetch_add(&fwd_hops_counted, ((struct forwarder *)state)->hops);
+}
+static const hive_behaviour_t forwarder_b = {.name = "forwarder",
+                                             .state_size = sizeof(struct forwarder),
+                                             .handle = forwarder_handle,
+                                             .terminate = forwarder_terminate};
+
+struct collector {
+  uint8_t seen[FWD_TOKENS];
+  uint32_t count;
+};
+static int collector_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx;
+  struct collector *c = state;
+  struct token t;
+  memcpy(&t, msg->data, sizeof(t));
+  if (c->seen[t.id]++ != 0)
+    atomic_fetch_add(&fwd_duplicates, 1);
+  return ++c->count == FWD_TOKENS ? HIVE_STOP : HIVE_OK;
+}
+static const hive_behaviour_t collector_b = {
+    .name = "collector", .state_size = sizeof(struct collector), .handle = collector_handle};
+
+scenario_result_t scenario_forwarding_no_loss(unsigned workers) {
+  atomic_store(&fwd_hops_counted, 0);
+  atomic_store(&fwd_send_failures, 0);
+  atomic_store(&fwd_duplicates, 0);
+  hive_t *h = start_node(workers);
+  CHECK(h != NULL, "hive_start failed");
+  CHECK(hive_spawn(h, &collector_b, NULL, 0, NULL, &fwd_collector) == HIVE_OK, "spawn");
+  for (int i = 0; i < FWD_ACTORS; i++)
+    CHECK(hive_spawn(h, &forwarder_b, NULL, 0, NULL, &fwd_pids[i]) == HIVE_OK, "spawn");
+  for (uint32_t id = 0; id < FWD_TOKENS; id++) {
+    struct token t = {.id = id, .hops_left = FWD_HOPS, .rng = 0x9e3779b97f4a7c15ull + id};
+    CHECK(hive_send(h, fwd_pids[id % FWD_ACTORS], HIVE_TAG_USER, &t, sizeof(t)) == HIVE_OK, "send");
+  }
+  int joined = hive_join(h, fwd_collector, JOIN_TIMEOUT_MS);
+  hive_node_stats_t ns;
+  hive_node_stats(h, &ns);
+  hive_stop(h); /* runs every forwarder's terminate */
+  CHECK(joined == HIVE_OK, "not every token reached the collector");
+  CHECK(atomic_load(&fwd_duplicates) == 0, "%d tokens arrived twice", atomic_load(&fwd_duplicates));
+  CHECK(atomic_load(&fwd_send_failures) == 0, "%d forwards failed",
+        atomic_load(&fwd_send_failures));
+  CHECK(atomic_load(&fwd_hops_counted) == (uint64_t)FWD_TOKENS * FWD_HOPS,
+        "%llu hops counted, expected %llu", (unsigned long long)atomic_load(&fwd_hops_counted),
+        (unsigned long long)FWD_TOKENS * FWD_HOPS);
+  CHECK(ns.dead_letters == 0, "%llu dead letters", (unsigned long long)ns.dead_letters);
+  return NULL;
+}
+
+/* ---- stale_pid_race ----------------------------------------------------- */
+
+#define STALE_ROUNDS 2000
+
+static hive_t *stale_node;
+static _Atomic hive_pid_t stale_target;
+static atomic_bool stale_done;
+static atomic_uint_fast64_t stale_sent_ok, stale_enoproc, stale_handled, stale_misdelivered;
+
+static int victim_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  hive_pid_t meant;
+  memcpy(&meant, msg->data, sizeof(meant));
+  if (meant != hive_self(ctx))
+    atomic_fetch_add(&stale_misdelivered, 1);
+  atomic_fetch_add(&stale_handled, 1);
+  return HIVE_OK;
+}
+static const hive_behaviour_t victim_b = {.name = "victim", .handle = victim_handle};
+
+static void *stale_sender(void *arg) {
+  (void)arg;
+  while (!atomic_load(&stale_done)) {
+    hive_pid_t to = atomic_load(&stale_target);
+    if (to == 0)
+      continue;
+    int rc = hive_send(stale_node, to, HIVE_TAG_USER, &to, sizeof(to));
+    if (rc == HIVE_OK)
+      atomic_fetch_add(&stale_sent_ok, 1);
+    else if (rc == HIVE_ENOPROC)
+      atomic_fetch_add(&stale_enoproc, 1);
+  }
+  return NULL;
+}
+
+scenario_result_t scenario_stale_pid_race(unsigned workers) {
+  atomic_store(&stale_target, 0);
+  atomic_store(&stale_done, false);
+  atomic_store(&stale_sent_ok, 0);
+  atomic_store(&stale_enoproc, 0);
+  atomic_store(&stale_handled, 0);
+  atomic_store(&stale_misdelivered, 0);
+  CHECK((stale_node = start_node(workers)) != NULL, "hive_start failed");
+  pthread_t sender;
+  pthread_create(&sender, NULL, stale_sender, NULL);
+  unsigned reused = 0;
+  hive_pid_t previous = 0;
+  for (int round = 0; round < STALE_ROUNDS; round++) {
+    hive_pid_t pid;
+    CHECK(hive_spawn(stale_node, &victim_b, NULL, 0, NULL, &pid) == HIVE_OK, "spawn");
+    if (previous != 0 && HIVE_PID_SLOT(pid) == HIVE_PID_SLOT(previous))
+      reused++;
+    atomic_store(&stale_target, pid);
+    /* Let a few messages in, then kill it while the sender keeps going. */
+    hive_pid_t probe = pid;
+    hive_send(stale_node, pid, HIVE_TAG_USER, &probe, sizeof(probe));
+    atomic_fetch_add(&stale_sent_ok, 1);
+    CHECK(hive_kill(stale_node, pid) == HIVE_OK, "kill");
+    CHECK(hive_join(stale_node, pid, JOIN_TIMEOUT_MS) == HIVE_OK, "join");
+    previous = pid;
+  }
+  atomic_store(&stale_done, true);
+  pthread_join(sender, NULL);
+  /* Stray turns may still be draining the last slot: wait for the sum. */
+  hive_node_stats_t ns;
+  uint64_t enoproc = atomic_load(&stale_enoproc), ok = atomic_load(&stale_sent_ok);
+  for (int i = 0; i < 300000; i++) {
+    hive_node_stats(stale_node, &ns);
+    if (atomic_load(&stale_handled) + ns.dead_letters == ok + enoproc)
+      break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  hive_stop(stale_node);
+  CHECK(atomic_load(&stale_misdelivered) == 0,
+        "%llu messages reached a later actor in the same slot",
+        (unsigned long long)atomic_load(&stale_misdelivered));
+  CHECK(reused > STALE_ROUNDS / 2, "slots were reused only %u times", reused);
+  CHECK(atomic_load(&stale_handled) + ns.dead_letters == ok + enoproc,
+        "handled %llu + dead letters %llu != sent %llu + refused %llu",
+        (unsigned long long)atomic_load(&stale_handled), (unsigned long long)ns.dead_letters,
+        (unsigned long long)ok, (unsigned long long)enoproc);
+  return NULL;
+}
+
+/* ---- churn_and_stop ----------------------------------------------------- */
+
+#define CHURN_PARENTS 8
+#define CHURN_CHILDREN 10
+#define CHURN_SLOTS 1024
+
+static atomic_uint_fast64_t churn_started, churn_terminated, churn_rounds;
+static _Atomic hive_pid_t churn_pids[CHURN_SLOTS];
+static sem_t churn_enough;
+static atomic_bool churn_posted;
+static atomic_bool churn_stop_outsiders;
+static hive_t *churn_node;
+
+static int churn_child_init(hive_ctx_t *ctx, void *s, const void *a, size_t l) {
+  (void)ctx, (void)s, (void)a, (void)l;
+  atomic_fetch_add(&churn_started, 1);
+  return HIVE_OK;
+}
+static int churn_child_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state;
+  return msg->len > 0 && ((const uint8_t *)msg->data)[0] == 1 ? HIVE_EINVAL : HIVE_STOP;
+}
+static void churn_child_terminate(hive_ctx_t *ctx, void *s, const hive_reason_t *r) {
+  (void)ctx, (void)s, (void)r;
+  atomic_fetch_add(&churn_terminated, 1);
+}
+static const hive_behaviour_t churn_child_b = {.name = "child",
+                                               .init = churn_child_init,
+                                               .handle = churn_child_handle,
+                                               .terminate = churn_child_terminate};
+
+struct churn_parent {
+  uint64_t rng;
+};
+static int churn_parent_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)msg;
+  struct churn_parent *p = state;
+  hive_t *h = hive_node(ctx);
+  if (p->rng == 0)
+    p->rng = hive_self(ctx) | 1;
+  for (int i = 0; i < CHURN_CHILDREN; i++) {
+    hive_pid_t child;
+    int rc = hive_spawn(h, &churn_child_b, NULL, 0, NULL, &child);
+    if (rc == HIVE_ESHUTDOWN)
+      return HIVE_OK;
+    if (rc != HIVE_OK)
+      return rc;
+    atomic_store(&churn_pids[xorshift(&p->rng) % CHURN_SLOTS], child);
+    uint8_t how = (uint8_t)(xorshift(&p->rng) % 2);
+    hive_send(h, child, HIVE_TAG_USER, &how, 1);
+  }
+  if (atomic_fetch_add(&churn_rounds, 1) == 2000 && !atomic_exchange(&churn_posted, true))
+    sem_post(&churn_enough);
+  return hive_send(h, hive_self(ctx), HIVE_TAG_USER, NULL, 0);
+}
+static void churn_parent_terminate(hive_ctx_t *ctx, void *s, const hive_reason_t *r) {
+  (void)ctx, (void)s, (void)r;
+  atomic_fetch_add(&churn_terminated, 1);
+}
+static const hive_behaviour_t churn_parent_b = {.name = "parent",
+                                                .state_size = sizeof(struct churn_parent),
+                                                .init = churn_child_init,
+                                                .handle = churn_parent_handle,
+                                                .terminate = churn_parent_terminate};
+
+static void *churn_outsider(void *arg) {
+  uint64_t rng = (uintptr_t)arg * 7919 + 1;
+  char name[32];
+  while (!atomic_load(&churn_stop_outsiders)) {
+    hive_pid_t to = atomic_load(&churn_pids[xorshift(&rng) % CHURN_SLOTS]);
+    if (to == 0)
+      continue;
+    uint8_t how = 0;
+    hive_send(churn_node, to, HIVE_TAG_USER, &how, 1);
+    snprintf(name, sizeof(name), "n%u", (unsigned)(xorshift(&rng) % 64));
+    hive_register(churn_node, name, to);
+    hive_whereis(churn_node, name);
+  }
+  return NULL;
+}
+
+scenario_result_t scenario_churn_and_stop(unsigned workers) {
+  atomic_store(&churn_started, 0);
+  atomic_store(&churn_terminated, 0);
+  atomic_store(&churn_rounds, 0);
+  atomic_store(&churn_posted, false);
+  atomic_store(&churn_stop_outsiders, false);
+  for (int i = 0; i < CHURN_SLOTS; i++)
+    atomic_store(&churn_pids[i], 0);
+  sem_init(&churn_enough, 0, 0);
+  CHECK((churn_node = start_node(workers)) != NULL, "hive_start failed");
+  pthread_t outsiders[2];
+  for (uintptr_t i = 0; i < 2; i++)
+    pthread_create(&outsiders[i], NULL, churn_outsider, (void *)i);
+  for (int i = 0; i < CHURN_PARENTS; i++) {
+    hive_pid_t parent;
+    CHECK(hive_spawn(churn_node, &churn_parent_b, NULL, 0, NULL, &parent) == HIVE_OK, "spawn");
+    CHECK(hive_send(churn_node, parent, HIVE_TAG_USER, NULL, 0) == HIVE_OK, "send");
+  }
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += JOIN_TIMEOUT_MS / 1000;
+  int waited;
+  while ((waited = sem_timedwait(&churn_enough, &until)) != 0 && errno == EINTR) {
+  }
+  atomic_store(&churn_stop_outsiders, true);
+  for (int i = 0; i < 2; i++)
+    pthread_join(outsiders[i], NULL);
+  /* Stop while the parents are still spawning. */
+  int stopped = hive_stop(churn_node);
+  sem_destroy(&churn_enough);
+  CHECK(waited == 0, "the parents never finished 2000 rounds");
+  CHECK(stopped == HIVE_OK, "hive_stop: %s", hive_strerror(stopped));
+  CHECK(atomic_load(&churn_started) == atomic_load(&churn_terminated),
+        "%llu actors started but %llu terminate calls ran",
+        (unsigned long long)atomic_load(&churn_started),
+        (unsigned long long)atomic_load(&churn_terminated));
+  return NULL;
+}
