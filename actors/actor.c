@@ -182,8 +182,10 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       if (self == 0 || msg->to != self) {
         actor_count_dead_letter(h, NULL); /* sent to an earlier incarnation */
       } else {
-        int rc = a->behaviour->handle(&ctx, a->state_block, &msg->pub);
+        /* Counted when handed over, so the message in progress is never
+         * missing from the accounting. */
         atomic_store_explicit(&a->processed, ++processed, memory_order_relaxed);
+        int rc = a->behaviour->handle(&ctx, a->state_block, &msg->pub);
         if (rc == HIVE_STOP)
           actor_decide_exit(a, HIVE_REASON_NORMAL, 0, NULL);
         else if (rc != HIVE_OK)

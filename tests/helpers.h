@@ -1,0 +1,58 @@
+/*
+ * helpers.h - small synchronisation helpers for the Criterion tests.
+ *
+ * Tests wait on semaphores that actors post, and on hive_join, always with
+ * generous timeouts, never on sleeps.
+ */
+#ifndef HIVE_TEST_HELPERS_H
+#define HIVE_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <hive/hive.h>
+#include <semaphore.h>
+#include <time.h>
+
+#define TEST_TIMEOUT_MS 60000
+
+static inline hive_t *test_start(unsigned workers) {
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = workers;
+  hive_t *h = NULL;
+  int rc = hive_start(&h, &cfg);
+  cr_assert_eq(rc, HIVE_OK, "hive_start: %s", hive_strerror(rc));
+  return h;
+}
+
+/* Waits for sem; false on timeout. */
+static inline bool test_wait(sem_t *sem, int timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_nsec -= 1000000000L;
+    until.tv_sec++;
+  }
+  int rc;
+  while ((rc = sem_timedwait(sem, &until)) != 0 && errno == EINTR) {
+  }
+  return rc == 0;
+}
+
+#define TEST_WAIT(sem) cr_assert(test_wait((sem), TEST_TIMEOUT_MS), "timed out waiting on " #sem)
+#define TEST_JOIN(h, pid)                                                                          \
+  cr_assert_eq(hive_join((h), (pid), TEST_TIMEOUT_MS), HIVE_OK, "actor did not end in time")
+
+/* Checks the accounting rule of DESIGN.md for one live actor. */
+static inline void test_assert_accounting(hive_t *h, hive_pid_t pid) {
+  hive_actor_stats_t s;
+  cr_assert_eq(hive_actor_stats(h, pid, &s), HIVE_OK);
+  cr_assert_eq(s.enqueued, s.processed + s.dropped + s.dead_letters + s.mailbox_len,
+               "enqueued %lu != processed %lu + dropped %lu + dead %lu + queued %lu",
+               (unsigned long)s.enqueued, (unsigned long)s.processed, (unsigned long)s.dropped,
+               (unsigned long)s.dead_letters, (unsigned long)s.mailbox_len);
+}
+
+#endif /* HIVE_TEST_HELPERS_H */

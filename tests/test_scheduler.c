@@ -1,0 +1,159 @@
+/*
+ * test_scheduler.c - ordering, no loss under stealing, fairness, parking.
+ * The heavy scenarios live in scenarios.c so that TSan runs them too.
+ */
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "scenarios.h"
+
+TestSuite(scheduler, .timeout = 600);
+
+#define SCENARIO_TEST(name)                                                                        \
+  Test(scheduler, name##_default_workers) {                                                        \
+    scenario_result_t failure = scenario_##name(0);                                                \
+    cr_assert_null(failure, "%s", failure);                                                        \
+  }                                                                                                \
+  Test(scheduler, name##_one_worker) {                                                             \
+    scenario_result_t failure = scenario_##name(1);                                                \
+    cr_assert_null(failure, "%s", failure);                                                        \
+  }
+
+SCENARIO_TEST(per_sender_order)
+SCENARIO_TEST(forwarding_no_loss)
+SCENARIO_TEST(stale_pid_race)
+SCENARIO_TEST(churn_and_stop)
+
+/* ---- fairness ------------------------------------------------------------ */
+
+#define FLOOD 1000000
+static atomic_long flood_handled;
+static atomic_long flood_at_probe = -1;
+static sem_t probe_done;
+
+static int flood_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state, (void)msg;
+  /* A little work per message, so the flood outlasts the probe. */
+  for (volatile int i = 0; i < 200; i++) {
+  }
+  atomic_fetch_add(&flood_handled, 1);
+  return HIVE_OK;
+}
+static int probe_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state, (void)msg;
+  atomic_store(&flood_at_probe, atomic_load(&flood_handled));
+  sem_post(&probe_done);
+  return HIVE_OK;
+}
+static const hive_behaviour_t flood_b = {.name = "flooded", .handle = flood_handle};
+static const hive_behaviour_t probe_b = {.name = "probe", .handle = probe_handle};
+
+static void flood_then_probe(unsigned workers) {
+  sem_init(&probe_done, 0, 0);
+  hive_t *h = test_start(workers);
+  hive_pid_t flooded, probe;
+  cr_assert_eq(hive_spawn(h, &flood_b, NULL, 0, NULL, &flooded), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &probe_b, NULL, 0, NULL, &probe), HIVE_OK);
+  for (int i = 0; i < FLOOD; i++)
+    cr_assert_eq(hive_send(h, flooded, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  long before = atomic_load(&flood_handled);
+  cr_assert_eq(hive_send(h, probe, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&probe_done);
+  long waited = atomic_load(&flood_at_probe) - before;
+  cr_assert_lt(before, FLOOD - 10000, "the flood must still be running when the probe is sent");
+  /* The probe may wait for the flooded actor's current turn and one more
+   * while the inject queue is looked at every other tick. */
+  cr_assert_leq(waited, 4 * HIVE_DEFAULT_BATCH, "the probe waited while %ld flooded messages ran",
+                waited);
+  hive_stop(h);
+}
+
+Test(scheduler, flooded_actor_does_not_starve_others_one_worker) {
+  flood_then_probe(1);
+}
+Test(scheduler, flooded_actor_does_not_starve_others_default_workers) {
+  flood_then_probe(0);
+}
+
+/* Fairness among actors woken by actors: a chatting pair keeps waking each
+ * other into the worker's next slot; a third actor must still get its turn
+ * within a few batches. */
+static atomic_bool chat_stop;
+static atomic_long chat_rounds;
+static hive_pid_t chat_pids[2]; /* set before the first message */
+
+static int chat_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  atomic_fetch_add(&chat_rounds, 1);
+  if (atomic_load(&chat_stop))
+    return HIVE_OK;
+  hive_pid_t peer = chat_pids[0] == hive_self(ctx) ? chat_pids[1] : chat_pids[0];
+  (void)msg;
+  return hive_send(hive_node(ctx), peer, HIVE_TAG_USER, NULL, 0);
+}
+static const hive_behaviour_t chat_b = {.name = "chat", .handle = chat_handle};
+
+static void chat_then_probe(unsigned workers) {
+  sem_init(&probe_done, 0, 0);
+  atomic_store(&chat_stop, false);
+  hive_t *h = test_start(workers);
+  hive_pid_t probe;
+  cr_assert_eq(hive_spawn(h, &chat_b, NULL, 0, NULL, &chat_pids[0]), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &chat_b, NULL, 0, NULL, &chat_pids[1]), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &probe_b, NULL, 0, NULL, &probe), HIVE_OK);
+  cr_assert_eq(hive_send(h, chat_pids[0], HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  while (atomic_load(&chat_rounds) < 100000)
+    sched_yield();
+  long before = atomic_load(&chat_rounds);
+  cr_assert_eq(hive_send(h, probe, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&probe_done);
+  long waited = atomic_load(&chat_rounds) - before;
+  atomic_store(&chat_stop, true);
+  hive_stop(h);
+  /* Generous: the probe may land just after a streak began. */
+  cr_assert_leq(waited, 8 * HIVE_DEFAULT_BATCH, "the probe waited %ld chat rounds", waited);
+}
+
+Test(scheduler, chatting_pair_does_not_starve_a_third_actor_one_worker) {
+  chat_then_probe(1);
+}
+Test(scheduler, chatting_pair_does_not_starve_a_third_actor_default_workers) {
+  chat_then_probe(0);
+}
+
+/* ---- parking ------------------------------------------------------------- */
+
+static double cpu_seconds(void) {
+  FILE *f = fopen("/proc/self/stat", "r");
+  cr_assert_not_null(f);
+  unsigned long utime = 0, stime = 0;
+  /* Fields 14 and 15; the command name (field 2) has no spaces here. */
+  int n = fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+  fclose(f);
+  cr_assert_eq(n, 2);
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+Test(scheduler, idle_node_uses_almost_no_cpu) {
+  hive_t *h = test_start(0);
+  /* Some work first, so every worker has run and then gone idle. */
+  scenario_result_t failure = scenario_forwarding_no_loss(0);
+  cr_assert_null(failure, "%s", failure);
+  hive_pid_t pid;
+  cr_assert_eq(hive_spawn(h, &probe_b, NULL, 0, NULL, &pid), HIVE_OK);
+  sem_init(&probe_done, 0, 0);
+  cr_assert_eq(hive_send(h, pid, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&probe_done);
+  nanosleep(&(struct timespec){0, 100000000}, NULL); /* let the spinning pass */
+  double before = cpu_seconds();
+  sleep(1);
+  double used = cpu_seconds() - before;
+  cr_assert_lt(used, 0.05, "an idle node used %.3f s of CPU in 1 s", used);
+  /* And it still answers: a parked worker wakes for a send. */
+  cr_assert_eq(hive_send(h, pid, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&probe_done);
+  hive_stop(h);
+}
