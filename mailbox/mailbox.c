@@ -52,6 +52,20 @@ void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity
   atomic_store_explicit(&mb->policy, policy, memory_order_relaxed);
 }
 
+/*
+ * ck_stack_push_upmc with one difference: the ThreadSanitizer release comes
+ * after the last write of the link, which ck rewrites on every failed CAS.
+ * (ck's atomics are inline assembly that TSan cannot see; tsan.h.)
+ */
+static void mailbox_lane_push(ck_stack_t *lane, hive__msg_t *msg) {
+  ck_stack_entry_t *head = ck_pr_load_ptr(&lane->head);
+  do {
+    msg->link.next = head;
+    ck_pr_fence_store();
+    HIVE__TSAN_RELEASE(msg);
+  } while (!ck_pr_cas_ptr_value(&lane->head, head, &msg->link, &head));
+}
+
 /* Reserves a place in a bounded mailbox; false when full. */
 static bool mailbox_reserve_bounded(hive__mailbox_t *mb, int64_t capacity) {
   int64_t n = atomic_load_explicit(&mb->bounded_len, memory_order_relaxed);
@@ -84,8 +98,7 @@ int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   }
   /* acq_rel: the 0 -> 1 winner must see the state the last owner left. */
   int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
-  HIVE__TSAN_RELEASE(msg);
-  ck_stack_push_upmc(&mb->user, &msg->link);
+  mailbox_lane_push(&mb->user, msg);
   mailbox_note_len(mb, prev + 1);
   return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
 }
@@ -94,8 +107,7 @@ int hive__mailbox_push_system_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   msg->flags |= HIVE__MSG_SYSTEM;
   atomic_fetch_add_explicit(&mb->sys_pending, 1, memory_order_relaxed);
   int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
-  HIVE__TSAN_RELEASE(msg);
-  ck_stack_push_upmc(&mb->sys, &msg->link);
+  mailbox_lane_push(&mb->sys, msg);
   return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
 }
 
@@ -113,8 +125,8 @@ static hive__msg_t *mailbox_swap_lane(ck_stack_t *lane) {
   ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(lane);
   ck_stack_entry_t *fifo = NULL;
   while (entry != NULL) {
+    HIVE__TSAN_ACQUIRE(entry); /* before reading anything the producer wrote */
     ck_stack_entry_t *next = entry->next;
-    HIVE__TSAN_ACQUIRE(entry);
     entry->next = fifo;
     fifo = entry;
     entry = next;

@@ -18,11 +18,15 @@
  * if every other worker is parked, an actor woken by a long handler waits
  * for that handler to return.
  *
- * Parking is Dekker's handshake. A worker about to sleep reads its event
- * count, sets `parked`, fences and looks for work once more; a scheduler
- * pushes, fences and then reads `parked`. One of the two always sees the
- * other, so no wakeup is lost. Wakers skip the syscall while some worker is
- * still spinning: that worker will find the new actor itself.
+ * Parking is Dekker's handshake, done with read-modify-writes on the node's
+ * `parked` count instead of fences (which ThreadSanitizer cannot model). A
+ * worker about to sleep reads its event count, raises its flag, adds one to
+ * `parked` and looks for work once more; a scheduler pushes, then reads
+ * `parked` with an RMW, which always sees the newest value. Either the
+ * scheduler's RMW comes later and sees the sleeper, or it comes first and
+ * the sleeper's RMW, reading from it, sees the push. So no wakeup is lost.
+ * Wakers skip the syscall while some worker is still spinning: that worker
+ * will find the new actor itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -119,9 +123,10 @@ static bool sched_any_work(hive_t *h) {
   return false;
 }
 
-/* Wakes one parked worker, unless a spinning one will find the work. */
+/* Wakes one parked worker, unless a spinning one will find the work. Call
+ * after making the work visible. */
 static void sched_wake_one(hive_t *h) {
-  if (atomic_load(&h->spinning) > 0 || atomic_load(&h->parked) == 0)
+  if (atomic_fetch_add(&h->parked, 0) == 0 || atomic_load(&h->spinning) > 0)
     return;
   for (unsigned i = 0; i < h->nworkers; i++) {
     hive__worker_t *w = &h->workers[i];
@@ -141,9 +146,6 @@ static void sched_push(hive_t *h, hive__worker_t *w, hive__actor_t *a) {
   HIVE__TSAN_RELEASE(a);
   if (w == NULL || w->node != h || !ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a))
     sched_inject(h, a);
-  /* Pairs with the fence in sched_park: the push is visible before we look
-   * for sleepers, or the sleeper sees the push. */
-  atomic_thread_fence(memory_order_seq_cst);
   sched_wake_one(h);
 }
 
@@ -285,8 +287,7 @@ static void sched_park(hive__worker_t *w) {
   hive_t *h = w->node;
   uint32_t seen = ck_ec_value(&w->wake);
   atomic_store(&w->parked, true);
-  atomic_fetch_add(&h->parked, 1);
-  atomic_thread_fence(memory_order_seq_cst);
+  atomic_fetch_add(&h->parked, 1); /* the RMW of the handshake */
   if (!sched_any_work(h) && !atomic_load(&h->quit)) {
     atomic_store_explicit(&w->parks, atomic_load_explicit(&w->parks, memory_order_relaxed) + 1,
                           memory_order_relaxed);

@@ -18,7 +18,8 @@ static bool init_saw_self;
 static int counted_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
   (void)state;
   atomic_fetch_add(&init_calls, 1);
-  memcpy(init_seen, arg, len < sizeof(init_seen) ? len : sizeof(init_seen));
+  if (arg != NULL)
+    memcpy(init_seen, arg, len < sizeof(init_seen) ? len : sizeof(init_seen));
   init_saw_self = hive_self(ctx) != 0 && hive_node(ctx) != NULL;
   return init_result;
 }

@@ -1,0 +1,31 @@
+# common.sh - sourced by the scripts in this folder: installs the Debian
+# packages hive needs (only those missing) and builds into a folder.
+
+set -euo pipefail
+HIVE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# hive_install_packages PKG...: installs the missing ones with apt-get.
+hive_install_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    -o DPkg::Lock::Timeout=300 "${missing[@]}"
+}
+
+HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev)
+
+# hive_build DIR [CMAKE_ARGS...]: configures and builds hive into DIR.
+hive_build() {
+  local dir="$1"
+  shift
+  cmake -S "$HIVE_ROOT" -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$(nproc)"
+}
