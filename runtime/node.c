@@ -8,6 +8,7 @@
  * published after the first round.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,9 +46,10 @@ static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
 int hive_start(hive_t **out, const hive_config_t *cfg) {
   if (out == NULL)
     return HIVE_EINVAL;
-  hive_t *h = calloc(1, sizeof(*h));
+  hive_t *h = aligned_alloc(HIVE__CACHELINE, sizeof(*h));
   if (h == NULL)
     return HIVE_ENOMEM;
+  memset(h, 0, sizeof(*h));
   int rc = node_resolve_config(h, cfg);
   if (rc != HIVE_OK)
     goto fail_node;
@@ -109,7 +111,7 @@ int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
   if (timeout_ms >= 0)
     node_deadline_after_ms(&until, timeout_ms);
   int rc = HIVE_OK;
-  atomic_fetch_add(&h->joiners, 1);
+  atomic_store(&a->joined, pid);
   pthread_mutex_lock(&h->stop_lock);
   while (atomic_load(&a->pid) == pid) {
     if (timeout_ms < 0) {
@@ -121,7 +123,6 @@ int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
     }
   }
   pthread_mutex_unlock(&h->stop_lock);
-  atomic_fetch_sub(&h->joiners, 1);
   return rc;
 }
 
@@ -139,12 +140,12 @@ static void node_request_shutdown_all(hive_t *h) {
   }
 }
 
-void hive__node_actor_exited(hive_t *h) {
+void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid) {
   atomic_fetch_add_explicit(&h->exited, 1, memory_order_relaxed);
   bool last = atomic_fetch_sub(&h->alive, 1) == 1 && atomic_load(&h->stopping);
-  /* seq_cst, with the pid store before it: pairs with hive_join, which
-   * counts itself in joiners before it reads the pid. */
-  if (last || atomic_load(&h->joiners) > 0) {
+  /* seq_cst, after the seq_cst clearing of a->pid: hive_join stores
+   * `joined` before it reads a->pid, so one of the two sees the other. */
+  if (last || atomic_load(&a->joined) == pid) {
     pthread_mutex_lock(&h->stop_lock);
     pthread_cond_broadcast(&h->stop_cond);
     pthread_mutex_unlock(&h->stop_lock);

@@ -59,6 +59,10 @@ typedef struct hive__actor {
   /* Under hive.names_lock. */
   struct hive__name *name;
 
+  /* atomic: the pid a hive_join caller waits for, so that only the exit
+   * of that incarnation wakes joiners. */
+  _Atomic hive_pid_t joined;
+
   /* Scheduler and slot allocator. */
   struct hive__actor *inject_next; /* under hive.inject_lock */
   struct hive__actor *free_next;   /* under hive.slots_lock */
@@ -89,43 +93,47 @@ typedef struct hive__worker {
   _Atomic uint64_t parks;
 } hive__worker_t;
 
+/* Fields that different threads write often sit on cache lines of their
+ * own, so a spawn or an exit does not slow down a worker looking for work. */
 struct hive {
+  /* Read-mostly after hive_start. */
   unsigned nworkers;
   unsigned batch;
   unsigned max_actors;
   unsigned node_id;
   void *data;
-  hive__worker_t *workers; /* owned: nworkers */
+  hive__worker_t *workers;          /* owned: nworkers */
+  _Atomic(hive__actor_t *) *chunks; /* owned: nchunks, each CHUNK_SLOTS; pidtab.c */
+  unsigned nchunks;
+  _Atomic bool quit;     /* workers: leave */
+  _Atomic bool stopping; /* hive_stop has begun: no more spawns */
 
   /* Actors scheduled by threads outside the pool, and run-queue overflow. */
-  pthread_mutex_t inject_lock;
+  _Alignas(HIVE__CACHELINE) pthread_mutex_t inject_lock;
   hive__actor_t *inject_head, *inject_tail;
   _Atomic size_t inject_len;
 
   /* Parking (sched.c). */
-  _Atomic unsigned parked;
+  _Alignas(HIVE__CACHELINE) _Atomic unsigned parked;
   _Atomic unsigned spinning;
-  _Atomic bool quit;
 
-  /* Actor table (pidtab.c). */
-  pthread_mutex_t slots_lock;
-  _Atomic(hive__actor_t *) *chunks; /* owned: nchunks, each CHUNK_SLOTS */
-  unsigned nchunks;
+  /* Free slots (pidtab.c). */
+  _Alignas(HIVE__CACHELINE) pthread_mutex_t slots_lock;
   uint32_t slots_used;       /* slots ever handed out; under slots_lock */
   hive__actor_t *free_slots; /* under slots_lock */
 
   /* Names (registry.c). */
-  pthread_mutex_t names_lock;
+  _Alignas(HIVE__CACHELINE) pthread_mutex_t names_lock;
   ck_hs_t names;
 
-  /* Life of the node. */
-  _Atomic bool stopping;
-  _Atomic uint64_t alive;
+  /* Totals written by every spawn and exit. */
+  _Alignas(HIVE__CACHELINE) _Atomic uint64_t alive;
   _Atomic uint64_t spawned;
   _Atomic uint64_t exited;
-  _Atomic uint64_t dead_letters;
+
+  /* Rarer events, and the waits of hive_stop and hive_join. */
+  _Alignas(HIVE__CACHELINE) _Atomic uint64_t dead_letters;
   _Atomic uint64_t dropped;
-  _Atomic unsigned joiners;  /* threads in hive_join */
   pthread_mutex_t stop_lock; /* with stop_cond: hive_stop and hive_join wait */
   pthread_cond_t stop_cond;
 };
@@ -184,8 +192,8 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a);
 /* Asks the actor to end with reason shutdown (hive_stop). */
 void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a);
 
-/* Counts one ended incarnation (after its pid field is cleared); wakes
- * hive_join callers, and hive_stop when the last one ends. */
-void hive__node_actor_exited(hive_t *h);
+/* Counts the end of incarnation pid of a (after its pid field is cleared);
+ * wakes its hive_join callers, and hive_stop when the last actor ends. */
+void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid);
 
 #endif /* HIVE_RUNTIME_H */
