@@ -331,6 +331,17 @@ static void sched_free_workers(hive_t *h, unsigned n) {
   h->workers = NULL;
 }
 
+/* Tells the first n workers to leave, wakes them and joins them. */
+static void sched_quit_and_join(hive_t *h, unsigned n) {
+  atomic_store(&h->quit, true);
+  for (unsigned i = 0; i < n; i++) {
+    atomic_store(&h->workers[i].parked, false);
+    ck_ec_inc(&h->workers[i].wake, &sched_ec_mode);
+  }
+  for (unsigned i = 0; i < n; i++)
+    pthread_join(h->workers[i].thread, NULL);
+}
+
 int hive__sched_start(hive_t *h) {
   if (pthread_mutex_init(&h->inject_lock, NULL) != 0)
     return HIVE_ESYS;
@@ -353,8 +364,9 @@ int hive__sched_start(hive_t *h) {
   }
   for (unsigned i = 0; i < h->nworkers; i++) {
     if (pthread_create(&h->workers[i].thread, NULL, sched_worker_main, &h->workers[i]) != 0) {
-      h->nworkers = i; /* stop only those that started */
-      hive__sched_stop(h);
+      sched_quit_and_join(h, i); /* only those that started */
+      sched_free_workers(h, h->nworkers);
+      pthread_mutex_destroy(&h->inject_lock);
       return HIVE_ESYS;
     }
   }
@@ -362,13 +374,7 @@ int hive__sched_start(hive_t *h) {
 }
 
 void hive__sched_stop(hive_t *h) {
-  atomic_store(&h->quit, true);
-  for (unsigned i = 0; i < h->nworkers; i++) {
-    atomic_store(&h->workers[i].parked, false);
-    ck_ec_inc(&h->workers[i].wake, &sched_ec_mode);
-  }
-  for (unsigned i = 0; i < h->nworkers; i++)
-    pthread_join(h->workers[i].thread, NULL);
+  sched_quit_and_join(h, h->nworkers);
   sched_free_workers(h, h->nworkers);
   pthread_mutex_destroy(&h->inject_lock);
 }
