@@ -15,14 +15,18 @@
 
 #define TEST_TIMEOUT_MS 60000
 
+static inline hive_t *test_start_config(const hive_config_t *cfg) {
+  hive_t *h = NULL;
+  int rc = hive_start(&h, cfg);
+  cr_assert_eq(rc, HIVE_OK, "hive_start: %s", hive_strerror(rc));
+  return h;
+}
+
 static inline hive_t *test_start(unsigned workers) {
   hive_config_t cfg;
   hive_config_init(&cfg);
   cfg.workers = workers;
-  hive_t *h = NULL;
-  int rc = hive_start(&h, &cfg);
-  cr_assert_eq(rc, HIVE_OK, "hive_start: %s", hive_strerror(rc));
-  return h;
+  return test_start_config(&cfg);
 }
 
 /* Waits for sem; false on timeout. */

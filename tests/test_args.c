@@ -133,8 +133,7 @@ Test(args, max_actors_is_enforced) {
   hive_config_t cfg;
   hive_config_init(&cfg);
   cfg.max_actors = 100;
-  hive_t *h;
-  cr_assert_eq(hive_start(&h, &cfg), HIVE_OK);
+  hive_t *h = test_start_config(&cfg);
   for (int i = 0; i < 100; i++)
     cr_assert_eq(hive_spawn(h, &blocker_b, NULL, 0, NULL, NULL), HIVE_OK);
   cr_assert_eq(hive_spawn(h, &blocker_b, NULL, 0, NULL, NULL), HIVE_ELIMIT);

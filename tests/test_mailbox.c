@@ -10,10 +10,13 @@
 
 TestSuite(mailbox, .init = blocker_setup, .timeout = 120);
 
-static void bounded_opts(hive_spawn_opts_t *opts, int policy, size_t capacity) {
-  hive_spawn_opts_init(opts);
-  opts->mailbox = policy;
-  opts->capacity = capacity;
+/* A blocker with a bounded mailbox, held inside its first message. */
+static hive_pid_t spawn_bounded_blocked(hive_t *h, int policy, size_t capacity) {
+  hive_spawn_opts_t opts;
+  hive_spawn_opts_init(&opts);
+  opts.mailbox = policy;
+  opts.capacity = capacity;
+  return blocker_spawn_blocked(h, &opts);
 }
 
 static void shutdown_and_wait(hive_t *h, hive_pid_t pid) {
@@ -24,9 +27,7 @@ static void shutdown_and_wait(hive_t *h, hive_pid_t pid) {
 
 Test(mailbox, reject_returns_efull_and_enqueues_nothing) {
   hive_t *h = test_start(0);
-  hive_spawn_opts_t opts;
-  bounded_opts(&opts, HIVE_MAILBOX_REJECT, 10);
-  hive_pid_t pid = blocker_spawn_blocked(h, &opts);
+  hive_pid_t pid = spawn_bounded_blocked(h, HIVE_MAILBOX_REJECT, 10);
 
   for (int i = 0; i < 10; i++)
     cr_assert_eq(hive_send(h, pid, TAG_WORK, &i, sizeof(i)), HIVE_OK, "send %d", i);
@@ -56,9 +57,7 @@ Test(mailbox, reject_returns_efull_and_enqueues_nothing) {
 
 Test(mailbox, drop_new_counts_what_it_drops) {
   hive_t *h = test_start(0);
-  hive_spawn_opts_t opts;
-  bounded_opts(&opts, HIVE_MAILBOX_DROP_NEW, 5);
-  hive_pid_t pid = blocker_spawn_blocked(h, &opts);
+  hive_pid_t pid = spawn_bounded_blocked(h, HIVE_MAILBOX_DROP_NEW, 5);
 
   for (int i = 0; i < 12; i++)
     cr_assert_eq(hive_send(h, pid, TAG_WORK, NULL, 0), HIVE_OK);
@@ -176,9 +175,7 @@ Test(mailbox, send_move_hands_over_the_buffer) {
 
 Test(mailbox, send_move_to_a_full_mailbox_leaves_the_buffer_with_the_caller) {
   hive_t *h = test_start(0);
-  hive_spawn_opts_t opts;
-  bounded_opts(&opts, HIVE_MAILBOX_REJECT, 1);
-  hive_pid_t pid = blocker_spawn_blocked(h, &opts);
+  hive_pid_t pid = spawn_bounded_blocked(h, HIVE_MAILBOX_REJECT, 1);
   cr_assert_eq(hive_send(h, pid, TAG_WORK, NULL, 0), HIVE_OK);
   char *buf = strdup("full");
   cr_assert_eq(hive_send_move(h, pid, TAG_WORK, buf, 5), HIVE_EFULL);

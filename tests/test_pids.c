@@ -90,8 +90,7 @@ Test(pids, node_id_is_part_of_every_pid) {
   hive_config_t cfg;
   hive_config_init(&cfg);
   cfg.node_id = 9;
-  hive_t *h;
-  cr_assert_eq(hive_start(&h, &cfg), HIVE_OK);
+  hive_t *h = test_start_config(&cfg);
   hive_pid_t pid;
   cr_assert_eq(hive_spawn(h, &record_b, NULL, 0, NULL, &pid), HIVE_OK);
   cr_assert_eq(HIVE_PID_NODE(pid), 9);
