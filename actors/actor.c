@@ -63,14 +63,6 @@ static int actor_check_opts(const hive_spawn_opts_t *opts) {
   return HIVE_OK;
 }
 
-static void actor_count_dead_letter(hive_t *h, hive__actor_t *owner) {
-  atomic_fetch_add_explicit(&h->dead_letters, 1, memory_order_relaxed);
-  if (owner != NULL)
-    atomic_store_explicit(&owner->dead_letters,
-                          atomic_load_explicit(&owner->dead_letters, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
 /* Records why the actor ends; the first decision wins. Token holder. */
 static void actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text) {
   if (a->exiting)
@@ -92,6 +84,7 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
   atomic_store_explicit(&a->state, HIVE_ACTOR_EXITING, memory_order_relaxed);
   atomic_store_explicit(&a->alive_pid, 0, memory_order_release);
   hive__registry_release(h, a);
+  hive__timers_cancel_slot(h, a);
 
   hive__msg_t *msg;
   while ((msg = hive__mailbox_take_owner(&a->mb, a->self)) != NULL) {
@@ -99,7 +92,8 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
       ++*sys_done;
     } else {
       ++*user_done;
-      actor_count_dead_letter(h, msg->to == a->self ? a : NULL);
+      hive__count_dead_letter(h, msg->to == a->self ? a : NULL);
+      hive__request_fail_queued(h, msg->to, msg);
     }
     hive__msg_free(msg);
   }
@@ -112,6 +106,7 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
     b->terminate(&ctx, a->state_block, &a->exit_reason);
     hive__tls.actor = outer;
   }
+  hive__request_end_owner(h, a); /* after terminate, which may still reply */
 
   free(a->state_block);
   free(a->exit_text);
@@ -181,12 +176,24 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
     } else {
       user_done++;
       if (self == 0 || msg->to != self) {
-        actor_count_dead_letter(h, NULL); /* sent to an earlier incarnation */
+        hive__count_dead_letter(h, NULL); /* sent to an earlier incarnation */
+        hive__request_fail_queued(h, msg->to, msg);
+      } else if ((msg->flags & (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT)) &&
+                 !hive__request_accept_owner(h, a, msg)) {
+        hive__count_dead_letter(h, a); /* a late reply, or a stale timeout */
       } else {
         /* Counted when handed over, so the message in progress is never
          * missing from the accounting. */
         atomic_store_explicit(&a->processed, ++processed, memory_order_relaxed);
+        if (a->requests != NULL)
+          hive__request_note_message_owner(h, a); /* any message disarms */
+        a->current = msg;
         int rc = a->behaviour->handle(&ctx, a->state_block, &msg->pub);
+        if (msg->pub.ref != 0) {
+          hive__request_handled_owner(h, a, msg);
+          a->current_replied = false;
+        }
+        a->current = NULL;
         if (rc == HIVE_STOP)
           actor_decide_exit(a, HIVE_REASON_NORMAL, 0, NULL);
         else if (rc != HIVE_OK)
@@ -244,6 +251,8 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   a->retiring = false;
   a->exit_text = NULL;
   a->exit_reason = (hive_reason_t){.kind = HIVE_REASON_NORMAL};
+  a->current = NULL;
+  a->current_replied = false;
   atomic_store_explicit(&a->processed, 0, memory_order_relaxed);
   atomic_store_explicit(&a->dead_letters, 0, memory_order_relaxed);
   atomic_store_explicit(&a->behaviour_name, b->name != NULL ? b->name : "", memory_order_relaxed);
@@ -281,38 +290,22 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   return HIVE_OK;
 }
 
-/* Pushes msg (user lane) into a, which had alive_pid == to. */
+/* The live actor to names, or NULL after counting a dead letter. */
+static hive__actor_t *actor_lookup_live(hive_t *h, hive_pid_t to) {
+  hive__actor_t *a = hive__lookup_live(h, to);
+  if (a == NULL)
+    hive__count_dead_letter(h, NULL);
+  return a;
+}
+
+/* Fills in what every user message carries and pushes it. */
 static int actor_deliver(hive_t *h, hive__actor_t *a, hive_pid_t to, uint32_t tag,
                          hive__msg_t *msg) {
   msg->to = to;
   msg->pub.tag = tag;
   msg->pub.from = hive__tls.actor != NULL ? hive__tls.actor->self : 0;
-  switch (hive__mailbox_push_mpsc(&a->mb, msg)) {
-  case HIVE__PUSH_SCHEDULE:
-    hive__sched_schedule(h, a);
-    return HIVE_OK;
-  case HIVE__PUSH_QUEUED:
-    return HIVE_OK;
-  case HIVE__PUSH_DROPPED:
-    /* Counted, and HIVE_OK: a moved buffer was given up, so free it. */
-    atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
-    hive__msg_free(msg);
-    return HIVE_OK;
-  default:
-    msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps buf */
-    hive__msg_free(msg);
-    return HIVE_EFULL;
-  }
-}
-
-/* The live actor to names, or NULL after counting a dead letter. */
-static hive__actor_t *actor_lookup_live(hive_t *h, hive_pid_t to) {
-  hive__actor_t *a = hive__pidtab_lookup(h, to);
-  if (a == NULL || atomic_load_explicit(&a->alive_pid, memory_order_acquire) != to) {
-    actor_count_dead_letter(h, NULL);
-    return NULL;
-  }
-  return a;
+  int rc = hive__push_user(h, a, msg);
+  return rc == HIVE__DROPPED ? HIVE_OK : rc;
 }
 
 int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len) {
@@ -349,8 +342,8 @@ int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len
 
 /* Sends an exit signal with reason (kind, code, text) to pid. */
 static int actor_send_exit(hive_t *h, hive_pid_t pid, int kind, int code, const char *text) {
-  hive__actor_t *a = hive__pidtab_lookup(h, pid);
-  if (a == NULL || atomic_load_explicit(&a->alive_pid, memory_order_acquire) != pid)
+  hive__actor_t *a = hive__lookup_live(h, pid);
+  if (a == NULL)
     return HIVE_ENOPROC;
   size_t text_len = text != NULL ? strlen(text) + 1 : 0;
   hive__msg_t *msg = hive__msg_new(NULL, sizeof(actor_exit_signal_t) + text_len);
@@ -364,8 +357,7 @@ static int actor_send_exit(hive_t *h, hive_pid_t pid, int kind, int code, const 
   msg->signal = HIVE__SIG_EXIT;
   msg->pub.tag = HIVE_TAG_EXIT;
   msg->pub.from = hive__tls.actor != NULL ? hive__tls.actor->self : 0;
-  if (hive__mailbox_push_system_mpsc(&a->mb, msg) == HIVE__PUSH_SCHEDULE)
-    hive__sched_schedule(h, a);
+  hive__push_system(h, a, msg);
   return HIVE_OK;
 }
 

@@ -38,6 +38,9 @@ typedef struct hive__msg {
 
 #define HIVE__MSG_OWNED 1u /* pub.data was malloc'd separately: free it too */
 #define HIVE__MSG_SYSTEM 2u
+#define HIVE__MSG_ANSWER 4u       /* REPLY, NOPROC or a request's TIMEOUT: checked
+                                     against the receiver's open requests */
+#define HIVE__MSG_RECV_TIMEOUT 8u /* a receive timeout; ref is its arming number */
 
 /* Allocates a message with len bytes of inline payload, copied from data
  * unless data is NULL (the caller fills msg + 1). */

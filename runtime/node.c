@@ -67,11 +67,19 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_cond;
   if ((rc = hive__registry_init(h)) != HIVE_OK)
     goto fail_pidtab;
-  if ((rc = hive__sched_start(h)) != HIVE_OK)
+  if ((rc = hive__asks_init(h)) != HIVE_OK)
     goto fail_registry;
+  if ((rc = hive__timers_start(h)) != HIVE_OK)
+    goto fail_asks;
+  if ((rc = hive__sched_start(h)) != HIVE_OK)
+    goto fail_timers;
   *out = h;
   return HIVE_OK;
 
+fail_timers:
+  hive__timers_stop(h);
+fail_asks:
+  hive__asks_free(h);
 fail_registry:
   hive__registry_free(h);
 fail_pidtab:
@@ -171,7 +179,9 @@ int hive_stop(hive_t *h) {
   }
   pthread_mutex_unlock(&h->stop_lock);
 
+  hive__timers_stop(h);
   hive__sched_stop(h);
+  hive__asks_free(h);
   hive__registry_free(h);
   hive__pidtab_free(h);
   pthread_cond_destroy(&h->stop_cond);
@@ -190,6 +200,7 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
       .actors_exited = atomic_load(&h->exited),
       .dead_letters = atomic_load(&h->dead_letters),
       .dropped = atomic_load(&h->dropped),
+      .late_replies = atomic_load(&h->late_replies),
   };
   return HIVE_OK;
 }

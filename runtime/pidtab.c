@@ -54,19 +54,6 @@ void hive__pidtab_free(hive_t *h) {
   pthread_mutex_destroy(&h->slots_lock);
 }
 
-hive__actor_t *hive__pidtab_lookup(hive_t *h, hive_pid_t pid) {
-  if (HIVE_PID_NODE(pid) != h->node_id || HIVE_PID_GEN(pid) == 0)
-    return NULL;
-  uint32_t slot = HIVE_PID_SLOT(pid);
-  uint32_t c = slot >> HIVE__CHUNK_SHIFT;
-  if (c >= h->nchunks)
-    return NULL;
-  hive__actor_t *chunk = atomic_load_explicit(&h->chunks[c], memory_order_acquire);
-  if (chunk == NULL)
-    return NULL;
-  return &chunk[slot & (HIVE__CHUNK_SLOTS - 1)];
-}
-
 /* Makes a fresh slot; slots_lock held. */
 static hive__actor_t *pidtab_new_slot(hive_t *h, int *err) {
   uint32_t slot = h->slots_used;

@@ -19,6 +19,7 @@
 
 #include <ck_ec.h>
 #include <ck_hs.h>
+#include <ck_ht.h>
 #include <ck_ring.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +35,19 @@
 #define HIVE__CHUNK_SLOTS (1u << HIVE__CHUNK_SHIFT)
 
 struct hive__name;
+typedef struct hive__timer hive__timer_t;
+
+/* The node's timer service (timers.c). */
+typedef struct hive__timers {
+  pthread_t thread;
+  pthread_mutex_t lock; /* guards all below and every slot's `timers` list */
+  pthread_cond_t cond;
+  hive__timer_t **heap; /* owned: min-heap on due time */
+  size_t count, cap;
+  ck_hs_t by_id;
+  uint64_t next_id;
+  bool quit;
+} hive__timers_t;
 
 typedef struct hive__actor {
   /* atomic: what senders and statistics read. */
@@ -58,6 +72,14 @@ typedef struct hive__actor {
 
   /* Under hive.names_lock. */
   struct hive__name *name;
+
+  /* token: request state (actors/request.c). */
+  hive__msg_t *current;            /* the message handle() is running for */
+  bool current_replied;            /* hive_reply answered it */
+  struct hive__requests *requests; /* owned; NULL until the actor needs it */
+
+  /* Timers aimed at this slot; under hive.timers.lock. */
+  hive__timer_t *timers;
 
   /* atomic: the pid a hive_join caller waits for, so that only the exit
    * of that incarnation wakes joiners. */
@@ -126,14 +148,23 @@ struct hive {
   _Alignas(HIVE__CACHELINE) pthread_mutex_t names_lock;
   ck_hs_t names;
 
+  /* Timers (timers.c). */
+  _Alignas(HIVE__CACHELINE) hive__timers_t timers;
+
   /* Totals written by every spawn and exit. */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t alive;
   _Atomic uint64_t spawned;
   _Atomic uint64_t exited;
 
+  /* Requests (actors/request.c): refs, and plain threads waiting in hive_ask. */
+  _Alignas(HIVE__CACHELINE) _Atomic uint64_t next_ref;
+  pthread_mutex_t asks_lock;
+  struct ck_ht *asks; /* owned: ref -> waiter, under asks_lock */
+
   /* Rarer events, and the waits of hive_stop and hive_join. */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t dead_letters;
   _Atomic uint64_t dropped;
+  _Atomic uint64_t late_replies;
   pthread_mutex_t stop_lock; /* with stop_cond: hive_stop and hive_join wait */
   pthread_cond_t stop_cond;
 };
@@ -156,8 +187,20 @@ static inline hive_pid_t hive__pid_make(unsigned node, uint32_t slot, uint32_t g
 int hive__pidtab_init(hive_t *h);
 void hive__pidtab_free(hive_t *h); /* frees every queued message too */
 /* The slot pid names, or NULL if it cannot name one on this node. The slot
- * may hold another incarnation: compare alive_pid. Any thread. */
-hive__actor_t *hive__pidtab_lookup(hive_t *h, hive_pid_t pid);
+ * may hold another incarnation: compare alive_pid. Any thread; inline
+ * because every send starts here. */
+static inline hive__actor_t *hive__pidtab_lookup(hive_t *h, hive_pid_t pid) {
+  if (HIVE_PID_NODE(pid) != h->node_id || HIVE_PID_GEN(pid) == 0)
+    return NULL;
+  uint32_t slot = HIVE_PID_SLOT(pid);
+  uint32_t c = slot >> HIVE__CHUNK_SHIFT;
+  if (c >= h->nchunks)
+    return NULL;
+  hive__actor_t *chunk = atomic_load_explicit(&h->chunks[c], memory_order_acquire);
+  if (chunk == NULL)
+    return NULL;
+  return &chunk[slot & (HIVE__CHUNK_SLOTS - 1)];
+}
 /* A free slot whose mailbox token the caller now holds; NULL with *err set. */
 hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err);
 /* Returns an exited slot to the free list; its generation moves on. */
@@ -176,6 +219,49 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a);
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);
 
+/* ---- Delivering messages (deliver.c) ------------------------------------ */
+
+/* The slot of the live actor pid, or NULL. Any thread. */
+static inline hive__actor_t *hive__lookup_live(hive_t *h, hive_pid_t pid) {
+  hive__actor_t *a = hive__pidtab_lookup(h, pid);
+  if (a == NULL || atomic_load_explicit(&a->alive_pid, memory_order_acquire) != pid)
+    return NULL;
+  return a;
+}
+/* Counts one dead letter, node-wide and, if owner is not NULL, on the
+ * actor whose token the caller holds. */
+void hive__count_dead_letter(hive_t *h, hive__actor_t *owner);
+/* What hive__push_user returns when a drop-new mailbox dropped the message
+ * (counted); public calls report it as HIVE_OK. */
+#define HIVE__DROPPED 2
+
+/* Pushes msg (msg->to set) on a's user lane and schedules a if it was idle.
+ * HIVE_OK: msg is given away. HIVE__DROPPED: dropped and counted. HIVE_EFULL:
+ * msg is freed, but a moved buffer is not: the caller keeps it. */
+int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
+/* Pushes msg on a's system lane and schedules a if it was idle. */
+void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
+/* Looks msg->to up and pushes; HIVE_ENOPROC (a dead letter) if it is gone.
+ * Ownership as in hive__push_user. */
+int hive__deliver(hive_t *h, hive__msg_t *msg);
+
+/* ---- Timers (timers.c) --------------------------------------------------- */
+
+uint64_t hive__now_ns(void); /* CLOCK_MONOTONIC */
+int hive__timers_start(hive_t *h);
+void hive__timers_stop(hive_t *h); /* frees every timer left */
+/* Arms a timer that delivers a message (tag, ref, msg_flags, a copy of
+ * data) to the live actor `to` after delay_ns, then every interval_ns if
+ * that is not 0. HIVE_ENOPROC if `to` is not alive. Any thread. */
+int hive__timer_arm(hive_t *h, hive_pid_t to, uint32_t tag, uint64_t ref, uint32_t msg_flags,
+                    const void *data, size_t len, uint64_t delay_ns, uint64_t interval_ns,
+                    uint64_t *id);
+/* HIVE_OK if the timer was still pending (it will not fire again),
+ * HIVE_ENOTFOUND if it has fired (one-shot) or never existed. */
+int hive__timer_cancel(hive_t *h, uint64_t id);
+/* Cancels every timer aimed at slot a (its actor is ending). */
+void hive__timers_cancel_slot(hive_t *h, hive__actor_t *a);
+
 /* ---- Names (registry.c) ------------------------------------------------- */
 
 int hive__registry_init(hive_t *h);
@@ -191,6 +277,9 @@ void hive__registry_name_of(hive_t *h, hive__actor_t *a, char *buf);
 void hive__actor_turn(hive__worker_t *w, hive__actor_t *a);
 /* Asks the actor to end with reason shutdown (hive_stop). */
 void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a);
+/* Set up and free the node's table of plain threads waiting in hive_ask. */
+int hive__asks_init(hive_t *h);
+void hive__asks_free(hive_t *h);
 
 /* Counts the end of incarnation pid of a (after its pid field is cleared);
  * wakes its hive_join callers, and hive_stop when the last actor ends. */

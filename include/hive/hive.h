@@ -76,6 +76,8 @@ char *hive_pid_format(hive_pid_t pid, char *buf, size_t size);
 #define HIVE_TAG_DOWN 2         /* a monitored actor ended */
 #define HIVE_TAG_TIMEOUT 3      /* a request or receive timed out */
 #define HIVE_TAG_LONG_HANDLER 4 /* watchdog report to the system monitor */
+#define HIVE_TAG_REPLY 5        /* the reply to a request of yours (msg->ref) */
+#define HIVE_TAG_NOPROC 6       /* a request's target ended before replying (msg->ref) */
 #define HIVE_TAG_USER 64        /* first tag free for applications */
 
 typedef struct hive_msg {
@@ -258,6 +260,72 @@ int hive_kill(hive_t *h, hive_pid_t pid);
  */
 int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
 
+/* ---- Requests and replies ------------------------------------------------ */
+
+/*
+ * Plain threads: sends tag and a copy of data to `to` as a request and waits
+ * for the reply, at most timeout_ms milliseconds (negative: no limit). On
+ * HIVE_OK *reply holds a malloc'd copy of the reply (free it) and *reply_len
+ * its length. HIVE_ENOPROC at once if `to` is dead or ends before replying,
+ * HIVE_ETIMEDOUT when the time runs out (a reply after that is dropped and
+ * counted as late, never given to another ask), HIVE_EFULL if a bounded
+ * mailbox refused the request, HIVE_EDEADLK inside a callback (use
+ * hive_request there: it never blocks a worker).
+ */
+int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len, int timeout_ms,
+             void **reply, size_t *reply_len);
+
+/*
+ * Actor only: sends a request and returns at once with its ref in *ref.
+ * Exactly one answer arrives later as a message carrying that ref:
+ * HIVE_TAG_REPLY with the reply as payload, HIVE_TAG_NOPROC if the target
+ * ended without replying, or HIVE_TAG_TIMEOUT after timeout_ms (negative:
+ * never). Whatever comes after the answer (a late reply) is dropped and
+ * counted as a dead letter.
+ */
+int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data, size_t len,
+                 int timeout_ms, uint64_t *ref);
+
+/*
+ * Actor only: answers request (a message with a ref, from hive_ask or
+ * hive_request) with a copy of data. Reply while handling it, or later with
+ * a saved copy of its hive_msg_t (the actor then owes the reply; if it ends
+ * first, the requester gets noproc). HIVE_EINVAL if request is not a
+ * request, HIVE_EALREADY if it was answered already.
+ */
+int hive_reply(hive_ctx_t *ctx, const hive_msg_t *request, const void *data, size_t len);
+
+/*
+ * Actor only: if no message arrives within timeout_ms, the actor gets a
+ * HIVE_TAG_TIMEOUT message with ref 0 (gen_server's timeout). Any message
+ * disarms it; call again to re-arm. Negative: disarm.
+ */
+int hive_receive_timeout(hive_ctx_t *ctx, int timeout_ms);
+
+/* ---- Timers -------------------------------------------------------------- */
+
+/* A timer's handle; 0 is never a timer. */
+typedef uint64_t hive_timer_t;
+
+/*
+ * Sends tag (>= HIVE_TAG_USER) and a copy of data to actor `to` once
+ * delay_ms milliseconds have passed, never earlier; from is 0. One thread
+ * per node serves every timer, so thousands cost no thread each. A timer is
+ * cancelled when its target ends. HIVE_ENOPROC if `to` is not alive.
+ */
+int hive_send_after(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
+                    unsigned delay_ms, hive_timer_t *timer);
+/* As hive_send_after, every interval_ms (> 0) until cancelled; ticks stay on
+ * their original grid, and a tick missed entirely is skipped. */
+int hive_send_interval(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
+                       unsigned interval_ms, hive_timer_t *timer);
+/*
+ * Stops a timer. HIVE_OK if it was pending: its message will not be sent
+ * (for a periodic timer, no further tick). HIVE_ENOTFOUND if a one-shot
+ * timer has already fired, was cancelled, or ended with its target.
+ */
+int hive_timer_cancel(hive_t *h, hive_timer_t timer);
+
 /* ---- Statistics ---------------------------------------------------------- */
 
 #define HIVE_ACTOR_IDLE 0    /* nothing to do */
@@ -298,6 +366,7 @@ typedef struct hive_node_stats {
   uint64_t actors_exited;  /* since start */
   uint64_t dead_letters;   /* every message that reached no handler */
   uint64_t dropped;        /* every message a drop-new mailbox dropped */
+  uint64_t late_replies;   /* replies that came after their request was answered */
 } hive_node_stats_t;
 
 int hive_node_stats(hive_t *h, hive_node_stats_t *out);

@@ -1,0 +1,387 @@
+/*
+ * request.c - requests and replies, for plain threads (hive_ask) and inside
+ * actors (hive_request), and the receive timeout.
+ *
+ * A request is a user message with a fresh ref. Only the actor handling it
+ * can reply, during that call or later (it then owes the reply: the `owed`
+ * table). So the requester learns of a dead target at once, without
+ * monitors: a request still queued when its target ends is answered
+ * "noproc" as the mailbox drains, and every reply still owed is answered
+ * "noproc" when the actor ends.
+ *
+ * Plain threads wait in the node's `asks` table (ref -> waiter) under one
+ * mutex; a reply for a ref that is no longer there (the ask timed out) is
+ * dropped and counted as late. Inside actors, `pending` maps each open
+ * request to its timeout timer; a REPLY, TIMEOUT or NOPROC message whose ref
+ * is not pending (already answered) never reaches the handler.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+
+/* ---- ref tables: ck_ht in direct mode, uint64 -> uint64 ---------------- */
+
+static void *reftab_malloc(size_t size) {
+  return malloc(size);
+}
+static void *reftab_realloc(void *p, size_t old, size_t size, bool defer) {
+  (void)old, (void)defer;
+  return realloc(p, size);
+}
+static void reftab_free(void *p, size_t size, bool defer) {
+  (void)size, (void)defer; /* single writer, no concurrent readers */
+  free(p);
+}
+static struct ck_malloc reftab_allocator = {
+    .malloc = reftab_malloc, .realloc = reftab_realloc, .free = reftab_free};
+
+static ck_ht_t *reftab_new(void) {
+  ck_ht_t *t = malloc(sizeof(*t));
+  if (t != NULL && !ck_ht_init(t, CK_HT_MODE_DIRECT, NULL, &reftab_allocator, 8, 0x5eed)) {
+    free(t);
+    t = NULL;
+  }
+  return t;
+}
+
+static void reftab_destroy(ck_ht_t *t) {
+  if (t != NULL) {
+    ck_ht_destroy(t);
+    free(t);
+  }
+}
+
+static bool reftab_put(ck_ht_t *t, uint64_t key, uint64_t value) {
+  ck_ht_hash_t hash;
+  ck_ht_entry_t entry;
+  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
+  ck_ht_entry_set_direct(&entry, hash, (uintptr_t)key, (uintptr_t)value);
+  return ck_ht_put_spmc(t, hash, &entry);
+}
+
+/* Removes key; true (and its value) if it was there. */
+static bool reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value) {
+  if (t == NULL)
+    return false;
+  ck_ht_hash_t hash;
+  ck_ht_entry_t entry;
+  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
+  ck_ht_entry_key_set_direct(&entry, (uintptr_t)key);
+  if (!ck_ht_remove_spmc(t, hash, &entry))
+    return false;
+  if (value != NULL)
+    *value = ck_ht_entry_value_direct(&entry);
+  return true;
+}
+
+/* ---- per-actor request state (token holder) ----------------------------- */
+
+typedef struct hive__requests {
+  ck_ht_t *owed;    /* ref -> requester pid (0: a plain thread) */
+  ck_ht_t *pending; /* ref -> timeout timer id (0: none) */
+  uint64_t recv_timer;
+  uint64_t recv_seq;
+} hive__requests_t;
+
+static hive__requests_t *requests_of(hive__actor_t *a) {
+  if (a->requests == NULL)
+    a->requests = calloc(1, sizeof(hive__requests_t));
+  return a->requests;
+}
+
+static uint64_t request_new_ref(hive_t *h) {
+  return atomic_fetch_add_explicit(&h->next_ref, 1, memory_order_relaxed) + 1;
+}
+
+/* ---- plain-thread asks --------------------------------------------------- */
+
+#define ASK_WAITING 0
+#define ASK_REPLIED 1
+#define ASK_NOPROC 2
+
+typedef struct {
+  pthread_cond_t cond;
+  int state;
+  void *reply; /* owned until handed to the asker */
+  size_t len;
+} ask_waiter_t;
+
+int hive__asks_init(hive_t *h) {
+  if (pthread_mutex_init(&h->asks_lock, NULL) != 0)
+    return HIVE_ESYS;
+  if ((h->asks = reftab_new()) == NULL) {
+    pthread_mutex_destroy(&h->asks_lock);
+    return HIVE_ENOMEM;
+  }
+  return HIVE_OK;
+}
+
+void hive__asks_free(hive_t *h) {
+  reftab_destroy(h->asks);
+  pthread_mutex_destroy(&h->asks_lock);
+}
+
+/* Hands an answer to the plain thread waiting on ref, if it still waits. */
+static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, size_t len) {
+  void *copy = NULL;
+  if (state == ASK_REPLIED && (copy = malloc(len > 0 ? len : 1)) == NULL)
+    return HIVE_ENOMEM;
+  if (len > 0)
+    memcpy(copy, data, len);
+  uint64_t value;
+  pthread_mutex_lock(&h->asks_lock);
+  bool found = reftab_take(h->asks, ref, &value);
+  if (found) {
+    ask_waiter_t *waiter = (ask_waiter_t *)(uintptr_t)value;
+    waiter->state = state;
+    waiter->reply = copy;
+    waiter->len = len;
+    pthread_cond_signal(&waiter->cond);
+  }
+  pthread_mutex_unlock(&h->asks_lock);
+  if (!found) {
+    free(copy);
+    if (state == ASK_REPLIED)
+      atomic_fetch_add_explicit(&h->late_replies, 1, memory_order_relaxed);
+  }
+  return HIVE_OK;
+}
+
+int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len, int timeout_ms,
+             void **reply, size_t *reply_len) {
+  if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL) || reply == NULL ||
+      reply_len == NULL)
+    return HIVE_EINVAL;
+  if (hive__tls.actor != NULL || hive__tls.worker != NULL)
+    return HIVE_EDEADLK; /* would block a worker: use hive_request */
+  hive__actor_t *a = hive__lookup_live(h, to);
+  if (a == NULL) {
+    hive__count_dead_letter(h, NULL);
+    return HIVE_ENOPROC;
+  }
+  hive__msg_t *msg = hive__msg_new(data, len);
+  if (msg == NULL)
+    return HIVE_ENOMEM;
+  ask_waiter_t waiter = {.state = ASK_WAITING};
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(&waiter.cond, &attr);
+  pthread_condattr_destroy(&attr);
+  if (rc != 0) {
+    hive__msg_free(msg);
+    return HIVE_ESYS;
+  }
+  uint64_t ref = request_new_ref(h);
+  pthread_mutex_lock(&h->asks_lock);
+  bool put = reftab_put(h->asks, ref, (uint64_t)(uintptr_t)&waiter);
+  pthread_mutex_unlock(&h->asks_lock);
+  if (!put) {
+    hive__msg_free(msg);
+    pthread_cond_destroy(&waiter.cond);
+    return HIVE_ENOMEM;
+  }
+
+  msg->to = to;
+  msg->pub.tag = tag;
+  msg->pub.ref = ref;
+  rc = hive__push_user(h, a, msg);
+  struct timespec until;
+  if (timeout_ms >= 0) {
+    uint64_t due = hive__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    until = (struct timespec){.tv_sec = (time_t)(due / 1000000000u),
+                              .tv_nsec = (long)(due % 1000000000u)};
+  }
+  pthread_mutex_lock(&h->asks_lock);
+  if (rc != HIVE_OK) {
+    rc = rc == HIVE__DROPPED ? HIVE_EFULL : rc;
+  } else {
+    while (waiter.state == ASK_WAITING && rc == HIVE_OK) {
+      if (timeout_ms < 0)
+        pthread_cond_wait(&waiter.cond, &h->asks_lock);
+      else if (pthread_cond_timedwait(&waiter.cond, &h->asks_lock, &until) != 0 &&
+               waiter.state == ASK_WAITING)
+        rc = HIVE_ETIMEDOUT;
+    }
+    if (waiter.state == ASK_NOPROC)
+      rc = HIVE_ENOPROC;
+  }
+  if (waiter.state == ASK_WAITING)
+    reftab_take(h->asks, ref, NULL); /* a reply after this is late */
+  pthread_mutex_unlock(&h->asks_lock);
+  pthread_cond_destroy(&waiter.cond);
+  if (rc == HIVE_OK) {
+    *reply = waiter.reply;
+    *reply_len = waiter.len;
+  }
+  return rc;
+}
+
+/* ---- requests inside actors ---------------------------------------------- */
+
+int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data, size_t len,
+                 int timeout_ms, uint64_t *ref_out) {
+  if (ctx == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL) || ref_out == NULL)
+    return HIVE_EINVAL;
+  hive_t *h = ctx->node;
+  hive__actor_t *self = ctx->actor;
+  hive__requests_t *rq = requests_of(self);
+  if (rq == NULL || (rq->pending == NULL && (rq->pending = reftab_new()) == NULL))
+    return HIVE_ENOMEM;
+  hive__actor_t *a = hive__lookup_live(h, to);
+  if (a == NULL) {
+    hive__count_dead_letter(h, NULL);
+    return HIVE_ENOPROC;
+  }
+  hive__msg_t *msg = hive__msg_new(data, len);
+  if (msg == NULL)
+    return HIVE_ENOMEM;
+  uint64_t ref = request_new_ref(h), timer = 0;
+  int rc = HIVE_OK;
+  if (timeout_ms >= 0)
+    rc = hive__timer_arm(h, self->self, HIVE_TAG_TIMEOUT, ref, HIVE__MSG_ANSWER, NULL, 0,
+                         (uint64_t)timeout_ms * 1000000u, 0, &timer);
+  if (rc == HIVE_OK && !reftab_put(rq->pending, ref, timer))
+    rc = HIVE_ENOMEM;
+  if (rc != HIVE_OK) {
+    if (timer != 0)
+      hive__timer_cancel(h, timer);
+    hive__msg_free(msg);
+    return rc;
+  }
+  msg->to = to;
+  msg->pub.tag = tag;
+  msg->pub.ref = ref;
+  msg->pub.from = self->self;
+  rc = hive__push_user(h, a, msg);
+  if (rc != HIVE_OK) {
+    reftab_take(rq->pending, ref, NULL);
+    if (timer != 0)
+      hive__timer_cancel(h, timer);
+    return rc == HIVE__DROPPED ? HIVE_EFULL : rc;
+  }
+  *ref_out = ref;
+  return HIVE_OK;
+}
+
+/* Sends an answer (REPLY or NOPROC) for request ref to requester `to`. */
+static int request_answer(hive_t *h, hive_pid_t from, hive_pid_t to, uint64_t ref, uint32_t tag,
+                          const void *data, size_t len) {
+  if (to == 0)
+    return ask_complete(h, ref, tag == HIVE_TAG_REPLY ? ASK_REPLIED : ASK_NOPROC, data, len);
+  hive__msg_t *msg = hive__msg_new(data, len);
+  if (msg == NULL)
+    return HIVE_ENOMEM;
+  msg->to = to;
+  msg->pub.tag = tag;
+  msg->pub.ref = ref;
+  msg->pub.from = from;
+  msg->flags |= HIVE__MSG_ANSWER;
+  int rc = hive__deliver(h, msg);
+  return rc == HIVE__DROPPED ? HIVE_OK : rc;
+}
+
+static bool request_is_request(const hive_msg_t *msg) {
+  return msg->ref != 0 && msg->tag >= HIVE_TAG_USER;
+}
+
+int hive_reply(hive_ctx_t *ctx, const hive_msg_t *request, const void *data, size_t len) {
+  if (ctx == NULL || request == NULL || (len > 0 && data == NULL))
+    return HIVE_EINVAL;
+  if (!request_is_request(request))
+    return HIVE_EINVAL;
+  hive__actor_t *a = ctx->actor;
+  if (a->current != NULL && request == &a->current->pub) {
+    if (a->current_replied)
+      return HIVE_EALREADY;
+    a->current_replied = true;
+  } else {
+    /* A reply deferred from an earlier call, through a saved copy. */
+    hive__requests_t *rq = a->requests;
+    uint64_t owed_to;
+    if (rq == NULL || !reftab_take(rq->owed, request->ref, &owed_to) || owed_to != request->from)
+      return HIVE_EALREADY;
+  }
+  return request_answer(ctx->node, a->self, request->from, request->ref, HIVE_TAG_REPLY, data, len);
+}
+
+/* ---- owner-side hooks, called from actor.c -------------------------------- */
+
+void hive__request_handled_owner(hive_t *h, hive__actor_t *a, const hive__msg_t *msg) {
+  if (a->current_replied || !request_is_request(&msg->pub))
+    return;
+  hive__requests_t *rq = requests_of(a);
+  if (rq != NULL && (rq->owed != NULL || (rq->owed = reftab_new()) != NULL) &&
+      reftab_put(rq->owed, msg->pub.ref, msg->pub.from))
+    return;
+  /* No memory to remember the debt: the requester must not wait forever. */
+  request_answer(h, a->self, msg->pub.from, msg->pub.ref, HIVE_TAG_NOPROC, NULL, 0);
+}
+
+void hive__request_fail_queued(hive_t *h, hive_pid_t from, const hive__msg_t *msg) {
+  if (!(msg->flags & HIVE__MSG_SYSTEM) && request_is_request(&msg->pub))
+    request_answer(h, from, msg->pub.from, msg->pub.ref, HIVE_TAG_NOPROC, NULL, 0);
+}
+
+bool hive__request_accept_owner(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  hive__requests_t *rq = a->requests;
+  if (msg->flags & HIVE__MSG_RECV_TIMEOUT) {
+    if (rq == NULL || rq->recv_timer == 0 || msg->pub.ref != rq->recv_seq)
+      return false; /* disarmed or re-armed since */
+    rq->recv_timer = 0;
+    msg->pub.ref = 0;
+    return true;
+  }
+  uint64_t timer;
+  if (rq == NULL || !reftab_take(rq->pending, msg->pub.ref, &timer)) {
+    if (msg->pub.tag == HIVE_TAG_REPLY)
+      atomic_fetch_add_explicit(&h->late_replies, 1, memory_order_relaxed);
+    return false; /* answered already: a late reply, or a stale timeout */
+  }
+  if (timer != 0 && msg->pub.tag != HIVE_TAG_TIMEOUT)
+    hive__timer_cancel(h, timer);
+  return true;
+}
+
+void hive__request_note_message_owner(hive_t *h, hive__actor_t *a) {
+  hive__requests_t *rq = a->requests;
+  if (rq != NULL && rq->recv_timer != 0) {
+    hive__timer_cancel(h, rq->recv_timer);
+    rq->recv_timer = 0;
+    rq->recv_seq++; /* a timeout already on its way is now stale */
+  }
+}
+
+void hive__request_end_owner(hive_t *h, hive__actor_t *a) {
+  hive__requests_t *rq = a->requests;
+  if (rq == NULL)
+    return;
+  if (rq->owed != NULL) {
+    ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+    ck_ht_entry_t *entry;
+    while (ck_ht_next(rq->owed, &it, &entry))
+      request_answer(h, a->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
+                     (uint64_t)ck_ht_entry_key_direct(entry), HIVE_TAG_NOPROC, NULL, 0);
+  }
+  reftab_destroy(rq->owed);
+  reftab_destroy(rq->pending);
+  free(rq);
+  a->requests = NULL;
+}
+
+int hive_receive_timeout(hive_ctx_t *ctx, int timeout_ms) {
+  if (ctx == NULL)
+    return HIVE_EINVAL;
+  hive_t *h = ctx->node;
+  hive__actor_t *a = ctx->actor;
+  hive__request_note_message_owner(h, a); /* disarm what was armed */
+  if (timeout_ms < 0)
+    return HIVE_OK;
+  hive__requests_t *rq = requests_of(a);
+  if (rq == NULL)
+    return HIVE_ENOMEM;
+  rq->recv_seq++;
+  return hive__timer_arm(h, a->self, HIVE_TAG_TIMEOUT, rq->recv_seq, HIVE__MSG_RECV_TIMEOUT, NULL,
+                         0, (uint64_t)timeout_ms * 1000000u, 0, &rq->recv_timer);
+}

@@ -1,0 +1,52 @@
+/*
+ * deliver.c - putting a message into a live actor's mailbox.
+ *
+ * The one path every message takes: hive_send, replies, and timers. A
+ * message goes to the incarnation named in msg->to; a slot whose alive_pid
+ * has moved on is a dead actor, and the push that takes the mailbox token
+ * schedules the actor.
+ */
+#include "runtime.h"
+
+void hive__count_dead_letter(hive_t *h, hive__actor_t *owner) {
+  atomic_fetch_add_explicit(&h->dead_letters, 1, memory_order_relaxed);
+  if (owner != NULL) /* single writer: the owner's token holder */
+    atomic_store_explicit(&owner->dead_letters,
+                          atomic_load_explicit(&owner->dead_letters, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  switch (hive__mailbox_push_mpsc(&a->mb, msg)) {
+  case HIVE__PUSH_SCHEDULE:
+    hive__sched_schedule(h, a);
+    return HIVE_OK;
+  case HIVE__PUSH_QUEUED:
+    return HIVE_OK;
+  case HIVE__PUSH_DROPPED:
+    /* Counted, and HIVE_OK: a moved buffer was given up, so free it. */
+    atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+    hive__msg_free(msg);
+    return HIVE__DROPPED;
+  default:
+    msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps buf */
+    hive__msg_free(msg);
+    return HIVE_EFULL;
+  }
+}
+
+void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  if (hive__mailbox_push_system_mpsc(&a->mb, msg) == HIVE__PUSH_SCHEDULE)
+    hive__sched_schedule(h, a);
+}
+
+int hive__deliver(hive_t *h, hive__msg_t *msg) {
+  hive__actor_t *a = hive__lookup_live(h, msg->to);
+  if (a == NULL) {
+    hive__count_dead_letter(h, NULL);
+    msg->flags &= ~HIVE__MSG_OWNED;
+    hive__msg_free(msg);
+    return HIVE_ENOPROC;
+  }
+  return hive__push_user(h, a, msg);
+}
