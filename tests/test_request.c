@@ -168,7 +168,7 @@ Test(request, replying_twice_or_to_a_plain_message_is_an_error) {
 }
 
 Test(request, ask_into_a_full_mailbox_fails_at_once) {
-  hive_t *h = test_start(0);
+  hive_t *h = test_start(2); /* two actors are held at once */
   hive_spawn_opts_t opts;
   hive_spawn_opts_init(&opts);
   opts.mailbox = HIVE_MAILBOX_REJECT;
@@ -179,11 +179,10 @@ Test(request, ask_into_a_full_mailbox_fails_at_once) {
   size_t len;
   cr_assert_eq(hive_ask(h, pid, TAG_WORK, NULL, 0, 10000, &reply, &len), HIVE_EFULL);
   opts.mailbox = HIVE_MAILBOX_DROP_NEW;
-  hive_pid_t other;
-  cr_assert_eq(hive_spawn(h, &blocker_b, NULL, 0, &opts, &other), HIVE_OK);
-  cr_assert_eq(hive_send(h, other, TAG_WORK, NULL, 0), HIVE_OK);
+  hive_pid_t other = blocker_spawn_blocked(h, &opts);
   cr_assert_eq(hive_send(h, other, TAG_WORK, NULL, 0), HIVE_OK);
   cr_assert_eq(hive_ask(h, other, TAG_WORK, NULL, 0, 10000, &reply, &len), HIVE_EFULL);
+  sem_post(&gate);
   sem_post(&gate);
   hive_stop(h);
 }
