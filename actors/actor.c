@@ -38,7 +38,7 @@ void hive_spawn_opts_init(hive_spawn_opts_t *opts) {
 }
 
 static int actor_check_opts(const hive_spawn_opts_t *opts) {
-  if (opts->flags != 0)
+  if ((opts->flags & ~HIVE_SPAWN_BLOCKING) != 0)
     return HIVE_EINVAL;
   switch (opts->mailbox) {
   case HIVE_MAILBOX_UNBOUNDED:
@@ -247,6 +247,7 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   a->self = self;
   a->behaviour = b;
   a->state_block = state;
+  a->blocking = (opts->flags & HIVE_SPAWN_BLOCKING) != 0;
   a->exiting = false;
   a->retiring = false;
   a->exit_text = NULL;

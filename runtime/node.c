@@ -28,14 +28,15 @@ static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
     hive_config_init(&defaults);
     cfg = &defaults;
   }
-  if (cfg->workers > HIVE_MAX_WORKERS || cfg->batch > HIVE_MAX_BATCH ||
-      cfg->max_actors > HIVE_MAX_ACTORS || cfg->node_id > 255)
+  if (cfg->workers > HIVE_MAX_WORKERS || cfg->blocking_workers > HIVE_MAX_WORKERS ||
+      cfg->batch > HIVE_MAX_BATCH || cfg->max_actors > HIVE_MAX_ACTORS || cfg->node_id > 255)
     return HIVE_EINVAL;
   h->nworkers = cfg->workers;
   if (h->nworkers == 0) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     h->nworkers = cpus < 1 ? 1 : cpus > HIVE_MAX_WORKERS ? HIVE_MAX_WORKERS : (unsigned)cpus;
   }
+  h->nblocking = cfg->blocking_workers != 0 ? cfg->blocking_workers : HIVE_DEFAULT_BLOCKING_WORKERS;
   h->batch = cfg->batch != 0 ? cfg->batch : HIVE_DEFAULT_BATCH;
   h->max_actors = cfg->max_actors != 0 ? cfg->max_actors : HIVE_DEFAULT_MAX_ACTORS;
   h->node_id = cfg->node_id;
@@ -71,11 +72,15 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_registry;
   if ((rc = hive__timers_start(h)) != HIVE_OK)
     goto fail_asks;
-  if ((rc = hive__sched_start(h)) != HIVE_OK)
+  if ((rc = hive__blocking_start(h)) != HIVE_OK)
     goto fail_timers;
+  if ((rc = hive__sched_start(h)) != HIVE_OK)
+    goto fail_blocking;
   *out = h;
   return HIVE_OK;
 
+fail_blocking:
+  hive__blocking_stop(h);
 fail_timers:
   hive__timers_stop(h);
 fail_asks:
@@ -180,6 +185,7 @@ int hive_stop(hive_t *h) {
   pthread_mutex_unlock(&h->stop_lock);
 
   hive__timers_stop(h);
+  hive__blocking_stop(h);
   hive__sched_stop(h);
   hive__asks_free(h);
   hive__registry_free(h);

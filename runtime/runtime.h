@@ -61,6 +61,7 @@ typedef struct hive__actor {
   const hive_behaviour_t *behaviour;
   _Atomic(const char *) behaviour_name; /* atomic: for statistics */
   void *state_block;                    /* owned: state_size bytes, freed at exit */
+  bool blocking;                        /* runs on the blocking pool (set before publication) */
   bool exiting;                         /* an exit has been decided; no more handlers run */
   bool retiring;                        /* exited: free the slot once the mailbox is empty */
   hive_reason_t exit_reason;
@@ -102,6 +103,7 @@ typedef struct hive__worker {
   unsigned next_streak;               /* turns taken from next in a row */
   ck_ec32_t wake;                     /* parked here; see sched.c */
   _Atomic bool parked;
+  bool blocking; /* one of the blocking pool's threads */
   unsigned tick;
   uint64_t rng;
   struct hive__worker *watched; /* a victim whose next slot we may take */
@@ -134,6 +136,14 @@ struct hive {
   _Alignas(HIVE__CACHELINE) pthread_mutex_t inject_lock;
   hive__actor_t *inject_head, *inject_tail;
   _Atomic size_t inject_len;
+
+  /* The blocking pool (blocking.c). */
+  _Alignas(HIVE__CACHELINE) pthread_mutex_t blocking_lock;
+  pthread_cond_t blocking_cond;
+  hive__actor_t *blocking_head, *blocking_tail; /* through inject_next */
+  bool blocking_quit;
+  hive__worker_t *blocking; /* owned: nblocking */
+  unsigned nblocking;
 
   /* Parking (sched.c). */
   _Alignas(HIVE__CACHELINE) _Atomic unsigned parked;
@@ -218,6 +228,13 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a);
 /* Puts an actor whose turn ended with work left at the tail of the
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);
+
+/* ---- The blocking pool (blocking.c) -------------------------------------- */
+
+int hive__blocking_start(hive_t *h);
+void hive__blocking_stop(hive_t *h);
+/* Queues a blocking actor whose token the caller holds. Any thread. */
+void hive__blocking_push(hive_t *h, hive__actor_t *a);
 
 /* ---- Delivering messages (deliver.c) ------------------------------------ */
 

@@ -149,10 +149,21 @@ static void sched_push(hive_t *h, hive__worker_t *w, hive__actor_t *a) {
   sched_wake_one(h);
 }
 
+/* The current thread's worker if it is one of this node's scheduler
+ * workers (not a blocking-pool thread), else NULL. */
+static hive__worker_t *sched_current_worker(hive_t *h) {
+  hive__worker_t *w = hive__tls.worker;
+  return w != NULL && w->node == h && !w->blocking ? w : NULL;
+}
+
 void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
   atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
-  hive__worker_t *w = hive__tls.worker;
-  if (w == NULL || w->node != h) {
+  if (a->blocking) {
+    hive__blocking_push(h, a);
+    return;
+  }
+  hive__worker_t *w = sched_current_worker(h);
+  if (w == NULL) {
     sched_push(h, NULL, a);
     return;
   }
@@ -164,8 +175,10 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
 
 void hive__sched_requeue(hive_t *h, hive__actor_t *a) {
   atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
-  hive__worker_t *w = hive__tls.worker;
-  sched_push(h, w != NULL && w->node == h ? w : NULL, a);
+  if (a->blocking)
+    hive__blocking_push(h, a);
+  else
+    sched_push(h, sched_current_worker(h), a);
 }
 
 /* Takes the next slot of a victim that has been in one turn for a while. */

@@ -44,6 +44,7 @@ extern "C" {
 #define HIVE_ELIMIT (-11)      /* too many actors (hive_config_t.max_actors) */
 #define HIVE_EDEADLK (-12)     /* the call would wait on its own thread */
 #define HIVE_ESYS (-13)        /* a system call failed (threads, memory maps) */
+#define HIVE_EPAYLOAD (-14)    /* a payload is malformed or not of the expected types */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
 const char *hive_strerror(int err);
@@ -143,14 +144,16 @@ typedef struct hive_behaviour {
 #define HIVE_MAX_BATCH 65536
 #define HIVE_MAX_ACTORS (1u << 24)
 #define HIVE_DEFAULT_BATCH 64
+#define HIVE_DEFAULT_BLOCKING_WORKERS 4
 #define HIVE_DEFAULT_MAX_ACTORS (1u << 20)
 
 typedef struct hive_config {
-  unsigned workers;    /* worker threads; 0: the number of online CPUs */
-  unsigned batch;      /* messages one actor may handle per turn; 0: 64 */
-  unsigned max_actors; /* live actors at once; 0: 1 048 576 */
-  unsigned node_id;    /* this node's part of every pid, 0..255 */
-  void *data;          /* for the user; hive never touches it */
+  unsigned workers;          /* worker threads; 0: the number of online CPUs */
+  unsigned blocking_workers; /* threads for HIVE_SPAWN_BLOCKING actors; 0: 4 */
+  unsigned batch;            /* messages one actor may handle per turn; 0: 64 */
+  unsigned max_actors;       /* live actors at once; 0: 1 048 576 */
+  unsigned node_id;          /* this node's part of every pid, 0..255 */
+  void *data;                /* for the user; hive never touches it */
 } hive_config_t;
 
 /* Fills cfg with the defaults (every field 0: "choose for me"). */
@@ -181,11 +184,17 @@ void *hive_data(hive_t *h);
 #define HIVE_MAILBOX_REJECT 1    /* full: hive_send returns HIVE_EFULL */
 #define HIVE_MAILBOX_DROP_NEW 2  /* full: the new message is dropped, counted */
 
+/* Spawn flags (hive_spawn_opts_t.flags). */
+/* Runs the actor on the node's blocking pool (hive_config_t.blocking_workers
+ * threads), so its handlers may sleep or block in system calls without
+ * stalling the workers that run every other actor. */
+#define HIVE_SPAWN_BLOCKING 0x1u
+
 /* Longest registered name, without its terminating NUL. */
 #define HIVE_NAME_MAX 63
 
 typedef struct hive_spawn_opts {
-  uint32_t flags;   /* HIVE_SPAWN_* bits; none are defined yet: must be 0 */
+  uint32_t flags;   /* HIVE_SPAWN_* bits; unknown bits are refused */
   int mailbox;      /* HIVE_MAILBOX_*; bounded kinds need capacity > 0 */
   size_t capacity;  /* bounded mailboxes: most user messages queued at once */
   const char *name; /* registered before init runs; NULL: none */
@@ -374,5 +383,7 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out);
 #ifdef __cplusplus
 }
 #endif
+
+#include "hive/payload.h"
 
 #endif /* HIVE_HIVE_H */

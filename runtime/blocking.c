@@ -1,0 +1,97 @@
+/*
+ * blocking.c - the pool that runs actors spawned with HIVE_SPAWN_BLOCKING.
+ *
+ * Their handlers may sleep or block in system calls, so they never run on
+ * the scheduler's workers: a few threads of their own share one FIFO queue
+ * (a mutex and a condition variable: these actors are slow by definition, so
+ * the queue is not a hot path). A blocking thread runs the same turn as a
+ * worker; actors it wakes go to the normal workers through the inject
+ * queue, blocking ones back to this queue.
+ */
+#include <stdlib.h>
+
+#include "mailbox/tsan.h"
+#include "runtime.h"
+
+void hive__blocking_push(hive_t *h, hive__actor_t *a) {
+  HIVE__TSAN_RELEASE(a);
+  pthread_mutex_lock(&h->blocking_lock);
+  a->inject_next = NULL; /* an actor is in one queue at a time */
+  if (h->blocking_tail != NULL)
+    h->blocking_tail->inject_next = a;
+  else
+    h->blocking_head = a;
+  h->blocking_tail = a;
+  pthread_cond_signal(&h->blocking_cond);
+  pthread_mutex_unlock(&h->blocking_lock);
+}
+
+static void *blocking_main(void *arg) {
+  hive__worker_t *w = arg;
+  hive_t *h = w->node;
+  hive__tls.node = h;
+  hive__tls.worker = w;
+  pthread_mutex_lock(&h->blocking_lock);
+  while (!h->blocking_quit) {
+    hive__actor_t *a = h->blocking_head;
+    if (a == NULL) {
+      pthread_cond_wait(&h->blocking_cond, &h->blocking_lock);
+      continue;
+    }
+    h->blocking_head = a->inject_next;
+    if (h->blocking_head == NULL)
+      h->blocking_tail = NULL;
+    pthread_mutex_unlock(&h->blocking_lock);
+    HIVE__TSAN_ACQUIRE(a);
+    atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    hive__actor_turn(w, a);
+    pthread_mutex_lock(&h->blocking_lock);
+  }
+  pthread_mutex_unlock(&h->blocking_lock);
+  hive__tls.node = NULL;
+  hive__tls.worker = NULL;
+  return NULL;
+}
+
+/* Stops and joins the first n threads, frees the pool. */
+static void blocking_stop_n(hive_t *h, unsigned n) {
+  pthread_mutex_lock(&h->blocking_lock);
+  h->blocking_quit = true;
+  pthread_cond_broadcast(&h->blocking_cond);
+  pthread_mutex_unlock(&h->blocking_lock);
+  for (unsigned i = 0; i < n; i++)
+    pthread_join(h->blocking[i].thread, NULL);
+  free(h->blocking);
+  h->blocking = NULL;
+  pthread_cond_destroy(&h->blocking_cond);
+  pthread_mutex_destroy(&h->blocking_lock);
+}
+
+int hive__blocking_start(hive_t *h) {
+  if (pthread_mutex_init(&h->blocking_lock, NULL) != 0)
+    return HIVE_ESYS;
+  if (pthread_cond_init(&h->blocking_cond, NULL) != 0) {
+    pthread_mutex_destroy(&h->blocking_lock);
+    return HIVE_ESYS;
+  }
+  h->blocking = aligned_alloc(HIVE__CACHELINE, sizeof(hive__worker_t) * h->nblocking);
+  if (h->blocking == NULL) {
+    pthread_cond_destroy(&h->blocking_cond);
+    pthread_mutex_destroy(&h->blocking_lock);
+    return HIVE_ENOMEM;
+  }
+  for (unsigned i = 0; i < h->nblocking; i++)
+    h->blocking[i] = (hive__worker_t){.node = h, .index = i, .blocking = true};
+  for (unsigned i = 0; i < h->nblocking; i++) {
+    if (pthread_create(&h->blocking[i].thread, NULL, blocking_main, &h->blocking[i]) != 0) {
+      blocking_stop_n(h, i);
+      return HIVE_ESYS;
+    }
+  }
+  return HIVE_OK;
+}
+
+void hive__blocking_stop(hive_t *h) {
+  blocking_stop_n(h, h->nblocking);
+}
