@@ -100,10 +100,15 @@ static uint64_t request_new_ref(hive_t *h) {
 #define ASK_REPLIED 1
 #define ASK_NOPROC 2
 
+/* How long an asker spins before it sleeps: a reply from an actor that is
+ * already running comes within microseconds, and waking a sleeping thread
+ * costs tens of them. */
+#define ASK_SPIN_NS 50000
+
 typedef struct {
   pthread_cond_t cond;
-  int state;
-  void *reply; /* owned until handed to the asker */
+  _Atomic int state; /* written under asks_lock; spun on without it */
+  void *reply;       /* owned until handed to the asker */
   size_t len;
 } ask_waiter_t;
 
@@ -134,9 +139,9 @@ static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, si
   bool found = reftab_take(h->asks, ref, &value);
   if (found) {
     ask_waiter_t *waiter = (ask_waiter_t *)(uintptr_t)value;
-    waiter->state = state;
     waiter->reply = copy;
     waiter->len = len;
+    atomic_store_explicit(&waiter->state, state, memory_order_release);
     pthread_cond_signal(&waiter->cond);
   }
   pthread_mutex_unlock(&h->asks_lock);
@@ -187,6 +192,15 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   msg->pub.tag = tag;
   msg->pub.ref = ref;
   rc = hive__push_user(h, a, msg);
+  if (rc == HIVE_OK) {
+    uint64_t spin_until = hive__now_ns() + ASK_SPIN_NS;
+    for (unsigned i = 1; atomic_load_explicit(&waiter.state, memory_order_acquire) == ASK_WAITING;
+         i++) {
+      ck_pr_stall();
+      if ((i & 63) == 0 && hive__now_ns() > spin_until)
+        break;
+    }
+  }
   struct timespec until;
   if (timeout_ms >= 0) {
     uint64_t due = hive__now_ns() + (uint64_t)timeout_ms * 1000000u;

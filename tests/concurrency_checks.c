@@ -15,6 +15,7 @@ int main(void) {
       {"forwarding_no_loss", scenario_forwarding_no_loss},
       {"stale_pid_race", scenario_stale_pid_race},
       {"churn_and_stop", scenario_churn_and_stop},
+      {"requests_and_timers", scenario_requests_and_timers},
   };
   static const unsigned worker_counts[] = {0, 1};
   int passed = 0, failed = 0;

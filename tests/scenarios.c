@@ -414,3 +414,146 @@ scenario_result_t scenario_churn_and_stop(unsigned workers) {
         (unsigned long long)atomic_load(&churn_terminated));
   return NULL;
 }
+
+/* ---- requests_and_timers ------------------------------------------------ */
+
+#define RQ_SERVERS 4 /* 0 and 1 normal, 2 and 3 on the blocking pool */
+#define RQ_CLIENTS 200
+#define RQ_PER_CLIENT 50
+#define RQ_ASKERS 2
+#define RQ_ASKS 2000
+
+static hive_t *rq_node;
+static _Atomic hive_pid_t rq_servers[RQ_SERVERS];
+static atomic_long rq_answers, rq_bad_answers, rq_bad_asks, rq_asks_ok;
+
+struct rq_server {
+  hive_msg_t held;
+  bool holding;
+  unsigned seen;
+};
+
+/* Echoes; every 7th request is held and answered with the next one. */
+static int rq_server_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  struct rq_server *s = state;
+  if (msg->ref == 0)
+    return HIVE_OK;
+  if (s->holding) {
+    hive_reply(ctx, &s->held, "held", 5);
+    s->holding = false;
+  }
+  if (++s->seen % 7 == 0) {
+    s->held = *msg;
+    s->holding = true;
+    return HIVE_OK;
+  }
+  return hive_reply(ctx, msg, msg->data, msg->len);
+}
+static const hive_behaviour_t rq_server_b = {
+    .name = "rq_server", .state_size = sizeof(struct rq_server), .handle = rq_server_handle};
+
+struct rq_client {
+  uint64_t rng, ref;
+  hive_timer_t nudge;
+  int answered;
+};
+
+/* Makes the next request; a server that is gone counts as answered. */
+static int rq_next(hive_ctx_t *ctx, struct rq_client *c) {
+  hive_t *h = hive_node(ctx);
+  while (c->answered < RQ_PER_CLIENT) {
+    hive_pid_t to = atomic_load(&rq_servers[xorshift(&c->rng) % RQ_SERVERS]);
+    int rc = hive_request(ctx, to, HIVE_TAG_USER, &c->rng, sizeof(c->rng), 20, &c->ref);
+    if (rc == HIVE_OK) {
+      /* A timer raced against the answer, cancelled when it comes. */
+      hive_send_after(h, hive_self(ctx), HIVE_TAG_USER + 1, NULL, 0, 10, &c->nudge);
+      return HIVE_OK;
+    }
+    if (rc != HIVE_ENOPROC)
+      return rc;
+    c->answered++;
+    atomic_fetch_add(&rq_answers, 1);
+  }
+  return HIVE_STOP;
+}
+static int rq_client_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)len;
+  struct rq_client *c = state;
+  memcpy(&c->rng, arg, sizeof(c->rng));
+  return rq_next(ctx, c);
+}
+static int rq_client_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  struct rq_client *c = state;
+  if (msg->tag == HIVE_TAG_USER + 1)
+    return HIVE_OK; /* the nudge won its race */
+  bool answer =
+      msg->tag == HIVE_TAG_REPLY || msg->tag == HIVE_TAG_TIMEOUT || msg->tag == HIVE_TAG_NOPROC;
+  if (!answer || msg->ref != c->ref) {
+    atomic_fetch_add(&rq_bad_answers, 1);
+    return HIVE_OK;
+  }
+  hive_timer_cancel(hive_node(ctx), c->nudge);
+  c->answered++;
+  atomic_fetch_add(&rq_answers, 1);
+  return rq_next(ctx, c);
+}
+static const hive_behaviour_t rq_client_b = {.name = "rq_client",
+                                             .state_size = sizeof(struct rq_client),
+                                             .init = rq_client_init,
+                                             .handle = rq_client_handle};
+
+static void *rq_asker(void *arg) {
+  uint64_t rng = (uintptr_t)arg * 31 + 7;
+  for (int i = 0; i < RQ_ASKS; i++) {
+    if (arg == NULL && i == RQ_ASKS / 2)
+      hive_kill(rq_node, atomic_load(&rq_servers[0])); /* owed and queued: noproc */
+    void *reply;
+    size_t len;
+    int rc = hive_ask(rq_node, atomic_load(&rq_servers[xorshift(&rng) % RQ_SERVERS]), HIVE_TAG_USER,
+                      &i, sizeof(i), 20, &reply, &len);
+    if (rc == HIVE_OK) {
+      atomic_fetch_add(&rq_asks_ok, 1);
+      free(reply);
+    } else if (rc != HIVE_ETIMEDOUT && rc != HIVE_ENOPROC) {
+      atomic_fetch_add(&rq_bad_asks, 1);
+    }
+  }
+  return NULL;
+}
+
+scenario_result_t scenario_requests_and_timers(unsigned workers) {
+  atomic_store(&rq_answers, 0);
+  atomic_store(&rq_bad_answers, 0);
+  atomic_store(&rq_bad_asks, 0);
+  atomic_store(&rq_asks_ok, 0);
+  CHECK((rq_node = start_node(workers)) != NULL, "hive_start failed");
+  for (int i = 0; i < RQ_SERVERS; i++) {
+    hive_spawn_opts_t opts;
+    hive_spawn_opts_init(&opts);
+    opts.flags = i >= 2 ? HIVE_SPAWN_BLOCKING : 0;
+    hive_pid_t pid;
+    CHECK(hive_spawn(rq_node, &rq_server_b, NULL, 0, &opts, &pid) == HIVE_OK, "spawn server");
+    atomic_store(&rq_servers[i], pid);
+  }
+  pthread_t askers[RQ_ASKERS];
+  for (uintptr_t i = 0; i < RQ_ASKERS; i++)
+    pthread_create(&askers[i], NULL, rq_asker, (void *)i);
+  hive_pid_t clients[RQ_CLIENTS];
+  for (uint64_t i = 0; i < RQ_CLIENTS; i++) {
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (i + 1);
+    CHECK(hive_spawn(rq_node, &rq_client_b, &seed, sizeof(seed), NULL, &clients[i]) == HIVE_OK,
+          "spawn client");
+  }
+  for (int i = 0; i < RQ_CLIENTS; i++)
+    CHECK(hive_join(rq_node, clients[i], JOIN_TIMEOUT_MS) == HIVE_OK, "a client never finished");
+  for (int i = 0; i < RQ_ASKERS; i++)
+    pthread_join(askers[i], NULL);
+  hive_stop(rq_node);
+  CHECK(atomic_load(&rq_answers) == (long)RQ_CLIENTS * RQ_PER_CLIENT, "%ld answers, expected %d",
+        atomic_load(&rq_answers), RQ_CLIENTS * RQ_PER_CLIENT);
+  CHECK(atomic_load(&rq_bad_answers) == 0, "%ld answers were not for the open request",
+        atomic_load(&rq_bad_answers));
+  CHECK(atomic_load(&rq_bad_asks) == 0, "%ld asks failed oddly", atomic_load(&rq_bad_asks));
+  CHECK(atomic_load(&rq_asks_ok) > 0, "no ask got a reply");
+  return NULL;
+}

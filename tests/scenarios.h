@@ -30,4 +30,10 @@ scenario_result_t scenario_stale_pid_race(unsigned workers);
  * them and register names; then the node stops with work still queued. */
 scenario_result_t scenario_churn_and_stop(unsigned workers);
 
+/* Client actors request from normal and blocking servers with timeouts
+ * (some replies held, so some come late), racing timers they cancel; plain
+ * threads ask at the same time; a server is killed halfway. Every request
+ * gets exactly one answer: reply, timeout or noproc. */
+scenario_result_t scenario_requests_and_timers(unsigned workers);
+
 #endif /* HIVE_TEST_SCENARIOS_H */

@@ -26,6 +26,7 @@ SCENARIO_TEST(per_sender_order)
 SCENARIO_TEST(forwarding_no_loss)
 SCENARIO_TEST(stale_pid_race)
 SCENARIO_TEST(churn_and_stop)
+SCENARIO_TEST(requests_and_timers)
 
 /* ---- fairness ------------------------------------------------------------ */
 
