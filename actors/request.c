@@ -158,8 +158,11 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL) || reply == NULL ||
       reply_len == NULL)
     return HIVE_EINVAL;
-  if (hive__tls.actor != NULL || hive__tls.worker != NULL)
-    return HIVE_EDEADLK; /* would block a worker: use hive_request */
+  /* A worker must never block (use hive_request); an actor on the blocking
+   * pool may, but not on itself. */
+  hive__worker_t *w = hive__tls.worker;
+  if ((w != NULL && !w->blocking) || (hive__tls.actor != NULL && hive__tls.actor->self == to))
+    return HIVE_EDEADLK;
   hive__actor_t *a = hive__lookup_live(h, to);
   if (a == NULL) {
     hive__count_dead_letter(h, NULL);

@@ -9,7 +9,7 @@
 set -euo pipefail
 runs="${1:-5}"
 build="${2:-$(dirname "$0")/../build}"
-benches=(pingpong spawn memory)
+benches=(pingpong spawn memory ask request timers)
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 
@@ -22,15 +22,21 @@ for ((r = 1; r <= runs; r++)); do
   done
 done
 
-printf '%-10s %-8s %14s %14s\n' workload workers median unit
+median_of() { # workers bench field
+  grep "^workers=$1 .* bench=$2 " "$out" | sed -E "s/.* $3=([0-9.]+).*/\1/" | sort -g |
+    awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+}
+
+printf '%-10s %-8s %14s %s\n' workload workers median unit
 for b in "${benches[@]}"; do
   for workers in 0 1; do
-    field=rate unit="per s"
-    [ "$b" = memory ] && field=bytes_per_actor unit="bytes/actor"
-    median="$(grep "^workers=$workers .* bench=$b " "$out" |
-      sed -E "s/.* $field=([0-9.]+).*/\1/" | sort -g |
-      awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')"
     label=$([ "$workers" = 0 ] && echo default || echo 1)
-    printf '%-10s %-8s %14.0f %14s\n' "$b" "$label" "$median" "$unit"
+    case "$b" in
+    memory) printf '%-10s %-8s %14.0f %s\n' "$b" "$label" "$(median_of $workers $b bytes_per_actor)" "bytes/actor" ;;
+    timers)
+      printf '%-10s %-8s %14.0f %s\n' "$b" "$label" "$(median_of $workers $b median_us)" "us late (median)"
+      printf '%-10s %-8s %14.0f %s\n' "$b" "$label" "$(median_of $workers $b p99_us)" "us late (99th pct)" ;;
+    *) printf '%-10s %-8s %14.0f %s\n' "$b" "$label" "$(median_of $workers $b rate)" "per s" ;;
+    esac
   done
 done

@@ -9,6 +9,7 @@
  */
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "helpers.h"
 
@@ -89,6 +90,44 @@ Test(blocking, sleeping_blocking_actors_do_not_slow_the_workers) {
                with_pool, alone);
   cr_assert_lt(on_workers, 0.5 * alone,
                "the control should stall: sleepers on the workers left a pace of %.0f", on_workers);
+}
+
+static hive_pid_t echo_pid;
+static atomic_int asked_rc = 1, self_ask_rc = 1;
+static int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  return hive_reply(ctx, msg, msg->data, msg->len);
+}
+static const hive_behaviour_t echo_b = {.name = "echo", .handle = echo_handle};
+static int asking_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state, (void)msg;
+  void *reply;
+  size_t len;
+  int rc = hive_ask(hive_node(ctx), echo_pid, HIVE_TAG_USER, "hi", 3, 10000, &reply, &len);
+  if (rc == HIVE_OK)
+    free(reply);
+  atomic_store(&asked_rc, rc);
+  atomic_store(&self_ask_rc,
+               hive_ask(hive_node(ctx), hive_self(ctx), HIVE_TAG_USER, NULL, 0, 10, &reply, &len));
+  sem_post(&slept);
+  return HIVE_OK;
+}
+static const hive_behaviour_t asking_b = {.name = "asking", .handle = asking_handle};
+
+Test(blocking, a_blocking_actor_may_ask_but_not_itself) {
+  sem_init(&slept, 0, 0);
+  hive_t *h = test_start(0);
+  cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, &echo_pid), HIVE_OK);
+  hive_spawn_opts_t opts;
+  hive_spawn_opts_init(&opts);
+  opts.flags = HIVE_SPAWN_BLOCKING;
+  hive_pid_t pid;
+  cr_assert_eq(hive_spawn(h, &asking_b, NULL, 0, &opts, &pid), HIVE_OK);
+  cr_assert_eq(hive_send(h, pid, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&slept);
+  cr_assert_eq(atomic_load(&asked_rc), HIVE_OK);
+  cr_assert_eq(atomic_load(&self_ask_rc), HIVE_EDEADLK);
+  hive_stop(h);
 }
 
 Test(blocking, blocking_actors_talk_to_normal_ones) {

@@ -278,8 +278,9 @@ int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
  * its length. HIVE_ENOPROC at once if `to` is dead or ends before replying,
  * HIVE_ETIMEDOUT when the time runs out (a reply after that is dropped and
  * counted as late, never given to another ask), HIVE_EFULL if a bounded
- * mailbox refused the request, HIVE_EDEADLK inside a callback (use
- * hive_request there: it never blocks a worker).
+ * mailbox refused the request, HIVE_EDEADLK inside a callback on a worker
+ * (use hive_request there: it never blocks a worker). Actors spawned with
+ * HIVE_SPAWN_BLOCKING may ask, but not themselves.
  */
 int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len, int timeout_ms,
              void **reply, size_t *reply_len);
