@@ -19,61 +19,7 @@
 #include <string.h>
 
 #include "actor.h"
-
-/* ---- ref tables: ck_ht in direct mode, uint64 -> uint64 ---------------- */
-
-static void *reftab_malloc(size_t size) {
-  return malloc(size);
-}
-static void *reftab_realloc(void *p, size_t old, size_t size, bool defer) {
-  (void)old, (void)defer;
-  return realloc(p, size);
-}
-static void reftab_free(void *p, size_t size, bool defer) {
-  (void)size, (void)defer; /* single writer, no concurrent readers */
-  free(p);
-}
-static struct ck_malloc reftab_allocator = {
-    .malloc = reftab_malloc, .realloc = reftab_realloc, .free = reftab_free};
-
-static ck_ht_t *reftab_new(void) {
-  ck_ht_t *t = malloc(sizeof(*t));
-  if (t != NULL && !ck_ht_init(t, CK_HT_MODE_DIRECT, NULL, &reftab_allocator, 8, 0x5eed)) {
-    free(t);
-    t = NULL;
-  }
-  return t;
-}
-
-static void reftab_destroy(ck_ht_t *t) {
-  if (t != NULL) {
-    ck_ht_destroy(t);
-    free(t);
-  }
-}
-
-static bool reftab_put(ck_ht_t *t, uint64_t key, uint64_t value) {
-  ck_ht_hash_t hash;
-  ck_ht_entry_t entry;
-  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
-  ck_ht_entry_set_direct(&entry, hash, (uintptr_t)key, (uintptr_t)value);
-  return ck_ht_put_spmc(t, hash, &entry);
-}
-
-/* Removes key; true (and its value) if it was there. */
-static bool reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value) {
-  if (t == NULL)
-    return false;
-  ck_ht_hash_t hash;
-  ck_ht_entry_t entry;
-  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
-  ck_ht_entry_key_set_direct(&entry, (uintptr_t)key);
-  if (!ck_ht_remove_spmc(t, hash, &entry))
-    return false;
-  if (value != NULL)
-    *value = ck_ht_entry_value_direct(&entry);
-  return true;
-}
+#include "reftab.h"
 
 /* ---- per-actor request state (token holder) ----------------------------- */
 
@@ -115,7 +61,7 @@ typedef struct {
 int hive__asks_init(hive_t *h) {
   if (pthread_mutex_init(&h->asks_lock, NULL) != 0)
     return HIVE_ESYS;
-  if ((h->asks = reftab_new()) == NULL) {
+  if ((h->asks = hive__reftab_new()) == NULL) {
     pthread_mutex_destroy(&h->asks_lock);
     return HIVE_ENOMEM;
   }
@@ -123,7 +69,7 @@ int hive__asks_init(hive_t *h) {
 }
 
 void hive__asks_free(hive_t *h) {
-  reftab_destroy(h->asks);
+  hive__reftab_destroy(h->asks);
   pthread_mutex_destroy(&h->asks_lock);
 }
 
@@ -136,7 +82,7 @@ static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, si
     memcpy(copy, data, len);
   uint64_t value;
   pthread_mutex_lock(&h->asks_lock);
-  bool found = reftab_take(h->asks, ref, &value);
+  bool found = hive__reftab_take(h->asks, ref, &value);
   if (found) {
     ask_waiter_t *waiter = (ask_waiter_t *)(uintptr_t)value;
     waiter->reply = copy;
@@ -183,7 +129,7 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   }
   uint64_t ref = request_new_ref(h);
   pthread_mutex_lock(&h->asks_lock);
-  bool put = reftab_put(h->asks, ref, (uint64_t)(uintptr_t)&waiter);
+  bool put = hive__reftab_put(h->asks, ref, (uint64_t)(uintptr_t)&waiter);
   pthread_mutex_unlock(&h->asks_lock);
   if (!put) {
     hive__msg_free(msg);
@@ -225,7 +171,7 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
       rc = HIVE_ENOPROC;
   }
   if (waiter.state == ASK_WAITING)
-    reftab_take(h->asks, ref, NULL); /* a reply after this is late */
+    hive__reftab_take(h->asks, ref, NULL); /* a reply after this is late */
   pthread_mutex_unlock(&h->asks_lock);
   pthread_cond_destroy(&waiter.cond);
   if (rc == HIVE_OK) {
@@ -244,7 +190,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
   hive_t *h = ctx->node;
   hive__actor_t *self = ctx->actor;
   hive__requests_t *rq = requests_of(self);
-  if (rq == NULL || (rq->pending == NULL && (rq->pending = reftab_new()) == NULL))
+  if (rq == NULL || (rq->pending == NULL && (rq->pending = hive__reftab_new()) == NULL))
     return HIVE_ENOMEM;
   hive__actor_t *a = hive__lookup_live(h, to);
   if (a == NULL) {
@@ -259,7 +205,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
   if (timeout_ms >= 0)
     rc = hive__timer_arm(h, self->self, HIVE_TAG_TIMEOUT, ref, HIVE__MSG_ANSWER, NULL, 0,
                          (uint64_t)timeout_ms * 1000000u, 0, &timer);
-  if (rc == HIVE_OK && !reftab_put(rq->pending, ref, timer))
+  if (rc == HIVE_OK && !hive__reftab_put(rq->pending, ref, timer))
     rc = HIVE_ENOMEM;
   if (rc != HIVE_OK) {
     if (timer != 0)
@@ -273,7 +219,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
   msg->pub.from = self->self;
   rc = hive__push_user(h, a, msg);
   if (rc != HIVE_OK) {
-    reftab_take(rq->pending, ref, NULL);
+    hive__reftab_take(rq->pending, ref, NULL);
     if (timer != 0)
       hive__timer_cancel(h, timer);
     return rc == HIVE__DROPPED ? HIVE_EFULL : rc;
@@ -317,7 +263,8 @@ int hive_reply(hive_ctx_t *ctx, const hive_msg_t *request, const void *data, siz
     /* A reply deferred from an earlier call, through a saved copy. */
     hive__requests_t *rq = a->requests;
     uint64_t owed_to;
-    if (rq == NULL || !reftab_take(rq->owed, request->ref, &owed_to) || owed_to != request->from)
+    if (rq == NULL || !hive__reftab_take(rq->owed, request->ref, &owed_to) ||
+        owed_to != request->from)
       return HIVE_EALREADY;
   }
   return request_answer(ctx->node, a->self, request->from, request->ref, HIVE_TAG_REPLY, data, len);
@@ -329,8 +276,8 @@ void hive__request_handled_owner(hive_t *h, hive__actor_t *a, const hive__msg_t 
   if (a->current_replied || !request_is_request(&msg->pub))
     return;
   hive__requests_t *rq = requests_of(a);
-  if (rq != NULL && (rq->owed != NULL || (rq->owed = reftab_new()) != NULL) &&
-      reftab_put(rq->owed, msg->pub.ref, msg->pub.from))
+  if (rq != NULL && (rq->owed != NULL || (rq->owed = hive__reftab_new()) != NULL) &&
+      hive__reftab_put(rq->owed, msg->pub.ref, msg->pub.from))
     return;
   /* No memory to remember the debt: the requester must not wait forever. */
   request_answer(h, a->self, msg->pub.from, msg->pub.ref, HIVE_TAG_NOPROC, NULL, 0);
@@ -351,7 +298,7 @@ bool hive__request_accept_owner(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
     return true;
   }
   uint64_t timer;
-  if (rq == NULL || !reftab_take(rq->pending, msg->pub.ref, &timer)) {
+  if (rq == NULL || !hive__reftab_take(rq->pending, msg->pub.ref, &timer)) {
     if (msg->pub.tag == HIVE_TAG_REPLY)
       atomic_fetch_add_explicit(&h->late_replies, 1, memory_order_relaxed);
     return false; /* answered already: a late reply, or a stale timeout */
@@ -381,8 +328,8 @@ void hive__request_end_owner(hive_t *h, hive__actor_t *a) {
       request_answer(h, a->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
                      (uint64_t)ck_ht_entry_key_direct(entry), HIVE_TAG_NOPROC, NULL, 0);
   }
-  reftab_destroy(rq->owed);
-  reftab_destroy(rq->pending);
+  hive__reftab_destroy(rq->owed);
+  hive__reftab_destroy(rq->pending);
   free(rq);
   a->requests = NULL;
 }

@@ -1,0 +1,72 @@
+/*
+ * reftab.c - see reftab.h.
+ */
+#include "reftab.h"
+
+#include <stdlib.h>
+
+static void *reftab_malloc(size_t size) {
+  return malloc(size);
+}
+static void *reftab_realloc(void *p, size_t old, size_t size, bool defer) {
+  (void)old, (void)defer;
+  return realloc(p, size);
+}
+static void reftab_free(void *p, size_t size, bool defer) {
+  (void)size, (void)defer; /* no concurrent readers: nothing to defer */
+  free(p);
+}
+static struct ck_malloc reftab_allocator = {
+    .malloc = reftab_malloc, .realloc = reftab_realloc, .free = reftab_free};
+
+ck_ht_t *hive__reftab_new(void) {
+  ck_ht_t *t = malloc(sizeof(*t));
+  if (t != NULL && !ck_ht_init(t, CK_HT_MODE_DIRECT, NULL, &reftab_allocator, 8, 0x5eed)) {
+    free(t);
+    t = NULL;
+  }
+  return t;
+}
+
+void hive__reftab_destroy(ck_ht_t *t) {
+  if (t != NULL) {
+    ck_ht_destroy(t);
+    free(t);
+  }
+}
+
+bool hive__reftab_put(ck_ht_t *t, uint64_t key, uint64_t value) {
+  ck_ht_hash_t hash;
+  ck_ht_entry_t entry;
+  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
+  ck_ht_entry_set_direct(&entry, hash, (uintptr_t)key, (uintptr_t)value);
+  return ck_ht_put_spmc(t, hash, &entry);
+}
+
+bool hive__reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value) {
+  if (t == NULL)
+    return false;
+  ck_ht_hash_t hash;
+  ck_ht_entry_t entry;
+  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
+  ck_ht_entry_key_set_direct(&entry, (uintptr_t)key);
+  if (!ck_ht_remove_spmc(t, hash, &entry))
+    return false;
+  if (value != NULL)
+    *value = ck_ht_entry_value_direct(&entry);
+  return true;
+}
+
+bool hive__reftab_has(ck_ht_t *t, uint64_t key) {
+  if (t == NULL)
+    return false;
+  ck_ht_hash_t hash;
+  ck_ht_entry_t entry;
+  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
+  ck_ht_entry_key_set_direct(&entry, (uintptr_t)key);
+  return ck_ht_get_spmc(t, hash, &entry);
+}
+
+uint64_t hive__reftab_count(ck_ht_t *t) {
+  return t != NULL ? ck_ht_count(t) : 0;
+}
