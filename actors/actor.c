@@ -7,9 +7,15 @@
  * runtime.h need no lock.
  *
  * The end of an actor, in order: it stops accepting messages (alive_pid 0,
- * so senders get HIVE_ENOPROC), its name is released, the messages it can
- * see become dead letters, terminate runs, its state is freed, and the slot
- * retires once its mailbox is empty.
+ * so senders get HIVE_ENOPROC), its name is released and its timers
+ * cancelled, the messages it can see become dead letters (requests among
+ * them are answered noproc), terminate runs, replies it still owes are
+ * answered noproc, its links and monitors are told, a crash report is
+ * logged for an abnormal reason, its state is freed, and the slot retires
+ * once its mailbox is empty.
+ *
+ * Callbacks of an actor spawned with HIVE_SPAWN_TRAP_FAULTS run through
+ * hive__faults_call, so a fault inside them ends the actor, not the process.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -17,12 +23,6 @@
 
 #include "actor.h"
 #include "mailbox/tsan.h"
-
-/* Payload of an exit signal; the reason text follows it. */
-typedef struct {
-  int kind;
-  int code;
-} actor_exit_signal_t;
 
 hive_t *hive_node(hive_ctx_t *ctx) {
   return ctx != NULL ? ctx->node : NULL;
@@ -38,7 +38,7 @@ void hive_spawn_opts_init(hive_spawn_opts_t *opts) {
 }
 
 static int actor_check_opts(const hive_spawn_opts_t *opts) {
-  if ((opts->flags & ~HIVE_SPAWN_BLOCKING) != 0)
+  if ((opts->flags & ~(HIVE_SPAWN_BLOCKING | HIVE_SPAWN_LINK | HIVE_SPAWN_TRAP_FAULTS)) != 0)
     return HIVE_EINVAL;
   switch (opts->mailbox) {
   case HIVE_MAILBOX_UNBOUNDED:
@@ -64,7 +64,7 @@ static int actor_check_opts(const hive_spawn_opts_t *opts) {
 }
 
 /* Records why the actor ends; the first decision wins. Token holder. */
-static void actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text) {
+void hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text) {
   if (a->exiting)
     return;
   a->exiting = true;
@@ -73,6 +73,65 @@ static void actor_decide_exit(hive__actor_t *a, int kind, int code, const char *
     a->exit_text = strdup(text); /* NULL on no memory: the reason loses its text */
     a->exit_reason.text = a->exit_text;
   }
+}
+
+/* ---- calling callbacks ------------------------------------------------------ */
+
+enum { CALL_INIT, CALL_HANDLE, CALL_TERMINATE };
+
+typedef struct {
+  int which;
+  hive__actor_t *a;
+  hive_ctx_t *ctx;
+  const void *arg; /* init */
+  size_t arg_len;
+  const hive_msg_t *msg; /* handle */
+} actor_call_t;
+
+static int actor_call_run(void *p) {
+  actor_call_t *c = p;
+  const hive_behaviour_t *b = c->a->behaviour;
+  switch (c->which) {
+  case CALL_INIT:
+    return b->init(c->ctx, c->a->state_block, c->arg, c->arg_len);
+  case CALL_HANDLE:
+    return b->handle(c->ctx, c->a->state_block, c->msg);
+  default:
+    b->terminate(c->ctx, c->a->state_block, &c->a->exit_reason);
+    return HIVE_OK;
+  }
+}
+
+/* Runs a callback; with fault trapping, a fault returns HIVE__CRASHED. */
+static int actor_call(actor_call_t *c, int *signal) {
+  if (!c->a->trap_faults)
+    return actor_call_run(c);
+  return hive__faults_call(actor_call_run, c, signal);
+}
+
+static void actor_decide_from_result(hive__actor_t *a, int rc, int signal) {
+  if (rc == HIVE_STOP)
+    hive__actor_decide_exit(a, HIVE_REASON_NORMAL, 0, NULL);
+  else if (rc == HIVE__CRASHED)
+    hive__actor_decide_exit(a, HIVE_REASON_CRASH, signal, "fault trapped in a callback");
+  else if (rc != HIVE_OK)
+    hive__actor_decide_exit(a, HIVE_REASON_ERROR, rc, hive_strerror(rc));
+  a->failed_itself = rc != HIVE_OK && rc != HIVE_STOP && a->exit_reason.kind != HIVE_REASON_NORMAL;
+}
+
+/* An Erlang-style crash report, for an actor that failed by itself (an
+ * error result or a fault). One ended by a signal ran no code to fail in:
+ * whoever sent the signal reports, as in OTP. */
+static void actor_report(hive_t *h, hive__actor_t *a) {
+  if (!a->failed_itself || h->log_level > HIVE_LOG_ERROR)
+    return;
+  char pid[HIVE_PID_STRLEN], reason[192];
+  hive_pid_format(a->self, pid, sizeof(pid));
+  hive_reason_format(&a->exit_reason, reason, sizeof(reason));
+  const char *name = a->behaviour->name != NULL ? a->behaviour->name : "";
+  hive_log(h, HIVE_LOG_ERROR,
+           "crash report: actor %s (behaviour %s) ended: %s; last message tag %u", pid, name,
+           reason, a->last_tag);
 }
 
 /*
@@ -90,6 +149,10 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
   while ((msg = hive__mailbox_take_owner(&a->mb, a->self)) != NULL) {
     if (msg->flags & HIVE__MSG_SYSTEM) {
       ++*sys_done;
+      if (msg->to == a->self)
+        hive__signal_bookkeep_owner(a, msg); /* links and monitors made late still count */
+      else
+        hive__signal_answer_dead(h, msg->to, msg);
     } else {
       ++*user_done;
       hive__count_dead_letter(h, msg->to == a->self ? a : NULL);
@@ -98,15 +161,21 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
     hive__msg_free(msg);
   }
 
-  const hive_behaviour_t *b = a->behaviour;
-  if (run_terminate && b->terminate != NULL) {
+  if (run_terminate && a->behaviour->terminate != NULL) {
     hive__actor_t *outer = hive__tls.actor;
     hive__tls.actor = a;
     struct hive_ctx ctx = {.node = h, .actor = a};
-    b->terminate(&ctx, a->state_block, &a->exit_reason);
+    actor_call_t call = {.which = CALL_TERMINATE, .a = a, .ctx = &ctx};
+    int signal = 0;
+    if (actor_call(&call, &signal) == HIVE__CRASHED)
+      hive_log(h, HIVE_LOG_ERROR, "terminate of actor <%u.%u.%u> crashed with signal %d",
+               HIVE_PID_NODE(a->self), HIVE_PID_SLOT(a->self), HIVE_PID_GEN(a->self), signal);
     hive__tls.actor = outer;
   }
   hive__request_end_owner(h, a); /* after terminate, which may still reply */
+  hive__links_end_owner(h, a);   /* links and monitors learn the reason */
+  if (run_terminate)
+    actor_report(h, a);
 
   free(a->state_block);
   free(a->exit_text);
@@ -141,18 +210,46 @@ static void actor_release(hive_t *h, hive__actor_t *a, int64_t user, int64_t sys
   hive__sched_requeue(h, a);
 }
 
-/* Applies a signal from the system lane. Token holder. */
-static void actor_signal(hive__actor_t *a, const hive__msg_t *msg) {
-  if (msg->signal != HIVE__SIG_EXIT)
-    return;
-  actor_exit_signal_t sig;
-  memcpy(&sig, msg->pub.data, sizeof(sig));
-  const char *text = msg->pub.len > sizeof(sig) ? (const char *)msg->pub.data + sizeof(sig) : NULL;
-  /* As in Erlang: normal from another actor is ignored; from itself, it
-   * ends the actor normally. */
-  if (sig.kind == HIVE_REASON_NORMAL && msg->pub.from != a->self)
-    return;
-  actor_decide_exit(a, sig.kind, sig.code, text);
+/* Answers, timeouts and DOWN messages reach the handler only while the
+ * request, timer or monitor they belong to is still open. */
+static bool actor_accept_runtime_message(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  if (msg->flags & (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT))
+    return hive__request_accept_owner(h, a, msg);
+  if (msg->flags & HIVE__MSG_DOWN)
+    return hive__down_accept_owner(a, msg);
+  return true;
+}
+
+/* Hands one user message to the handler. Token holder, on worker w. */
+static void actor_handle(hive__worker_t *w, hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *msg) {
+  /* Counted when handed over, so the message in progress is never missing
+   * from the accounting. */
+  atomic_store_explicit(&a->processed,
+                        atomic_load_explicit(&a->processed, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  if (a->requests != NULL)
+    hive__request_note_message_owner(ctx->node, a); /* any message disarms */
+  a->current = msg;
+  a->last_tag = msg->pub.tag;
+  /* For the watchdog: an odd call_seq is a call in progress. */
+  uint64_t seq = atomic_load_explicit(&w->call_seq, memory_order_relaxed);
+  atomic_store_explicit(&w->call_pid, a->self, memory_order_relaxed);
+  atomic_store_explicit(&w->call_seq, seq + 1, memory_order_release);
+  int rc, signal = 0;
+  if (!a->trap_faults) {
+    rc = a->behaviour->handle(ctx, a->state_block, &msg->pub);
+  } else {
+    actor_call_t call = {.which = CALL_HANDLE, .a = a, .ctx = ctx, .msg = &msg->pub};
+    rc = hive__faults_call(actor_call_run, &call, &signal);
+  }
+  atomic_store_explicit(&w->call_seq, seq + 2, memory_order_release);
+  if (msg->pub.ref != 0) {
+    hive__request_handled_owner(ctx->node, a, msg);
+    a->current_replied = false;
+  }
+  a->current = NULL;
+  if (rc != HIVE_OK)
+    actor_decide_from_result(a, rc, signal);
 }
 
 void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
@@ -163,7 +260,6 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
     atomic_store_explicit(&a->state, HIVE_ACTOR_RUNNING, memory_order_relaxed);
   hive__tls.actor = a;
   struct hive_ctx ctx = {.node = h, .actor = a};
-  uint64_t processed = atomic_load_explicit(&a->processed, memory_order_relaxed);
 
   while (user_done + sys_done < h->batch && !a->exiting) {
     hive__msg_t *msg = hive__mailbox_take_owner(&a->mb, self);
@@ -172,44 +268,49 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
     if (msg->flags & HIVE__MSG_SYSTEM) {
       sys_done++;
       if (self != 0 && msg->to == self)
-        actor_signal(a, msg);
+        hive__signal_apply_owner(h, a, msg);
+      else
+        hive__signal_answer_dead(h, msg->to, msg);
     } else {
       user_done++;
       if (self == 0 || msg->to != self) {
         hive__count_dead_letter(h, NULL); /* sent to an earlier incarnation */
         hive__request_fail_queued(h, msg->to, msg);
-      } else if ((msg->flags & (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT)) &&
-                 !hive__request_accept_owner(h, a, msg)) {
-        hive__count_dead_letter(h, a); /* a late reply, or a stale timeout */
+      } else if ((msg->flags & HIVE__MSG_UNBOUNDED) && !actor_accept_runtime_message(h, a, msg)) {
+        hive__count_dead_letter(h, a); /* a late reply, a stale timeout, a removed monitor */
       } else {
-        /* Counted when handed over, so the message in progress is never
-         * missing from the accounting. */
-        atomic_store_explicit(&a->processed, ++processed, memory_order_relaxed);
-        if (a->requests != NULL)
-          hive__request_note_message_owner(h, a); /* any message disarms */
-        a->current = msg;
-        int rc = a->behaviour->handle(&ctx, a->state_block, &msg->pub);
-        if (msg->pub.ref != 0) {
-          hive__request_handled_owner(h, a, msg);
-          a->current_replied = false;
-        }
-        a->current = NULL;
-        if (rc == HIVE_STOP)
-          actor_decide_exit(a, HIVE_REASON_NORMAL, 0, NULL);
-        else if (rc != HIVE_OK)
-          actor_decide_exit(a, HIVE_REASON_ERROR, rc, hive_strerror(rc));
+        actor_handle(w, a, &ctx, msg);
       }
     }
     hive__msg_free(msg);
   }
   if (self != 0 && a->exiting)
     actor_end(h, a, true, &user_done, &sys_done);
+  sys_done += a->sys_extra; /* taken by hive_checkpoint during handlers */
+  a->sys_extra = 0;
   hive__tls.actor = NULL;
   atomic_store_explicit(&w->messages,
                         atomic_load_explicit(&w->messages, memory_order_relaxed) +
                             (uint64_t)(user_done + sys_done),
                         memory_order_relaxed);
   actor_release(h, a, user_done, sys_done);
+}
+
+bool hive_checkpoint(hive_ctx_t *ctx) {
+  if (ctx == NULL)
+    return false;
+  hive__actor_t *a = ctx->actor;
+  hive__msg_t *msg;
+  /* One load when nothing waits on the system lane. */
+  while (!a->exiting && (msg = hive__mailbox_take_system_owner(&a->mb)) != NULL) {
+    a->sys_extra++;
+    if (msg->to == a->self)
+      hive__signal_apply_owner(ctx->node, a, msg);
+    else
+      hive__signal_answer_dead(ctx->node, msg->to, msg);
+    hive__msg_free(msg);
+  }
+  return a->exiting;
 }
 
 int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
@@ -224,6 +325,10 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   int rc = actor_check_opts(opts);
   if (rc != HIVE_OK)
     return rc;
+  /* spawn_link links to the calling actor: there must be one, of this node. */
+  hive__actor_t *parent = (opts->flags & HIVE_SPAWN_LINK) ? hive__tls.actor : NULL;
+  if ((opts->flags & HIVE_SPAWN_LINK) && (parent == NULL || hive__tls.node != h))
+    return HIVE_EINVAL;
   if (atomic_load(&h->stopping))
     return HIVE_ESHUTDOWN;
   if (atomic_fetch_add(&h->alive, 1) >= h->max_actors) {
@@ -248,6 +353,11 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   a->behaviour = b;
   a->state_block = state;
   a->blocking = (opts->flags & HIVE_SPAWN_BLOCKING) != 0;
+  a->trap_faults = (opts->flags & HIVE_SPAWN_TRAP_FAULTS) != 0;
+  a->trap_exit = false;
+  a->failed_itself = false;
+  a->last_tag = 0;
+  a->sys_extra = 0;
   a->exiting = false;
   a->retiring = false;
   a->exit_text = NULL;
@@ -256,6 +366,7 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   a->current_replied = false;
   atomic_store_explicit(&a->processed, 0, memory_order_relaxed);
   atomic_store_explicit(&a->dead_letters, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->long_handlers, 0, memory_order_relaxed);
   atomic_store_explicit(&a->behaviour_name, b->name != NULL ? b->name : "", memory_order_relaxed);
   hive__mailbox_reset_owner(&a->mb, opts->mailbox, (int64_t)opts->capacity);
   atomic_store_explicit(&a->state, HIVE_ACTOR_RUNNING, memory_order_relaxed);
@@ -265,25 +376,29 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
 
   if (opts->name != NULL)
     rc = hive_register(h, opts->name, self);
+  if (rc == HIVE_OK && parent != NULL)
+    rc = hive__link_both_owner(parent, a);
+  int signal = 0;
   if (rc == HIVE_OK && b->init != NULL) {
     hive__tls_t outer = hive__tls;
     hive__tls.actor = a;
     if (hive__tls.node == NULL)
       hive__tls.node = h; /* so hive_stop from init is refused */
     struct hive_ctx ctx = {.node = h, .actor = a};
-    rc = b->init(&ctx, state, arg, arg_len);
+    actor_call_t call = {.which = CALL_INIT, .a = a, .ctx = &ctx, .arg = arg, .arg_len = arg_len};
+    rc = actor_call(&call, &signal);
     hive__tls = outer;
   }
 
-  int64_t user_done = 0, sys_done = 1; /* the claim */
+  int64_t user_done = 0, sys_done = 1 + a->sys_extra; /* the claim, and checkpoints */
+  a->sys_extra = 0;
   if (rc != HIVE_OK) {
-    if (rc == HIVE_STOP)
-      actor_decide_exit(a, HIVE_REASON_NORMAL, 0, NULL);
-    else
-      actor_decide_exit(a, HIVE_REASON_ERROR, rc, hive_strerror(rc));
+    if (parent != NULL)
+      hive__unlink_both_owner(parent, a); /* the caller learns from the result */
+    actor_decide_from_result(a, rc, signal);
     actor_end(h, a, false, &user_done, &sys_done);
     actor_release(h, a, user_done, sys_done);
-    return rc > 0 ? HIVE_STOP : rc;
+    return rc == HIVE__CRASHED ? HIVE_ECRASHED : rc > 0 ? HIVE_STOP : rc;
   }
   if (out != NULL)
     *out = self;
@@ -341,44 +456,28 @@ int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len
   return rc;
 }
 
-/* Sends an exit signal with reason (kind, code, text) to pid. */
-static int actor_send_exit(hive_t *h, hive_pid_t pid, int kind, int code, const char *text) {
-  hive__actor_t *a = hive__lookup_live(h, pid);
-  if (a == NULL)
-    return HIVE_ENOPROC;
-  size_t text_len = text != NULL ? strlen(text) + 1 : 0;
-  hive__msg_t *msg = hive__msg_new(NULL, sizeof(actor_exit_signal_t) + text_len);
-  if (msg == NULL)
-    return HIVE_ENOMEM;
-  actor_exit_signal_t sig = {.kind = kind, .code = code};
-  memcpy(msg + 1, &sig, sizeof(sig));
-  if (text_len > 0)
-    memcpy((char *)(msg + 1) + sizeof(sig), text, text_len);
-  msg->to = pid;
-  msg->signal = HIVE__SIG_EXIT;
-  msg->pub.tag = HIVE_TAG_EXIT;
-  msg->pub.from = hive__tls.actor != NULL ? hive__tls.actor->self : 0;
-  hive__push_system(h, a, msg);
-  return HIVE_OK;
-}
-
 int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
   if (h == NULL || pid == 0 || reason == NULL || reason->kind < HIVE_REASON_NORMAL ||
       reason->kind > HIVE_REASON_NOCONNECTION)
     return HIVE_EINVAL;
-  return actor_send_exit(h, pid, reason->kind, reason->code, reason->text);
+  hive_pid_t from = hive__tls.actor != NULL && hive__tls.node == h ? hive__tls.actor->self : 0;
+  return hive__send_exit(h, from, pid, reason, 0);
 }
 
 int hive_kill(hive_t *h, hive_pid_t pid) {
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
-  return actor_send_exit(h, pid, HIVE_REASON_KILL, 0, NULL);
+  hive_pid_t from = hive__tls.actor != NULL && hive__tls.node == h ? hive__tls.actor->self : 0;
+  return hive__send_exit(h, from, pid, &(hive_reason_t){.kind = HIVE_REASON_KILL},
+                         HIVE__EXIT_UNTRAPPABLE);
 }
 
-void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a) {
+void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill) {
   hive_pid_t pid = atomic_load_explicit(&a->alive_pid, memory_order_acquire);
   if (pid != 0)
-    actor_send_exit(h, pid, HIVE_REASON_SHUTDOWN, 0, NULL);
+    hive__send_exit(h, 0, pid,
+                    &(hive_reason_t){.kind = kill ? HIVE_REASON_KILL : HIVE_REASON_SHUTDOWN},
+                    kill ? HIVE__EXIT_UNTRAPPABLE : 0);
 }
 
 int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
@@ -398,6 +497,9 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   s.processed = atomic_load_explicit(&a->processed, memory_order_relaxed);
   s.dropped = atomic_load_explicit(&a->mb.dropped, memory_order_relaxed);
   s.dead_letters = atomic_load_explicit(&a->dead_letters, memory_order_relaxed);
+  s.long_handlers = atomic_load_explicit(&a->long_handlers, memory_order_relaxed);
+  s.links = atomic_load_explicit(&a->nlinks, memory_order_relaxed);
+  s.monitors = atomic_load_explicit(&a->nmonitors, memory_order_relaxed);
   s.enqueued = s.processed + s.dropped + s.dead_letters + s.mailbox_len;
   /* The slot may have moved to a later incarnation while we read. */
   if (atomic_load_explicit(&a->pid, memory_order_acquire) != pid)

@@ -14,6 +14,38 @@ struct hive_ctx {
 
 /* System signals carried on the system lane (hive__msg_t.signal). */
 #define HIVE__SIG_EXIT 1
+#define HIVE__SIG_LINK 2
+#define HIVE__SIG_UNLINK 3
+#define HIVE__SIG_MONITOR 4   /* ref: the monitor; from: the watcher */
+#define HIVE__SIG_DEMONITOR 5 /* ref: the monitor */
+
+/* Flags of an exit signal. */
+#define HIVE__EXIT_UNTRAPPABLE 1u /* hive_kill */
+#define HIVE__EXIT_FROM_LINK 2u   /* a linked actor ended */
+
+/* Records why the actor ends; the first decision wins. Token holder. */
+void hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text);
+
+/* ---- links.c ---- */
+
+/* Sends an exit signal (reason copied) from `from` to `to`. */
+int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
+                    uint32_t flags);
+/* Applies a system signal addressed to the current incarnation. */
+void hive__signal_apply_owner(hive_t *h, hive__actor_t *a, const hive__msg_t *msg);
+/* Records link and monitor signals only (the actor is ending). */
+void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg);
+/* A signal that reached an actor already gone (pid dead): LINK and MONITOR
+ * are answered with noproc. */
+void hive__signal_answer_dead(hive_t *h, hive_pid_t dead, const hive__msg_t *msg);
+/* true if a DOWN message is for a monitor the actor still holds (and
+ * removes it). */
+bool hive__down_accept_owner(hive__actor_t *a, const hive__msg_t *msg);
+/* The actor ends: exit signals to its links, DOWN to its watchers. */
+void hive__links_end_owner(hive_t *h, hive__actor_t *a);
+/* spawn_link, both sides at once, and its undoing when init failed. */
+int hive__link_both_owner(hive__actor_t *parent, hive__actor_t *child);
+void hive__unlink_both_owner(hive__actor_t *parent, hive__actor_t *child);
 
 /* ---- request.c: hooks the turn calls (token holder) ---- */
 

@@ -89,7 +89,8 @@ static void mailbox_note_len(hive__mailbox_t *mb, int64_t pending_now) {
 
 int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   int64_t capacity = atomic_load_explicit(&mb->capacity, memory_order_relaxed);
-  if (capacity > 0 && !mailbox_reserve_bounded(mb, capacity)) {
+  if (capacity > 0 && !(msg->flags & HIVE__MSG_UNBOUNDED) &&
+      !mailbox_reserve_bounded(mb, capacity)) {
     if (atomic_load_explicit(&mb->policy, memory_order_relaxed) == HIVE_MAILBOX_DROP_NEW) {
       atomic_fetch_add_explicit(&mb->dropped, 1, memory_order_relaxed);
       return HIVE__PUSH_DROPPED;
@@ -155,10 +156,16 @@ hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
   if (msg != NULL)
     atomic_store_explicit(&mb->taken, atomic_load_explicit(&mb->taken, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-  if (msg != NULL && msg->to == self &&
+  if (msg != NULL && msg->to == self && !(msg->flags & HIVE__MSG_UNBOUNDED) &&
       atomic_load_explicit(&mb->capacity, memory_order_relaxed) > 0)
     atomic_fetch_sub_explicit(&mb->bounded_len, 1, memory_order_relaxed);
   return msg;
+}
+
+hive__msg_t *hive__mailbox_take_system_owner(hive__mailbox_t *mb) {
+  if (mb->sys_head == NULL && ck_pr_load_ptr(&mb->sys.head) != NULL)
+    mb->sys_head = mailbox_swap_lane(&mb->sys);
+  return mailbox_shift(&mb->sys_head);
 }
 
 bool hive__mailbox_finish_owner(hive__mailbox_t *mb, int64_t user, int64_t sys) {

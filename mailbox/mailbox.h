@@ -38,9 +38,16 @@ typedef struct hive__msg {
 
 #define HIVE__MSG_OWNED 1u /* pub.data was malloc'd separately: free it too */
 #define HIVE__MSG_SYSTEM 2u
-#define HIVE__MSG_ANSWER 4u       /* REPLY, NOPROC or a request's TIMEOUT: checked
+#define HIVE__MSG_ANSWER                                                                           \
+  4u                              /* REPLY, NOPROC or a request's TIMEOUT: checked                 \
                                      against the receiver's open requests */
 #define HIVE__MSG_RECV_TIMEOUT 8u /* a receive timeout; ref is its arming number */
+#define HIVE__MSG_DOWN 16u        /* checked against the receiver's monitors */
+#define HIVE__MSG_NOBOUND 32u     /* made by the runtime: ignores mailbox bounds */
+/* Messages the runtime makes are never refused by a bounded mailbox: an
+ * answer, a timeout or a DOWN that was dropped would leave someone waiting. */
+#define HIVE__MSG_UNBOUNDED                                                                        \
+  (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT | HIVE__MSG_DOWN | HIVE__MSG_NOBOUND)
 
 /* Allocates a message with len bytes of inline payload, copied from data
  * unless data is NULL (the caller fills msg + 1). */
@@ -96,6 +103,9 @@ hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self);
  * is pending) and must reschedule; false if the actor is now idle and the
  * caller must not touch it again. */
 bool hive__mailbox_finish_owner(hive__mailbox_t *mb, int64_t user, int64_t sys);
+
+/* The next system message only (for hive_checkpoint); NULL if none. */
+hive__msg_t *hive__mailbox_take_system_owner(hive__mailbox_t *mb);
 
 /* User messages queued now (a racy snapshot, never negative). */
 int64_t hive__mailbox_len(hive__mailbox_t *mb);

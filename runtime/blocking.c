@@ -31,6 +31,7 @@ static void *blocking_main(void *arg) {
   hive_t *h = w->node;
   hive__tls.node = h;
   hive__tls.worker = w;
+  hive__faults_thread_init(w);
   pthread_mutex_lock(&h->blocking_lock);
   while (!h->blocking_quit) {
     hive__actor_t *a = h->blocking_head;
@@ -49,6 +50,7 @@ static void *blocking_main(void *arg) {
     pthread_mutex_lock(&h->blocking_lock);
   }
   pthread_mutex_unlock(&h->blocking_lock);
+  hive__faults_thread_fini(w);
   hive__tls.node = NULL;
   hive__tls.worker = NULL;
   return NULL;

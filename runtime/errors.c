@@ -26,6 +26,7 @@ static const struct {
     {HIVE_ELIMIT, "HIVE_ELIMIT", "too many actors"},
     {HIVE_EDEADLK, "HIVE_EDEADLK", "call would wait on its own thread"},
     {HIVE_ESYS, "HIVE_ESYS", "system call failed"},
+    {HIVE_ECRASHED, "HIVE_ECRASHED", "callback crashed"},
     {HIVE_EPAYLOAD, "HIVE_EPAYLOAD", "payload malformed or not of the expected types"},
 };
 

@@ -16,10 +16,14 @@
 
 /* How often hive_stop re-asks actors spawned during its first round. */
 #define NODE_STOP_ROUND_MS 100
+/* After this long, actors that have not ended on shutdown (they trap exits
+ * and ignore it) are killed. A handler that never returns still cannot be
+ * cut off. */
+#define NODE_STOP_GRACE_MS 1000
 
 void hive_config_init(hive_config_t *cfg) {
   if (cfg != NULL)
-    *cfg = (hive_config_t){0};
+    *cfg = (hive_config_t){.handler_budget_ms = 1000};
 }
 
 static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
@@ -28,6 +32,8 @@ static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
     hive_config_init(&defaults);
     cfg = &defaults;
   }
+  if (cfg->log_level < 0 || cfg->log_level > HIVE_LOG_NONE)
+    return HIVE_EINVAL;
   if (cfg->workers > HIVE_MAX_WORKERS || cfg->blocking_workers > HIVE_MAX_WORKERS ||
       cfg->batch > HIVE_MAX_BATCH || cfg->max_actors > HIVE_MAX_ACTORS || cfg->node_id > 255)
     return HIVE_EINVAL;
@@ -41,6 +47,10 @@ static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
   h->max_actors = cfg->max_actors != 0 ? cfg->max_actors : HIVE_DEFAULT_MAX_ACTORS;
   h->node_id = cfg->node_id;
   h->data = cfg->data;
+  h->log_fn = cfg->log_fn;
+  h->log_user = cfg->log_user;
+  h->log_level = cfg->log_level != 0 ? cfg->log_level : HIVE_LOG_INFO;
+  h->handler_budget_ms = cfg->handler_budget_ms;
   return HIVE_OK;
 }
 
@@ -76,9 +86,13 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_timers;
   if ((rc = hive__sched_start(h)) != HIVE_OK)
     goto fail_blocking;
+  if ((rc = hive__watchdog_start(h)) != HIVE_OK)
+    goto fail_sched;
   *out = h;
   return HIVE_OK;
 
+fail_sched:
+  hive__sched_stop(h);
 fail_blocking:
   hive__blocking_stop(h);
 fail_timers:
@@ -139,8 +153,8 @@ int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
   return rc;
 }
 
-/* Sends shutdown to every live actor. */
-static void node_request_shutdown_all(hive_t *h) {
+/* Sends shutdown (or kill) to every live actor. */
+static void node_request_shutdown_all(hive_t *h, bool kill) {
   pthread_mutex_lock(&h->slots_lock);
   uint32_t used = h->slots_used;
   pthread_mutex_unlock(&h->slots_lock);
@@ -149,7 +163,7 @@ static void node_request_shutdown_all(hive_t *h) {
         atomic_load_explicit(&h->chunks[slot >> HIVE__CHUNK_SHIFT], memory_order_acquire);
     hive__actor_t *a = &chunk[slot & (HIVE__CHUNK_SLOTS - 1)];
     if (atomic_load_explicit(&a->alive_pid, memory_order_acquire) != 0)
-      hive__actor_request_shutdown(h, a);
+      hive__actor_request_shutdown(h, a, kill);
   }
 }
 
@@ -172,9 +186,9 @@ int hive_stop(hive_t *h) {
     return HIVE_EDEADLK;
   atomic_store(&h->stopping, true);
   pthread_mutex_lock(&h->stop_lock);
-  while (atomic_load(&h->alive) > 0) {
+  for (unsigned waited_ms = 0; atomic_load(&h->alive) > 0; waited_ms += NODE_STOP_ROUND_MS) {
     pthread_mutex_unlock(&h->stop_lock);
-    node_request_shutdown_all(h);
+    node_request_shutdown_all(h, waited_ms >= NODE_STOP_GRACE_MS);
     pthread_mutex_lock(&h->stop_lock);
     struct timespec until;
     node_deadline_after_ms(&until, NODE_STOP_ROUND_MS);
@@ -184,6 +198,7 @@ int hive_stop(hive_t *h) {
   }
   pthread_mutex_unlock(&h->stop_lock);
 
+  hive__watchdog_stop(h);
   hive__timers_stop(h);
   hive__blocking_stop(h);
   hive__sched_stop(h);

@@ -22,6 +22,7 @@
 #include <ck_ht.h>
 #include <ck_ring.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -74,6 +75,17 @@ typedef struct hive__actor {
   /* Under hive.names_lock. */
   struct hive__name *name;
 
+  /* token: links, monitors and signals (actors/links.c). */
+  bool trap_exit;                 /* exit signals arrive as messages */
+  bool trap_faults;               /* HIVE_SPAWN_TRAP_FAULTS (set before publication) */
+  bool failed_itself;             /* its own callback's result or fault ended it */
+  uint32_t last_tag;              /* of the last message handled: crash reports */
+  int64_t sys_extra;              /* system messages hive_checkpoint took this turn */
+  struct hive__links *links;      /* owned; NULL until the actor needs it */
+  _Atomic uint64_t nlinks;        /* atomic, single writer: statistics */
+  _Atomic uint64_t nmonitors;     /* atomic, single writer: statistics */
+  _Atomic uint64_t long_handlers; /* atomic: written by the watchdog */
+
   /* token: request state (actors/request.c). */
   hive__msg_t *current;            /* the message handle() is running for */
   bool current_replied;            /* hive_reply answered it */
@@ -104,6 +116,11 @@ typedef struct hive__worker {
   ck_ec32_t wake;                     /* parked here; see sched.c */
   _Atomic bool parked;
   bool blocking; /* one of the blocking pool's threads */
+  /* The handler call in progress, for the watchdog: call_seq is odd while a
+   * call runs; written by the worker, read by the watchdog. */
+  _Atomic uint64_t call_seq;
+  _Atomic hive_pid_t call_pid;
+  void *altstack; /* owned: the signal stack for trapped faults */
   unsigned tick;
   uint64_t rng;
   struct hive__worker *watched; /* a victim whose next slot we may take */
@@ -129,7 +146,12 @@ struct hive {
   hive__worker_t *workers;          /* owned: nworkers */
   _Atomic(hive__actor_t *) *chunks; /* owned: nchunks, each CHUNK_SLOTS; pidtab.c */
   unsigned nchunks;
-  _Atomic bool quit;     /* workers: leave */
+  _Atomic bool quit;  /* workers: leave */
+  hive_log_fn log_fn; /* NULL: stderr */
+  void *log_user;
+  int log_level;
+  unsigned handler_budget_ms; /* 0: no watchdog */
+  _Atomic hive_pid_t system_monitor;
   _Atomic bool stopping; /* hive_stop has begun: no more spawns */
 
   /* Actors scheduled by threads outside the pool, and run-queue overflow. */
@@ -170,6 +192,12 @@ struct hive {
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t next_ref;
   pthread_mutex_t asks_lock;
   struct ck_ht *asks; /* owned: ref -> waiter, under asks_lock */
+
+  /* The watchdog (watchdog.c). */
+  _Alignas(HIVE__CACHELINE) pthread_t watchdog;
+  pthread_mutex_t watchdog_lock;
+  pthread_cond_t watchdog_cond;
+  bool watchdog_quit;
 
   /* Rarer events, and the waits of hive_stop and hive_join. */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t dead_letters;
@@ -228,6 +256,24 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a);
 /* Puts an actor whose turn ended with work left at the tail of the
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);
+
+/* ---- Logging (log.c), watchdog (watchdog.c), faults (faults.c) ---------- */
+
+void hive__vlog(hive_t *h, int level, const char *fmt, va_list ap);
+
+int hive__watchdog_start(hive_t *h); /* no thread when the budget is 0 */
+void hive__watchdog_stop(hive_t *h);
+
+/* What a trapped callback returns when it crashed; *signal says why. */
+#define HIVE__CRASHED INT32_MIN
+/* Runs fn(arg) so that a fault inside it (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGABRT) returns HIVE__CRASHED with the signal in *signal instead of
+ * ending the process. Installs the process's handlers on first use. */
+int hive__faults_call(int (*fn)(void *), void *arg, int *signal);
+/* Gives the calling thread an alternate signal stack (worker threads), so
+ * that a stack overflow can be trapped too; and frees it. */
+void hive__faults_thread_init(hive__worker_t *w);
+void hive__faults_thread_fini(hive__worker_t *w);
 
 /* ---- The blocking pool (blocking.c) -------------------------------------- */
 
@@ -292,8 +338,8 @@ void hive__registry_name_of(hive_t *h, hive__actor_t *a, char *buf);
 
 /* Runs one turn of a scheduled actor on worker w; reschedules it if needed. */
 void hive__actor_turn(hive__worker_t *w, hive__actor_t *a);
-/* Asks the actor to end with reason shutdown (hive_stop). */
-void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a);
+/* Asks the actor to end with reason shutdown, or kill (hive_stop). */
+void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill);
 /* Set up and free the node's table of plain threads waiting in hive_ask. */
 int hive__asks_init(hive_t *h);
 void hive__asks_free(hive_t *h);

@@ -317,6 +317,7 @@ static void *sched_worker_main(void *arg) {
   hive_t *h = w->node;
   hive__tls.node = h;
   hive__tls.worker = w;
+  hive__faults_thread_init(w);
   while (!atomic_load_explicit(&h->quit, memory_order_relaxed)) {
     hive__actor_t *a = sched_find_work(w);
     if (a == NULL)
@@ -330,6 +331,7 @@ static void *sched_worker_main(void *arg) {
     if (!atomic_load(&h->quit))
       sched_park(w);
   }
+  hive__faults_thread_fini(w);
   hive__tls.node = NULL;
   hive__tls.worker = NULL;
   return NULL;

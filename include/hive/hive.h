@@ -45,6 +45,7 @@ extern "C" {
 #define HIVE_EDEADLK (-12)     /* the call would wait on its own thread */
 #define HIVE_ESYS (-13)        /* a system call failed (threads, memory maps) */
 #define HIVE_EPAYLOAD (-14)    /* a payload is malformed or not of the expected types */
+#define HIVE_ECRASHED (-15)    /* a callback crashed (a trapped fault) */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
 const char *hive_strerror(int err);
@@ -147,6 +148,17 @@ typedef struct hive_behaviour {
 #define HIVE_DEFAULT_BLOCKING_WORKERS 4
 #define HIVE_DEFAULT_MAX_ACTORS (1u << 20)
 
+/* Log levels. */
+#define HIVE_LOG_DEBUG 1
+#define HIVE_LOG_INFO 2
+#define HIVE_LOG_WARNING 3
+#define HIVE_LOG_ERROR 4
+#define HIVE_LOG_NONE 5
+
+/* Receives each log line, whole and without a newline. May be called from
+ * any of the node's threads at once. */
+typedef void (*hive_log_fn)(void *user, int level, const char *line);
+
 typedef struct hive_config {
   unsigned workers;          /* worker threads; 0: the number of online CPUs */
   unsigned blocking_workers; /* threads for HIVE_SPAWN_BLOCKING actors; 0: 4 */
@@ -154,9 +166,17 @@ typedef struct hive_config {
   unsigned max_actors;       /* live actors at once; 0: 1 048 576 */
   unsigned node_id;          /* this node's part of every pid, 0..255 */
   void *data;                /* for the user; hive never touches it */
+  hive_log_fn log_fn;        /* NULL: lines go to stderr */
+  void *log_user;            /* handed to log_fn */
+  int log_level;             /* lines below it are dropped; 0: HIVE_LOG_INFO */
+  /* Watchdog: a handler call running longer than this is reported (stats,
+   * log, HIVE_TAG_LONG_HANDLER to the system monitor). hive_config_init
+   * sets 1000; 0 turns the watchdog off. */
+  unsigned handler_budget_ms;
 } hive_config_t;
 
-/* Fills cfg with the defaults (every field 0: "choose for me"). */
+/* Fills cfg with the defaults: every field 0 ("choose for me"), except
+ * handler_budget_ms = 1000. */
 void hive_config_init(hive_config_t *cfg);
 
 /*
@@ -189,6 +209,16 @@ void *hive_data(hive_t *h);
  * threads), so its handlers may sleep or block in system calls without
  * stalling the workers that run every other actor. */
 #define HIVE_SPAWN_BLOCKING 0x1u
+/* Links the new actor to the calling actor before init runs (spawn_link):
+ * no failure can slip between the spawn and the link. Only from inside a
+ * callback. If init fails, hive_spawn returns its error and no exit signal
+ * is sent. */
+#define HIVE_SPAWN_LINK 0x2u
+/* Turns a fault in the actor's callbacks (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * abort) into the actor's crash instead of the process's; docs/failure.md
+ * says what that can leave behind. Without it a fault ends the process, as
+ * in plain C. */
+#define HIVE_SPAWN_TRAP_FAULTS 0x4u
 
 /* Longest registered name, without its terminating NUL. */
 #define HIVE_NAME_MAX 63
@@ -257,8 +287,66 @@ hive_pid_t hive_whereis(hive_t *h, const char *name);
  */
 int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason);
 
-/* Ends pid with reason kill. Cannot be ignored. */
+/* Ends pid with reason kill; it cannot be trapped. An idle or queued actor
+ * ends at once; a running handler ends when it returns, or when it calls
+ * hive_checkpoint, which then returns true. */
 int hive_kill(hive_t *h, hive_pid_t pid);
+
+/* ---- Links, monitors, trapping exits (actor only) ------------------------ */
+
+/*
+ * Links the calling actor and other, both ways. When one ends with a reason
+ * other than normal, the other gets an exit signal with that reason: it ends
+ * too, unless it traps exits; then the signal arrives as a HIVE_TAG_EXIT
+ * message (read it with hive_exit_info). Linking to a dead actor sends the
+ * caller an exit signal with reason noproc at once. Linking twice, or to
+ * oneself, does nothing.
+ */
+int hive_link(hive_ctx_t *ctx, hive_pid_t other);
+/* Removes the link; no exit signal caused by it arrives after this returns. */
+int hive_unlink(hive_ctx_t *ctx, hive_pid_t other);
+
+/*
+ * Watches other: when it ends, exactly one HIVE_TAG_DOWN message arrives,
+ * with msg->ref == *ref (read pid and reason with hive_exit_info).
+ * Monitoring a dead actor gives DOWN with reason noproc at once.
+ */
+int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref);
+/* Stops watching; no DOWN for ref arrives after this returns.
+ * HIVE_ENOTFOUND if ref is not an active monitor of the caller. */
+int hive_demonitor(hive_ctx_t *ctx, uint64_t ref);
+
+/* Exit signals (except kill) arrive as HIVE_TAG_EXIT messages while on. */
+int hive_trap_exit(hive_ctx_t *ctx, bool on);
+
+/* Decodes a HIVE_TAG_EXIT or HIVE_TAG_DOWN message: the pid that ended (or
+ * sent the signal) and the reason; reason->text points into msg and lives
+ * as long as it. HIVE_EINVAL for other messages. */
+int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason);
+
+/*
+ * Actor only: for handlers that run long loops. Applies the exit signals
+ * waiting for the actor; true means it must stop: return from the handler
+ * soon (no further message of it will run). Cheap when nothing waits.
+ */
+bool hive_checkpoint(hive_ctx_t *ctx);
+
+/* ---- Logging and reporting ------------------------------------------------ */
+
+/* Logs a line through the node's logger (printf-style). */
+void hive_log(hive_t *h, int level, const char *fmt, ...);
+
+/* Writes reason as text, "error -5 (no memory)", "crash SIGSEGV", like
+ * snprintf: returns the length it needed. */
+int hive_reason_format(const hive_reason_t *reason, char *buf, size_t size);
+
+/*
+ * Makes pid the node's system monitor (0: none): it receives a
+ * HIVE_TAG_LONG_HANDLER message for each handler call the watchdog catches,
+ * with a msgpack payload "uus": the pid, the time it had run (µs) and its
+ * behaviour's name.
+ */
+int hive_system_monitor(hive_t *h, hive_pid_t pid);
 
 /*
  * Plain threads: waits until pid has ended (its terminate callback has
@@ -364,6 +452,9 @@ typedef struct hive_actor_stats {
   uint64_t processed;           /* handed to handle (the one in progress too) */
   uint64_t dropped;             /* dropped by a drop-new mailbox */
   uint64_t dead_letters;        /* discarded because the actor was exiting */
+  uint64_t long_handlers;       /* handler calls the watchdog caught */
+  uint64_t links;               /* actors linked to it */
+  uint64_t monitors;            /* monitors watching it */
 } hive_actor_stats_t;
 
 /* Fills out for the live actor pid; HIVE_ENOPROC if there is none. */

@@ -1,0 +1,363 @@
+/*
+ * links.c - links, monitors, trapping exits: Erlang's failure signals.
+ *
+ * Everything here travels as signals on the system lane, so it overtakes
+ * user messages and is applied only by the actor that receives it (the
+ * token holder): no locks. An actor keeps three tables, created when first
+ * needed: the actors it is linked to, the monitors it holds (ref -> target)
+ * and the monitors on it (ref -> watcher).
+ *
+ * Rules, as in Erlang:
+ *   - An exit signal with reason normal is ignored, unless the receiver
+ *     traps exits (then it is a message) or sent it to itself.
+ *   - Any other reason ends the receiver, unless it traps exits.
+ *   - hive_kill cannot be trapped.
+ *   - A signal that comes through a link the receiver has since removed is
+ *     ignored: after hive_unlink returns, the link has no effect.
+ *   - DOWN arrives once per monitor; a DOWN for a monitor removed by
+ *     hive_demonitor is dropped before any handler sees it.
+ *   - A LINK or MONITOR signal that reaches an actor already gone is
+ *     answered with noproc.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+#include "reftab.h"
+
+typedef struct hive__links {
+  ck_ht_t *linked;     /* pid -> 1 */
+  ck_ht_t *monitoring; /* ref -> target pid: monitors this actor holds */
+  ck_ht_t *watchers;   /* ref -> watcher pid: monitors on this actor */
+} hive__links_t;
+
+/* Payload of an exit signal; the reason text, NUL-terminated, may follow. */
+typedef struct {
+  int32_t kind;
+  int32_t code;
+  uint32_t flags;
+} exit_signal_t;
+
+/* Payload of HIVE_TAG_EXIT and HIVE_TAG_DOWN messages. */
+typedef struct {
+  hive_pid_t pid;
+  int32_t kind;
+  int32_t code;
+} exit_info_t;
+
+static hive__links_t *links_of(hive__actor_t *a) {
+  if (a->links == NULL)
+    a->links = calloc(1, sizeof(hive__links_t));
+  return a->links;
+}
+
+static ck_ht_t *table(ck_ht_t **slot) {
+  if (*slot == NULL)
+    *slot = hive__reftab_new();
+  return *slot;
+}
+
+static void stat_set(_Atomic uint64_t *counter, ck_ht_t *t) {
+  atomic_store_explicit(counter, hive__reftab_count(t), memory_order_relaxed);
+}
+
+/* ---- sending signals and messages ---------------------------------------- */
+
+static hive__msg_t *signal_new(int signal, hive_pid_t from, hive_pid_t to, uint64_t ref,
+                               size_t len) {
+  hive__msg_t *msg = hive__msg_new(NULL, len);
+  if (msg != NULL) {
+    msg->signal = signal;
+    msg->to = to;
+    msg->pub.from = from;
+    msg->pub.ref = ref;
+  }
+  return msg;
+}
+
+/* Sends a signal to `to`; HIVE_ENOPROC if it is not alive. */
+static int signal_send(hive_t *h, hive__msg_t *msg) {
+  hive__actor_t *target = hive__lookup_live(h, msg->to);
+  if (target == NULL) {
+    hive__msg_free(msg);
+    return HIVE_ENOPROC;
+  }
+  hive__push_system(h, target, msg);
+  return HIVE_OK;
+}
+
+int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
+                    uint32_t flags) {
+  size_t text_len = reason->text != NULL ? strlen(reason->text) + 1 : 0;
+  hive__msg_t *msg = signal_new(HIVE__SIG_EXIT, from, to, 0, sizeof(exit_signal_t) + text_len);
+  if (msg == NULL)
+    return HIVE_ENOMEM;
+  exit_signal_t sig = {.kind = reason->kind, .code = reason->code, .flags = flags};
+  memcpy(msg + 1, &sig, sizeof(sig));
+  if (text_len > 0)
+    memcpy((char *)(msg + 1) + sizeof(sig), reason->text, text_len);
+  msg->pub.tag = HIVE_TAG_EXIT;
+  return signal_send(h, msg);
+}
+
+/* A HIVE_TAG_EXIT or HIVE_TAG_DOWN message about pid ending with reason. */
+static hive__msg_t *info_message(uint32_t tag, hive_pid_t pid, hive_pid_t to, uint64_t ref,
+                                 int kind, int code, const char *text, uint32_t flags) {
+  size_t text_len = text != NULL ? strlen(text) + 1 : 0;
+  hive__msg_t *msg = hive__msg_new(NULL, sizeof(exit_info_t) + text_len);
+  if (msg == NULL)
+    return NULL;
+  exit_info_t info = {.pid = pid, .kind = kind, .code = code};
+  memcpy(msg + 1, &info, sizeof(info));
+  if (text_len > 0)
+    memcpy((char *)(msg + 1) + sizeof(info), text, text_len);
+  msg->to = to;
+  msg->pub.tag = tag;
+  msg->pub.from = pid;
+  msg->pub.ref = ref;
+  msg->flags |= flags;
+  return msg;
+}
+
+/* Tells watcher that the monitor ref on pid fired with this reason. */
+static void send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref, int kind,
+                      int code, const char *text) {
+  hive__actor_t *w = hive__lookup_live(h, watcher);
+  if (w == NULL)
+    return; /* the watcher is gone too: nobody to tell */
+  hive__msg_t *msg =
+      info_message(HIVE_TAG_DOWN, pid, watcher, ref, kind, code, text, HIVE__MSG_DOWN);
+  if (msg != NULL)
+    hive__push_user(h, w, msg);
+}
+
+int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason) {
+  if (msg == NULL || (msg->tag != HIVE_TAG_EXIT && msg->tag != HIVE_TAG_DOWN) ||
+      msg->len < sizeof(exit_info_t))
+    return HIVE_EINVAL;
+  exit_info_t info;
+  memcpy(&info, msg->data, sizeof(info));
+  if (pid != NULL)
+    *pid = info.pid;
+  if (reason != NULL) {
+    const char *text = (const char *)msg->data + sizeof(info);
+    size_t text_len = msg->len - sizeof(info);
+    *reason = (hive_reason_t){.kind = info.kind,
+                              .code = info.code,
+                              .text = text_len > 0 && text[text_len - 1] == '\0' ? text : NULL};
+  }
+  return HIVE_OK;
+}
+
+/* ---- the calls ------------------------------------------------------------- */
+
+int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
+  if (ctx == NULL || other == 0)
+    return HIVE_EINVAL;
+  hive__actor_t *a = ctx->actor;
+  hive_t *h = ctx->node;
+  if (other == a->self)
+    return HIVE_OK;
+  hive__links_t *l = links_of(a);
+  if (l == NULL || table(&l->linked) == NULL)
+    return HIVE_ENOMEM;
+  if (hive__reftab_has(l->linked, other))
+    return HIVE_OK;
+  if (!hive__reftab_put(l->linked, other, 1))
+    return HIVE_ENOMEM;
+  stat_set(&a->nlinks, l->linked);
+  hive__msg_t *msg = signal_new(HIVE__SIG_LINK, a->self, other, 0, 0);
+  if (msg == NULL) {
+    hive__reftab_take(l->linked, other, NULL);
+    stat_set(&a->nlinks, l->linked);
+    return HIVE_ENOMEM;
+  }
+  if (signal_send(h, msg) == HIVE_ENOPROC) {
+    /* Linking to the dead: an exit signal noproc, as if it had just died. */
+    hive__reftab_take(l->linked, other, NULL);
+    stat_set(&a->nlinks, l->linked);
+    hive__send_exit(h, other, a->self, &(hive_reason_t){.kind = HIVE_REASON_NOPROC}, 0);
+  }
+  return HIVE_OK;
+}
+
+int hive_unlink(hive_ctx_t *ctx, hive_pid_t other) {
+  if (ctx == NULL || other == 0)
+    return HIVE_EINVAL;
+  hive__actor_t *a = ctx->actor;
+  hive__links_t *l = a->links;
+  if (l == NULL || !hive__reftab_take(l->linked, other, NULL))
+    return HIVE_OK; /* not linked: nothing to undo */
+  stat_set(&a->nlinks, l->linked);
+  hive__msg_t *msg = signal_new(HIVE__SIG_UNLINK, a->self, other, 0, 0);
+  if (msg != NULL)
+    signal_send(ctx->node, msg);
+  return HIVE_OK;
+}
+
+int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
+  if (ctx == NULL || other == 0 || ref == NULL)
+    return HIVE_EINVAL;
+  hive__actor_t *a = ctx->actor;
+  hive_t *h = ctx->node;
+  hive__links_t *l = links_of(a);
+  if (l == NULL || table(&l->monitoring) == NULL)
+    return HIVE_ENOMEM;
+  uint64_t r = atomic_fetch_add_explicit(&h->next_ref, 1, memory_order_relaxed) + 1;
+  if (!hive__reftab_put(l->monitoring, r, other))
+    return HIVE_ENOMEM;
+  hive__msg_t *msg = signal_new(HIVE__SIG_MONITOR, a->self, other, r, 0);
+  if (msg == NULL) {
+    hive__reftab_take(l->monitoring, r, NULL);
+    return HIVE_ENOMEM;
+  }
+  if (signal_send(h, msg) == HIVE_ENOPROC)
+    send_down(h, other, a->self, r, HIVE_REASON_NOPROC, 0, NULL); /* to ourselves */
+  *ref = r;
+  return HIVE_OK;
+}
+
+int hive_demonitor(hive_ctx_t *ctx, uint64_t ref) {
+  if (ctx == NULL || ref == 0)
+    return HIVE_EINVAL;
+  hive__actor_t *a = ctx->actor;
+  uint64_t target;
+  if (a->links == NULL || !hive__reftab_take(a->links->monitoring, ref, &target))
+    return HIVE_ENOTFOUND;
+  hive__msg_t *msg = signal_new(HIVE__SIG_DEMONITOR, a->self, target, ref, 0);
+  if (msg != NULL)
+    signal_send(ctx->node, msg); /* lets the target forget it; the DOWN filter does the rest */
+  return HIVE_OK;
+}
+
+int hive_trap_exit(hive_ctx_t *ctx, bool on) {
+  if (ctx == NULL)
+    return HIVE_EINVAL;
+  ctx->actor->trap_exit = on;
+  return HIVE_OK;
+}
+
+/* ---- applying signals (token holder) -------------------------------------- */
+
+/* Records LINK/UNLINK/MONITOR/DEMONITOR; true if msg was one of them. */
+static bool signal_bookkeep(hive__actor_t *a, const hive__msg_t *msg) {
+  hive__links_t *l;
+  switch (msg->signal) {
+  case HIVE__SIG_LINK:
+    if ((l = links_of(a)) != NULL && table(&l->linked) != NULL) {
+      hive__reftab_put(l->linked, msg->pub.from, 1);
+      stat_set(&a->nlinks, l->linked);
+    }
+    return true;
+  case HIVE__SIG_UNLINK:
+    if ((l = a->links) != NULL && hive__reftab_take(l->linked, msg->pub.from, NULL))
+      stat_set(&a->nlinks, l->linked);
+    return true;
+  case HIVE__SIG_MONITOR:
+    if ((l = links_of(a)) != NULL && table(&l->watchers) != NULL) {
+      hive__reftab_put(l->watchers, msg->pub.ref, msg->pub.from);
+      stat_set(&a->nmonitors, l->watchers);
+    }
+    return true;
+  case HIVE__SIG_DEMONITOR:
+    if ((l = a->links) != NULL && hive__reftab_take(l->watchers, msg->pub.ref, NULL))
+      stat_set(&a->nmonitors, l->watchers);
+    return true;
+  default:
+    return false;
+  }
+}
+
+void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg) {
+  signal_bookkeep(a, msg);
+}
+
+void hive__signal_apply_owner(hive_t *h, hive__actor_t *a, const hive__msg_t *msg) {
+  if (signal_bookkeep(a, msg) || msg->signal != HIVE__SIG_EXIT)
+    return;
+  exit_signal_t sig;
+  memcpy(&sig, msg->pub.data, sizeof(sig));
+  const char *text = msg->pub.len > sizeof(sig) ? (const char *)msg->pub.data + sizeof(sig) : NULL;
+  hive_pid_t from = msg->pub.from;
+  if (sig.flags & HIVE__EXIT_UNTRAPPABLE) {
+    hive__actor_decide_exit(a, HIVE_REASON_KILL, 0, NULL);
+    return;
+  }
+  if (sig.flags & HIVE__EXIT_FROM_LINK) {
+    /* Only through a link we still have; it is gone now either way. */
+    if (a->links == NULL || !hive__reftab_take(a->links->linked, from, NULL))
+      return;
+    stat_set(&a->nlinks, a->links->linked);
+  }
+  if (a->trap_exit) {
+    hive__msg_t *m =
+        info_message(HIVE_TAG_EXIT, from, a->self, 0, sig.kind, sig.code, text, HIVE__MSG_NOBOUND);
+    if (m != NULL)
+      hive__push_user(h, a, m); /* we hold the token: this never schedules */
+    return;
+  }
+  if (sig.kind == HIVE_REASON_NORMAL && from != a->self)
+    return;
+  hive__actor_decide_exit(a, sig.kind, sig.code, text);
+}
+
+bool hive__down_accept_owner(hive__actor_t *a, const hive__msg_t *msg) {
+  return a->links != NULL && hive__reftab_take(a->links->monitoring, msg->pub.ref, NULL);
+}
+
+void hive__signal_answer_dead(hive_t *h, hive_pid_t dead, const hive__msg_t *msg) {
+  if (msg->signal == HIVE__SIG_LINK)
+    hive__send_exit(h, dead, msg->pub.from, &(hive_reason_t){.kind = HIVE_REASON_NOPROC},
+                    HIVE__EXIT_FROM_LINK);
+  else if (msg->signal == HIVE__SIG_MONITOR)
+    send_down(h, dead, msg->pub.from, msg->pub.ref, HIVE_REASON_NOPROC, 0, NULL);
+}
+
+void hive__links_end_owner(hive_t *h, hive__actor_t *a) {
+  hive__links_t *l = a->links;
+  if (l == NULL)
+    return;
+  const hive_reason_t *r = &a->exit_reason;
+  ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+  ck_ht_entry_t *entry;
+  if (l->linked != NULL)
+    while (ck_ht_next(l->linked, &it, &entry))
+      hive__send_exit(h, a->self, (hive_pid_t)ck_ht_entry_key_direct(entry), r,
+                      HIVE__EXIT_FROM_LINK);
+  it = (ck_ht_iterator_t)CK_HT_ITERATOR_INITIALIZER;
+  if (l->watchers != NULL)
+    while (ck_ht_next(l->watchers, &it, &entry))
+      send_down(h, a->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
+                (uint64_t)ck_ht_entry_key_direct(entry), r->kind, r->code, r->text);
+  hive__reftab_destroy(l->linked);
+  hive__reftab_destroy(l->monitoring);
+  hive__reftab_destroy(l->watchers);
+  free(l);
+  a->links = NULL;
+  atomic_store_explicit(&a->nlinks, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->nmonitors, 0, memory_order_relaxed);
+}
+
+/* spawn_link: both sides at once; the caller holds both tokens. */
+int hive__link_both_owner(hive__actor_t *parent, hive__actor_t *child) {
+  hive__links_t *lp = links_of(parent), *lc = links_of(child);
+  if (lp == NULL || lc == NULL || table(&lp->linked) == NULL || table(&lc->linked) == NULL)
+    return HIVE_ENOMEM;
+  if (!hive__reftab_put(lp->linked, child->self, 1))
+    return HIVE_ENOMEM;
+  if (!hive__reftab_put(lc->linked, parent->self, 1)) {
+    hive__reftab_take(lp->linked, child->self, NULL);
+    return HIVE_ENOMEM;
+  }
+  stat_set(&parent->nlinks, lp->linked);
+  stat_set(&child->nlinks, lc->linked);
+  return HIVE_OK;
+}
+
+/* Undoes hive__link_both_owner when init failed: no signal is sent. */
+void hive__unlink_both_owner(hive__actor_t *parent, hive__actor_t *child) {
+  if (parent->links != NULL && hive__reftab_take(parent->links->linked, child->self, NULL))
+    stat_set(&parent->nlinks, parent->links->linked);
+  if (child->links != NULL && hive__reftab_take(child->links->linked, parent->self, NULL))
+    stat_set(&child->nlinks, child->links->linked);
+}

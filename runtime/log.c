@@ -1,0 +1,69 @@
+/*
+ * log.c - the node's logger, and printing exit reasons.
+ *
+ * Lines go to stderr unless hive_config_t.log_fn redirects them; lines below
+ * the configured level are dropped before they are formatted. Each line is
+ * formatted into a buffer first and handed over whole, so lines from several
+ * workers never interleave.
+ */
+#define _GNU_SOURCE /* sigabbrev_np */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime.h"
+
+#define LOG_LINE_MAX 512
+
+static const char *log_level_name(int level) {
+  switch (level) {
+  case HIVE_LOG_DEBUG:
+    return "debug";
+  case HIVE_LOG_INFO:
+    return "info";
+  case HIVE_LOG_WARNING:
+    return "warning";
+  default:
+    return "error";
+  }
+}
+
+void hive__vlog(hive_t *h, int level, const char *fmt, va_list ap) {
+  if (h == NULL || level < h->log_level)
+    return;
+  char line[LOG_LINE_MAX];
+  vsnprintf(line, sizeof(line), fmt, ap);
+  if (h->log_fn != NULL)
+    h->log_fn(h->log_user, level, line);
+  else
+    fprintf(stderr, "hive %s: %s\n", log_level_name(level), line);
+}
+
+void hive_log(hive_t *h, int level, const char *fmt, ...) {
+  if (h == NULL || fmt == NULL)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  hive__vlog(h, level, fmt, ap);
+  va_end(ap);
+}
+
+int hive_reason_format(const hive_reason_t *r, char *buf, size_t size) {
+  if (r == NULL || (buf == NULL && size > 0))
+    return HIVE_EINVAL;
+  static const char *const kinds[] = {"normal", "shutdown", "kill",   "error",
+                                      "crash",  "timeout",  "noproc", "noconnection"};
+  if (r->kind < HIVE_REASON_NORMAL || r->kind > HIVE_REASON_NOCONNECTION)
+    return snprintf(buf, size, "unknown reason %d", r->kind);
+  const char *kind = kinds[r->kind];
+  const char *text = r->text != NULL && r->text[0] != '\0' ? r->text : NULL;
+  if (r->kind == HIVE_REASON_ERROR)
+    return text ? snprintf(buf, size, "error %d (%s)", r->code, text)
+                : snprintf(buf, size, "error %d (%s)", r->code, hive_strerror(r->code));
+  if (r->kind == HIVE_REASON_CRASH) {
+    const char *sig = sigabbrev_np(r->code);
+    return text ? snprintf(buf, size, "crash SIG%s (%s)", sig ? sig : "?", text)
+                : snprintf(buf, size, "crash SIG%s", sig ? sig : "?");
+  }
+  return text ? snprintf(buf, size, "%s (%s)", kind, text) : snprintf(buf, size, "%s", kind);
+}
