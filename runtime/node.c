@@ -116,6 +116,15 @@ void *hive_data(hive_t *h) {
   return h != NULL ? h->data : NULL;
 }
 
+int hive_system_monitor(hive_t *h, hive_pid_t pid) {
+  if (h == NULL)
+    return HIVE_EINVAL;
+  if (pid != 0 && hive__lookup_live(h, pid) == NULL)
+    return HIVE_ENOPROC;
+  atomic_store(&h->system_monitor, pid);
+  return HIVE_OK;
+}
+
 static void node_deadline_after_ms(struct timespec *ts, long ms) {
   clock_gettime(CLOCK_MONOTONIC, ts);
   ts->tv_sec += ms / 1000;
