@@ -16,6 +16,7 @@ int main(void) {
       {"stale_pid_race", scenario_stale_pid_race},
       {"churn_and_stop", scenario_churn_and_stop},
       {"requests_and_timers", scenario_requests_and_timers},
+      {"links_and_monitors", scenario_links_and_monitors},
   };
   static const unsigned worker_counts[] = {0, 1};
   int passed = 0, failed = 0;

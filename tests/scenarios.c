@@ -35,6 +35,7 @@ static hive_t *start_node(unsigned workers) {
   hive_config_t cfg;
   hive_config_init(&cfg);
   cfg.workers = workers;
+  cfg.log_level = HIVE_LOG_NONE; /* actors here fail on purpose */
   hive_t *h = NULL;
   return hive_start(&h, &cfg) == HIVE_OK ? h : NULL;
 }
@@ -555,5 +556,116 @@ scenario_result_t scenario_requests_and_timers(unsigned workers) {
         atomic_load(&rq_bad_answers));
   CHECK(atomic_load(&rq_bad_asks) == 0, "%ld asks failed oddly", atomic_load(&rq_bad_asks));
   CHECK(atomic_load(&rq_asks_ok) > 0, "no ask got a reply");
+  return NULL;
+}
+
+/* ---- links_and_monitors -------------------------------------------------- */
+
+#define LM_ACTORS 1000
+#define LM_MESSAGES 20
+
+static hive_t *lm_node;
+static _Atomic hive_pid_t lm_pids[LM_ACTORS];
+static atomic_long lm_started, lm_ended, lm_downs, lm_bad_downs;
+
+struct lm_state {
+  uint64_t rng;
+  uint64_t refs[4];
+  int nrefs;
+  int left;
+};
+
+/* Each actor links to and monitors random others, passes messages around,
+ * demonitors and unlinks now and then, and ends by itself at random, with
+ * a normal or an abnormal reason: a web of links that keeps tearing. */
+static int lm_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)len;
+  struct lm_state *s = state;
+  memcpy(&s->rng, arg, sizeof(s->rng));
+  s->left = LM_MESSAGES;
+  atomic_fetch_add(&lm_started, 1);
+  hive_trap_exit(ctx, xorshift(&s->rng) % 2 == 0);
+  return HIVE_OK;
+}
+static int lm_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  struct lm_state *s = state;
+  hive_t *h = hive_node(ctx);
+  if (msg->tag == HIVE_TAG_DOWN) {
+    bool mine = false;
+    for (int i = 0; i < s->nrefs; i++)
+      if (s->refs[i] == msg->ref) {
+        s->refs[i] = s->refs[--s->nrefs];
+        mine = true;
+        break;
+      }
+    if (!mine)
+      atomic_fetch_add(&lm_bad_downs, 1);
+    atomic_fetch_add(&lm_downs, 1);
+    return HIVE_OK;
+  }
+  if (msg->tag == HIVE_TAG_EXIT)
+    return HIVE_OK; /* trapped: live on */
+  hive_pid_t other = atomic_load(&lm_pids[xorshift(&s->rng) % LM_ACTORS]);
+  switch (xorshift(&s->rng) % 8) {
+  case 0:
+    if (other != 0)
+      hive_link(ctx, other);
+    break;
+  case 1:
+    if (other != 0 && s->nrefs < 4 && hive_monitor(ctx, other, &s->refs[s->nrefs]) == HIVE_OK)
+      s->nrefs++;
+    break;
+  case 2:
+    if (s->nrefs > 0 && hive_demonitor(ctx, s->refs[--s->nrefs]) != HIVE_OK)
+      atomic_fetch_add(&lm_bad_downs, 1); /* an active monitor must demonitor */
+    break;
+  case 3:
+    if (other != 0)
+      hive_unlink(ctx, other);
+    break;
+  }
+  if (other != 0)
+    hive_send(h, other, HIVE_TAG_USER, NULL, 0);
+  if (--s->left > 0)
+    return hive_send(h, hive_self(ctx), HIVE_TAG_USER, NULL, 0);
+  return xorshift(&s->rng) % 2 ? HIVE_STOP : -1; /* end, normally or not */
+}
+static void lm_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *r) {
+  (void)ctx, (void)state, (void)r;
+  atomic_fetch_add(&lm_ended, 1);
+}
+static const hive_behaviour_t lm_b = {.name = "web",
+                                      .state_size = sizeof(struct lm_state),
+                                      .init = lm_init,
+                                      .handle = lm_handle,
+                                      .terminate = lm_terminate};
+
+scenario_result_t scenario_links_and_monitors(unsigned workers) {
+  atomic_store(&lm_started, 0);
+  atomic_store(&lm_ended, 0);
+  atomic_store(&lm_downs, 0);
+  atomic_store(&lm_bad_downs, 0);
+  for (int i = 0; i < LM_ACTORS; i++)
+    atomic_store(&lm_pids[i], 0);
+  CHECK((lm_node = start_node(workers)) != NULL, "hive_start failed");
+  hive_pid_t pids[LM_ACTORS];
+  for (uint64_t i = 0; i < LM_ACTORS; i++) {
+    uint64_t seed = 0x9e3779b97f4a7c15ull * (i + 7);
+    CHECK(hive_spawn(lm_node, &lm_b, &seed, sizeof(seed), NULL, &pids[i]) == HIVE_OK, "spawn");
+    atomic_store(&lm_pids[i], pids[i]);
+  }
+  for (int i = 0; i < LM_ACTORS; i++)
+    hive_send(lm_node, pids[i], HIVE_TAG_USER, NULL, 0); /* some died of a link already */
+  for (int i = 0; i < LM_ACTORS; i++)
+    CHECK(hive_join(lm_node, pids[i], JOIN_TIMEOUT_MS) == HIVE_OK, "an actor never ended");
+  hive_node_stats_t ns;
+  hive_node_stats(lm_node, &ns);
+  hive_stop(lm_node);
+  CHECK(atomic_load(&lm_started) == LM_ACTORS, "%ld started", atomic_load(&lm_started));
+  CHECK(atomic_load(&lm_ended) == LM_ACTORS, "%ld terminate calls for %d actors",
+        atomic_load(&lm_ended), LM_ACTORS);
+  CHECK(atomic_load(&lm_bad_downs) == 0, "%ld DOWNs or demonitors for monitors not held",
+        atomic_load(&lm_bad_downs));
+  CHECK(ns.actors_alive == 0, "%llu actors still alive", (unsigned long long)ns.actors_alive);
   return NULL;
 }

@@ -36,4 +36,10 @@ scenario_result_t scenario_churn_and_stop(unsigned workers);
  * gets exactly one answer: reply, timeout or noproc. */
 scenario_result_t scenario_requests_and_timers(unsigned workers);
 
+/* 1 000 actors link to, monitor, unlink and demonitor each other at random
+ * while messages flow, and end at random, normally or not: every actor
+ * ends, terminate runs once each, and no DOWN arrives for a monitor that
+ * is not held. */
+scenario_result_t scenario_links_and_monitors(unsigned workers);
+
 #endif /* HIVE_TEST_SCENARIOS_H */
