@@ -267,10 +267,15 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       break;
     if (msg->flags & HIVE__MSG_SYSTEM) {
       sys_done++;
+      hive__msg_t *trapped = NULL;
       if (self != 0 && msg->to == self)
-        hive__signal_apply_owner(h, a, msg);
+        trapped = hive__signal_apply_owner(a, msg);
       else
         hive__signal_answer_dead(h, msg->to, msg);
+      if (trapped != NULL) { /* a trapped exit, handled now: signal order */
+        actor_handle(w, a, &ctx, trapped);
+        hive__msg_free(trapped);
+      }
     } else {
       user_done++;
       if (self == 0 || msg->to != self) {
@@ -304,10 +309,13 @@ bool hive_checkpoint(hive_ctx_t *ctx) {
   /* One load when nothing waits on the system lane. */
   while (!a->exiting && (msg = hive__mailbox_take_system_owner(&a->mb)) != NULL) {
     a->sys_extra++;
+    hive__msg_t *trapped = NULL;
     if (msg->to == a->self)
-      hive__signal_apply_owner(ctx->node, a, msg);
+      trapped = hive__signal_apply_owner(a, msg);
     else
       hive__signal_answer_dead(ctx->node, msg->to, msg);
+    if (trapped != NULL)
+      hive__push_user(ctx->node, a, trapped); /* inside a handler: queued for later */
     hive__msg_free(msg);
   }
   return a->exiting;

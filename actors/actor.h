@@ -31,8 +31,10 @@ void hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *t
 /* Sends an exit signal (reason copied) from `from` to `to`. */
 int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
                     uint32_t flags);
-/* Applies a system signal addressed to the current incarnation. */
-void hive__signal_apply_owner(hive_t *h, hive__actor_t *a, const hive__msg_t *msg);
+/* Applies a system signal addressed to the current incarnation. Returns
+ * the HIVE_TAG_EXIT message to hand to the handler when the actor traps
+ * exits (the caller owns it), else NULL. */
+hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg);
 /* Records link and monitor signals only (the actor is ending). */
 void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg);
 /* A signal that reached an actor already gone (pid dead): LINK and MONITOR

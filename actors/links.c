@@ -272,33 +272,29 @@ void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg) {
   signal_bookkeep(a, msg);
 }
 
-void hive__signal_apply_owner(hive_t *h, hive__actor_t *a, const hive__msg_t *msg) {
+hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) {
   if (signal_bookkeep(a, msg) || msg->signal != HIVE__SIG_EXIT)
-    return;
+    return NULL;
   exit_signal_t sig;
   memcpy(&sig, msg->pub.data, sizeof(sig));
   const char *text = msg->pub.len > sizeof(sig) ? (const char *)msg->pub.data + sizeof(sig) : NULL;
   hive_pid_t from = msg->pub.from;
   if (sig.flags & HIVE__EXIT_UNTRAPPABLE) {
     hive__actor_decide_exit(a, HIVE_REASON_KILL, 0, NULL);
-    return;
+    return NULL;
   }
   if (sig.flags & HIVE__EXIT_FROM_LINK) {
     /* Only through a link we still have; it is gone now either way. */
     if (a->links == NULL || !hive__reftab_take(a->links->linked, from, NULL))
-      return;
+      return NULL;
     stat_set(&a->nlinks, a->links->linked);
   }
-  if (a->trap_exit) {
-    hive__msg_t *m =
-        info_message(HIVE_TAG_EXIT, from, a->self, 0, sig.kind, sig.code, text, HIVE__MSG_NOBOUND);
-    if (m != NULL)
-      hive__push_user(h, a, m); /* we hold the token: this never schedules */
-    return;
-  }
-  if (sig.kind == HIVE_REASON_NORMAL && from != a->self)
-    return;
-  hive__actor_decide_exit(a, sig.kind, sig.code, text);
+  if (a->trap_exit) /* a message, in the order the signals came */
+    return info_message(HIVE_TAG_EXIT, from, a->self, 0, sig.kind, sig.code, text,
+                        HIVE__MSG_NOBOUND);
+  if (sig.kind != HIVE_REASON_NORMAL || from == a->self)
+    hive__actor_decide_exit(a, sig.kind, sig.code, text);
+  return NULL;
 }
 
 bool hive__down_accept_owner(hive__actor_t *a, const hive__msg_t *msg) {
