@@ -139,6 +139,8 @@ Test(links, an_abnormal_exit_travels_down_a_chain_of_a_hundred) {
   for (int i = 0; i < CHAIN; i++)
     TEST_WAIT(&chain_done);
   cr_assert_eq(atomic_load(&chain_errors), CHAIN, "every link ended with error -3");
+  for (int i = 0; i < CHAIN; i++) /* terminate runs before the count drops */
+    TEST_JOIN(h, pids[i]);
   hive_node_stats_t ns;
   hive_node_stats(h, &ns);
   cr_assert_eq(ns.actors_alive, 0);
