@@ -40,6 +40,21 @@ static uint64_t request_new_ref(hive_t *h) {
   return atomic_fetch_add_explicit(&h->next_ref, 1, memory_order_relaxed) + 1;
 }
 
+/* The live target of a request and the message that will carry it; a dead
+ * target is a dead letter and HIVE_ENOPROC. */
+static int request_prepare(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
+                           hive__actor_t **a, hive__msg_t **msg) {
+  if ((*a = hive__lookup_live(h, to)) == NULL) {
+    hive__count_dead_letter(h, NULL);
+    return HIVE_ENOPROC;
+  }
+  if ((*msg = hive__msg_new(data, len)) == NULL)
+    return HIVE_ENOMEM;
+  (*msg)->to = to;
+  (*msg)->pub.tag = tag;
+  return HIVE_OK;
+}
+
 /* ---- plain-thread asks --------------------------------------------------- */
 
 #define ASK_WAITING 0
@@ -109,21 +124,14 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   hive__worker_t *w = hive__tls.worker;
   if ((w != NULL && !w->blocking) || (hive__tls.actor != NULL && hive__tls.actor->self == to))
     return HIVE_EDEADLK;
-  hive__actor_t *a = hive__lookup_live(h, to);
-  if (a == NULL) {
-    hive__count_dead_letter(h, NULL);
-    return HIVE_ENOPROC;
-  }
-  hive__msg_t *msg = hive__msg_new(data, len);
-  if (msg == NULL)
-    return HIVE_ENOMEM;
+  hive__actor_t *a;
+  hive__msg_t *msg;
+  int prepared = request_prepare(h, to, tag, data, len, &a, &msg);
+  if (prepared != HIVE_OK)
+    return prepared;
   ask_waiter_t waiter = {.state = ASK_WAITING};
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  int rc = pthread_cond_init(&waiter.cond, &attr);
-  pthread_condattr_destroy(&attr);
-  if (rc != 0) {
+  int rc;
+  if (hive__cond_init_monotonic(&waiter.cond) != 0) {
     hive__msg_free(msg);
     return HIVE_ESYS;
   }
@@ -137,8 +145,6 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
     return HIVE_ENOMEM;
   }
 
-  msg->to = to;
-  msg->pub.tag = tag;
   msg->pub.ref = ref;
   rc = hive__push_user(h, a, msg);
   if (rc == HIVE_OK) {
@@ -153,8 +159,7 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   struct timespec until;
   if (timeout_ms >= 0) {
     uint64_t due = hive__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    until = (struct timespec){.tv_sec = (time_t)(due / 1000000000u),
-                              .tv_nsec = (long)(due % 1000000000u)};
+    until = hive__timespec_at(due);
   }
   pthread_mutex_lock(&h->asks_lock);
   if (rc != HIVE_OK) {
@@ -192,16 +197,12 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
   hive__requests_t *rq = requests_of(self);
   if (rq == NULL || (rq->pending == NULL && (rq->pending = hive__reftab_new()) == NULL))
     return HIVE_ENOMEM;
-  hive__actor_t *a = hive__lookup_live(h, to);
-  if (a == NULL) {
-    hive__count_dead_letter(h, NULL);
-    return HIVE_ENOPROC;
-  }
-  hive__msg_t *msg = hive__msg_new(data, len);
-  if (msg == NULL)
-    return HIVE_ENOMEM;
+  hive__actor_t *a;
+  hive__msg_t *msg;
+  int rc = request_prepare(h, to, tag, data, len, &a, &msg);
+  if (rc != HIVE_OK)
+    return rc;
   uint64_t ref = request_new_ref(h), timer = 0;
-  int rc = HIVE_OK;
   if (timeout_ms >= 0)
     rc = hive__timer_arm(h, self->self, HIVE_TAG_TIMEOUT, ref, HIVE__MSG_ANSWER, NULL, 0,
                          (uint64_t)timeout_ms * 1000000u, 0, &timer);
@@ -213,8 +214,6 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
     hive__msg_free(msg);
     return rc;
   }
-  msg->to = to;
-  msg->pub.tag = tag;
   msg->pub.ref = ref;
   msg->pub.from = self->self;
   rc = hive__push_user(h, a, msg);

@@ -67,12 +67,7 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
   rc = HIVE_ESYS;
   if (pthread_mutex_init(&h->stop_lock, NULL) != 0)
     goto fail_node;
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  int cond_rc = pthread_cond_init(&h->stop_cond, &attr);
-  pthread_condattr_destroy(&attr);
-  if (cond_rc != 0)
+  if (hive__cond_init_monotonic(&h->stop_cond) != 0)
     goto fail_lock;
   if ((rc = hive__pidtab_init(h)) != HIVE_OK)
     goto fail_cond;
@@ -125,16 +120,6 @@ int hive_system_monitor(hive_t *h, hive_pid_t pid) {
   return HIVE_OK;
 }
 
-static void node_deadline_after_ms(struct timespec *ts, long ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_nsec -= 1000000000L;
-    ts->tv_sec++;
-  }
-}
-
 int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
@@ -145,7 +130,7 @@ int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
     return HIVE_OK;
   struct timespec until;
   if (timeout_ms >= 0)
-    node_deadline_after_ms(&until, timeout_ms);
+    until = hive__timespec_at(hive__now_ns() + (uint64_t)timeout_ms * 1000000u);
   int rc = HIVE_OK;
   atomic_store(&a->joined, pid);
   pthread_mutex_lock(&h->stop_lock);
@@ -200,7 +185,7 @@ int hive_stop(hive_t *h) {
     node_request_shutdown_all(h, waited_ms >= NODE_STOP_GRACE_MS);
     pthread_mutex_lock(&h->stop_lock);
     struct timespec until;
-    node_deadline_after_ms(&until, NODE_STOP_ROUND_MS);
+    until = hive__timespec_at(hive__now_ns() + NODE_STOP_ROUND_MS * 1000000u);
     while (atomic_load(&h->alive) > 0 &&
            pthread_cond_timedwait(&h->stop_cond, &h->stop_lock, &until) == 0) {
     }

@@ -311,6 +311,10 @@ int hive__deliver(hive_t *h, hive__msg_t *msg);
 /* ---- Timers (timers.c) --------------------------------------------------- */
 
 uint64_t hive__now_ns(void); /* CLOCK_MONOTONIC */
+/* A CLOCK_MONOTONIC time in ns, as the timespec pthread_cond_timedwait takes. */
+struct timespec hive__timespec_at(uint64_t ns);
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. 0 or an errno. */
+int hive__cond_init_monotonic(pthread_cond_t *cond);
 int hive__timers_start(hive_t *h);
 void hive__timers_stop(hive_t *h); /* frees every timer left */
 /* Arms a timer that delivers a message (tag, ref, msg_flags, a copy of

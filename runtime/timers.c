@@ -39,6 +39,20 @@ uint64_t hive__now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+struct timespec hive__timespec_at(uint64_t ns) {
+  return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u),
+                           .tv_nsec = (long)(ns % 1000000000u)};
+}
+
+int hive__cond_init_monotonic(pthread_cond_t *cond) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(cond, &attr);
+  pthread_condattr_destroy(&attr);
+  return rc;
+}
+
 /* ---- The heap (timers.lock held) ---------------------------------------- */
 
 static void heap_set(hive__timers_t *t, size_t i, hive__timer_t *timer) {
@@ -157,8 +171,7 @@ static void *timers_main(void *arg) {
     uint64_t now = hive__now_ns();
     if (t->heap[0]->due_ns > now) {
       uint64_t until = t->heap[0]->due_ns;
-      struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
-                            .tv_nsec = (long)(until % 1000000000u)};
+      struct timespec ts = hive__timespec_at(until);
       pthread_cond_timedwait(&t->cond, &t->lock, &ts);
       continue;
     }
@@ -199,12 +212,7 @@ int hive__timers_start(hive_t *h) {
   hive__timers_t *t = &h->timers;
   if (pthread_mutex_init(&t->lock, NULL) != 0)
     return HIVE_ESYS;
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  int rc = pthread_cond_init(&t->cond, &attr);
-  pthread_condattr_destroy(&attr);
-  if (rc != 0)
+  if (hive__cond_init_monotonic(&t->cond) != 0)
     goto fail_lock;
   if (!ck_hs_init(&t->by_id, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, timers_hash, timers_equal,
                   &timers_allocator, 64, 0x51ed27u))

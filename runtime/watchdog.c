@@ -61,8 +61,7 @@ static void *watchdog_main(void *arg) {
   pthread_mutex_lock(&h->watchdog_lock);
   while (!h->watchdog_quit && watch != NULL) {
     uint64_t wake = hive__now_ns() + period_ns;
-    struct timespec ts = {.tv_sec = (time_t)(wake / 1000000000u),
-                          .tv_nsec = (long)(wake % 1000000000u)};
+    struct timespec ts = hive__timespec_at(wake);
     pthread_cond_timedwait(&h->watchdog_cond, &h->watchdog_lock, &ts);
     if (h->watchdog_quit)
       break;
@@ -94,12 +93,7 @@ int hive__watchdog_start(hive_t *h) {
     return HIVE_OK;
   if (pthread_mutex_init(&h->watchdog_lock, NULL) != 0)
     return HIVE_ESYS;
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  int rc = pthread_cond_init(&h->watchdog_cond, &attr);
-  pthread_condattr_destroy(&attr);
-  if (rc != 0) {
+  if (hive__cond_init_monotonic(&h->watchdog_cond) != 0) {
     pthread_mutex_destroy(&h->watchdog_lock);
     return HIVE_ESYS;
   }
