@@ -47,12 +47,15 @@ static int actor_check_opts(const hive_spawn_opts_t *opts) {
     break;
   case HIVE_MAILBOX_REJECT:
   case HIVE_MAILBOX_DROP_NEW:
+  case HIVE_MAILBOX_BLOCK:
     if (opts->capacity == 0 || opts->capacity > (size_t)INT64_MAX)
       return HIVE_EINVAL;
     break;
   default:
     return HIVE_EINVAL;
   }
+  if ((opts->mailbox == HIVE_MAILBOX_BLOCK) != (opts->block_ms > 0))
+    return HIVE_EINVAL; /* a blocking mailbox needs its timeout; others none */
   if (opts->name != NULL) {
     size_t n = strnlen(opts->name, HIVE_NAME_MAX + 1);
     if (n == 0)
@@ -376,7 +379,7 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   atomic_store_explicit(&a->dead_letters, 0, memory_order_relaxed);
   atomic_store_explicit(&a->long_handlers, 0, memory_order_relaxed);
   atomic_store_explicit(&a->behaviour_name, b->name != NULL ? b->name : "", memory_order_relaxed);
-  hive__mailbox_reset_owner(&a->mb, opts->mailbox, (int64_t)opts->capacity);
+  hive__mailbox_reset_owner(&a->mb, opts->mailbox, (int64_t)opts->capacity, opts->block_ms);
   atomic_store_explicit(&a->state, HIVE_ACTOR_RUNNING, memory_order_relaxed);
   atomic_store_explicit(&a->pid, self, memory_order_release);
   atomic_store_explicit(&a->alive_pid, self, memory_order_release);
@@ -428,7 +431,7 @@ static int actor_deliver(hive_t *h, hive__actor_t *a, hive_pid_t to, uint32_t ta
   msg->to = to;
   msg->pub.tag = tag;
   msg->pub.from = hive__tls.actor != NULL ? hive__tls.actor->self : 0;
-  int rc = hive__push_user(h, a, msg);
+  int rc = hive__push_user_waiting(h, a, msg);
   return rc == HIVE__DROPPED ? HIVE_OK : rc;
 }
 

@@ -146,7 +146,7 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   }
 
   msg->pub.ref = ref;
-  rc = hive__push_user(h, a, msg);
+  rc = hive__push_user_waiting(h, a, msg);
   if (rc == HIVE_OK) {
     uint64_t spin_until = hive__now_ns() + ASK_SPIN_NS;
     for (unsigned i = 1; atomic_load_explicit(&waiter.state, memory_order_acquire) == ASK_WAITING;

@@ -33,23 +33,27 @@ void hive__msg_free(hive__msg_t *msg) {
   free(msg);
 }
 
-void hive__mailbox_init(hive__mailbox_t *mb) {
+void hive__mailbox_init(hive__mailbox_t *mb, const struct ck_ec_mode *room_mode) {
   assert(atomic_load(&mb->pending) == 0);
   ck_stack_init(&mb->user);
   ck_stack_init(&mb->sys);
   atomic_store_explicit(&mb->sys_pending, 0, memory_order_relaxed);
   mb->sys_head = NULL;
   mb->user_head = NULL;
-  hive__mailbox_reset_owner(mb, HIVE_MAILBOX_UNBOUNDED, 0);
+  mb->room_mode = room_mode;
+  ck_ec32_init(&mb->room, 0);
+  hive__mailbox_reset_owner(mb, HIVE_MAILBOX_UNBOUNDED, 0, 0);
 }
 
-void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity) {
+void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity,
+                               unsigned block_ms) {
   atomic_store_explicit(&mb->hwm, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->taken, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->bounded_len, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->dropped, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->capacity, capacity, memory_order_relaxed);
   atomic_store_explicit(&mb->policy, policy, memory_order_relaxed);
+  atomic_store_explicit(&mb->block_ms, block_ms, memory_order_relaxed);
 }
 
 /*
@@ -157,8 +161,11 @@ hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
     atomic_store_explicit(&mb->taken, atomic_load_explicit(&mb->taken, memory_order_relaxed) + 1,
                           memory_order_relaxed);
   if (msg != NULL && msg->to == self && !(msg->flags & HIVE__MSG_UNBOUNDED) &&
-      atomic_load_explicit(&mb->capacity, memory_order_relaxed) > 0)
+      atomic_load_explicit(&mb->capacity, memory_order_relaxed) > 0) {
     atomic_fetch_sub_explicit(&mb->bounded_len, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&mb->policy, memory_order_relaxed) == HIVE_MAILBOX_BLOCK)
+      ck_ec32_inc(&mb->room, mb->room_mode); /* a place is free: wake a waiting sender */
+  }
   return msg;
 }
 

@@ -19,6 +19,7 @@
 #ifndef HIVE_MAILBOX_H
 #define HIVE_MAILBOX_H
 
+#include <ck_ec.h>
 #include <ck_stack.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -67,14 +68,21 @@ typedef struct hive__mailbox {
   _Atomic uint64_t dropped;    /* drop-new policy only */
   _Atomic int64_t capacity;    /* 0: unbounded; set before the actor is published */
   _Atomic int policy;          /* HIVE_MAILBOX_* */
+  _Atomic unsigned block_ms;   /* HIVE_MAILBOX_BLOCK: longest a plain thread waits */
+  /* HIVE_MAILBOX_BLOCK: bumped by the owner each time it frees a place;
+   * senders waiting for room sleep on it. No syscall while nobody waits. */
+  ck_ec32_t room;
+  const struct ck_ec_mode *room_mode; /* set once by the runtime */
 
   /* Owner only: what the last swaps took, oldest first. */
   hive__msg_t *sys_head;
   hive__msg_t *user_head;
 } hive__mailbox_t;
 
-/* Resets an unused mailbox (no messages anywhere) to unbounded. */
-void hive__mailbox_init(hive__mailbox_t *mb);
+/* Resets an unused mailbox (no messages anywhere) to unbounded. room_mode
+ * is how senders of a blocking mailbox sleep and are woken (single
+ * producer: only the owner bumps `room`). */
+void hive__mailbox_init(hive__mailbox_t *mb, const struct ck_ec_mode *room_mode);
 
 /* Outcomes of a push. */
 #define HIVE__PUSH_QUEUED 0   /* enqueued; the actor already had the token */
@@ -88,7 +96,8 @@ int hive__mailbox_push_system_mpsc(hive__mailbox_t *mb, hive__msg_t *msg);
 /* Token holder: sets up the mailbox for a new incarnation. Messages a late
  * sender left for the previous one stay queued (and counted in pending);
  * the owner drops them because their `to` is stale. */
-void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity);
+void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity,
+                               unsigned block_ms);
 
 /* Takes the token of an idle mailbox (pending 0 -> 1, counted as a system
  * message); false if somebody holds it. Used by spawn before init runs. */

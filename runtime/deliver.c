@@ -16,8 +16,9 @@ void hive__count_dead_letter(hive_t *h, hive__actor_t *owner) {
                           memory_order_relaxed);
 }
 
-int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
-  switch (hive__mailbox_push_mpsc(&a->mb, msg)) {
+/* Turns a push's outcome into a return code, scheduling or freeing. */
+static int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, int pushed) {
+  switch (pushed) {
   case HIVE__PUSH_SCHEDULE:
     hive__sched_schedule(h, a);
     return HIVE_OK;
@@ -32,6 +33,34 @@ int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
     msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps buf */
     hive__msg_free(msg);
     return HIVE_EFULL;
+  }
+}
+
+int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  return deliver_finish(h, a, msg, hive__mailbox_push_mpsc(&a->mb, msg));
+}
+
+int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  uint64_t deadline = 0;
+  for (;;) {
+    uint32_t seen = ck_ec32_value(&a->mb.room); /* before the try: no lost wakeup */
+    int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
+    if (pushed != HIVE__PUSH_FULL || hive__tls.actor != NULL ||
+        atomic_load_explicit(&a->mb.policy, memory_order_relaxed) != HIVE_MAILBOX_BLOCK)
+      return deliver_finish(h, a, msg, pushed);
+    uint64_t now = hive__now_ns();
+    if (deadline == 0)
+      deadline = now + (uint64_t)atomic_load(&a->mb.block_ms) * 1000000u;
+    if (now >= deadline || atomic_load_explicit(&a->alive_pid, memory_order_acquire) != msg->to) {
+      bool dead = atomic_load(&a->alive_pid) != msg->to;
+      if (dead)
+        hive__count_dead_letter(h, NULL);
+      msg->flags &= ~HIVE__MSG_OWNED; /* the caller keeps a moved buffer */
+      hive__msg_free(msg);
+      return dead ? HIVE_ENOPROC : HIVE_ETIMEDOUT;
+    }
+    struct timespec until = hive__timespec_at(deadline);
+    ck_ec32_wait(&a->mb.room, a->mb.room_mode, seen, &until);
   }
 }
 

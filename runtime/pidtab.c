@@ -72,7 +72,7 @@ static hive__actor_t *pidtab_new_slot(hive_t *h, int *err) {
     for (unsigned i = 0; i < HIVE__CHUNK_SLOTS; i++) {
       chunk[i].slot = (c << HIVE__CHUNK_SHIFT) | i;
       chunk[i].gen = 1;
-      hive__mailbox_init(&chunk[i].mb);
+      hive__mailbox_init(&chunk[i].mb, &hive__ec_mode_sp);
     }
     /* release: lookups that see the chunk see its initialised slots. */
     atomic_store_explicit(&h->chunks[c], chunk, memory_order_release);

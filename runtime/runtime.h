@@ -246,6 +246,10 @@ void hive__pidtab_release(hive_t *h, hive__actor_t *a);
 
 /* ---- Scheduling (sched.c) ------------------------------------------------ */
 
+/* How the runtime's event counts sleep and wake (futex); single_producer
+ * for counts only one thread bumps. */
+extern const struct ck_ec_mode hive__ec_mode_sp;
+
 int hive__sched_start(hive_t *h);
 void hive__sched_stop(hive_t *h); /* joins the workers */
 /* Schedules an actor whose token the caller just took (a message woke it):
@@ -302,6 +306,13 @@ void hive__count_dead_letter(hive_t *h, hive__actor_t *owner);
  * HIVE_OK: msg is given away. HIVE__DROPPED: dropped and counted. HIVE_EFULL:
  * msg is freed, but a moved buffer is not: the caller keeps it. */
 int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
+/* As hive__push_user, but a plain thread (no actor running on it) sending
+ * to a full HIVE_MAILBOX_BLOCK mailbox waits for room, at most the
+ * mailbox's block_ms: then HIVE_ETIMEDOUT, or HIVE_ENOPROC if the actor
+ * ended meanwhile; nothing is enqueued and a moved buffer stays the
+ * caller's. For hive_send and hive_ask, never for the runtime's threads. */
+int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
+
 /* Pushes msg on a's system lane and schedules a if it was idle. */
 void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
 /* Looks msg->to up and pushes; HIVE_ENOPROC (a dead letter) if it is gone.

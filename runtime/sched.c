@@ -84,6 +84,7 @@ static void sched_wake32(const struct ck_ec_ops *ops, const uint32_t *addr) {
 static const struct ck_ec_ops sched_ec_ops = {
     .gettime = sched_gettime, .wait32 = sched_wait32, .wake32 = sched_wake32};
 static const struct ck_ec_mode sched_ec_mode = {.ops = &sched_ec_ops, .single_producer = false};
+const struct ck_ec_mode hive__ec_mode_sp = {.ops = &sched_ec_ops, .single_producer = true};
 
 /* ---- Run queues ---------------------------------------------------------- */
 

@@ -54,9 +54,14 @@ Test(args, every_call_on_a_running_node) {
   cr_assert_eq(hive_spawn(h, NULL, NULL, 0, NULL, &out), HIVE_EINVAL);
   cr_assert_eq(hive_spawn(h, &no_handle, NULL, 0, NULL, &out), HIVE_EINVAL);
   cr_assert_eq(hive_spawn(h, &blocker_b, NULL, 4, NULL, &out), HIVE_EINVAL);
-  hive_spawn_opts_t opts[7];
-  for (int i = 0; i < 7; i++)
+  hive_spawn_opts_t opts[9];
+  for (int i = 0; i < 9; i++)
     hive_spawn_opts_init(&opts[i]);
+  opts[7].mailbox = HIVE_MAILBOX_BLOCK; /* blocking, no timeout */
+  opts[7].capacity = 4;
+  opts[8].mailbox = HIVE_MAILBOX_REJECT; /* a timeout without blocking */
+  opts[8].capacity = 4;
+  opts[8].block_ms = 10;
   opts[0].flags = 1u << 31;              /* unknown option bit */
   opts[1].mailbox = 99;                  /* unknown mailbox kind */
   opts[2].mailbox = HIVE_MAILBOX_REJECT; /* bounded, zero capacity */
@@ -65,7 +70,7 @@ Test(args, every_call_on_a_running_node) {
   opts[5].name = "";
   opts[6].mailbox = HIVE_MAILBOX_REJECT;
   opts[6].capacity = (size_t)-1;
-  for (int i = 0; i < 7; i++)
+  for (int i = 0; i < 9; i++)
     cr_assert_eq(hive_spawn(h, &blocker_b, NULL, 0, &opts[i], &out), HIVE_EINVAL, "opts %d", i);
   cr_assert_eq(out, 12345, "*out untouched on error");
 

@@ -4,6 +4,7 @@
  *   enqueued = processed + dropped + dead letters + still queued.
  * Every count is checked against what the test itself sent and saw handled.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "blocker.h"
@@ -180,6 +181,105 @@ Test(mailbox, send_move_to_a_full_mailbox_leaves_the_buffer_with_the_caller) {
   char *buf = strdup("full");
   cr_assert_eq(hive_send_move(h, pid, TAG_WORK, buf, 5), HIVE_EFULL);
   free(buf);
+  sem_post(&gate);
+  hive_stop(h);
+}
+
+/* ---- HIVE_MAILBOX_BLOCK: plain threads wait for room ---------------------- */
+
+static hive_t *block_node;
+static hive_pid_t block_target;
+static atomic_int block_rc = 1;
+static sem_t block_done;
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *block_sender(void *arg) {
+  (void)arg;
+  atomic_store(&block_rc, hive_send(block_node, block_target, TAG_WORK, NULL, 0));
+  sem_post(&block_done);
+  return NULL;
+}
+
+static hive_pid_t spawn_blocking_mailbox(hive_t *h, size_t capacity, unsigned block_ms) {
+  hive_spawn_opts_t opts;
+  hive_spawn_opts_init(&opts);
+  opts.mailbox = HIVE_MAILBOX_BLOCK;
+  opts.capacity = capacity;
+  opts.block_ms = block_ms;
+  return blocker_spawn_blocked(h, &opts);
+}
+
+Test(mailbox, block_makes_a_plain_thread_wait_for_room) {
+  sem_init(&block_done, 0, 0);
+  block_node = test_start(0);
+  block_target = spawn_blocking_mailbox(block_node, 2, 60000);
+  for (int i = 0; i < 2; i++)
+    cr_assert_eq(hive_send(block_node, block_target, TAG_WORK, NULL, 0), HIVE_OK);
+  pthread_t sender;
+  pthread_create(&sender, NULL, block_sender, NULL);
+  /* While the mailbox is full the send must not return. */
+  cr_assert(!test_wait(&block_done, 200), "the send returned %d without room",
+            atomic_load(&block_rc));
+  hive_actor_stats_t s;
+  cr_assert_eq(hive_actor_stats(block_node, block_target, &s), HIVE_OK);
+  cr_assert_eq(s.mailbox_len, 2);
+  expect = 4;
+  sem_post(&gate); /* room appears: the send goes through */
+  TEST_WAIT(&block_done);
+  pthread_join(sender, NULL);
+  cr_assert_eq(atomic_load(&block_rc), HIVE_OK);
+  TEST_WAIT(&handled);
+  cr_assert_eq(atomic_load(&handled_count), 4, "nothing lost, nothing doubled");
+  hive_stop(block_node);
+}
+
+Test(mailbox, block_gives_up_after_its_timeout_and_enqueues_nothing) {
+  hive_t *h = test_start(0);
+  hive_pid_t pid = spawn_blocking_mailbox(h, 1, 100);
+  cr_assert_eq(hive_send(h, pid, TAG_WORK, NULL, 0), HIVE_OK);
+  uint64_t t0 = mono_ns();
+  char *buf = strdup("kept");
+  cr_assert_eq(hive_send_move(h, pid, TAG_WORK, buf, 5), HIVE_ETIMEDOUT);
+  uint64_t waited = mono_ns() - t0;
+  cr_assert_geq(waited, 100000000u, "waited %.1f ms, less than block_ms", waited / 1e6);
+  cr_assert_lt(waited, 10000000000u);
+  cr_assert_str_eq(buf, "kept", "the caller keeps a moved buffer");
+  free(buf);
+  hive_actor_stats_t s;
+  cr_assert_eq(hive_actor_stats(h, pid, &s), HIVE_OK);
+  cr_assert_eq(s.mailbox_len, 1);
+  cr_assert_eq(s.enqueued, 2, "the held message and one more; the timed-out one is not in");
+  sem_post(&gate);
+  hive_stop(h);
+}
+
+static atomic_int actor_send_rc = 1;
+static sem_t actor_sent;
+static int full_sender_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  hive_pid_t to;
+  memcpy(&to, msg->data, sizeof(to));
+  atomic_store(&actor_send_rc, hive_send(hive_node(ctx), to, TAG_WORK, NULL, 0));
+  sem_post(&actor_sent);
+  return HIVE_OK;
+}
+static const hive_behaviour_t full_sender_b = {.name = "sender", .handle = full_sender_handle};
+
+Test(mailbox, block_never_blocks_an_actor) {
+  sem_init(&actor_sent, 0, 0);
+  hive_t *h = test_start(2);
+  hive_pid_t pid = spawn_blocking_mailbox(h, 1, 60000);
+  cr_assert_eq(hive_send(h, pid, TAG_WORK, NULL, 0), HIVE_OK);
+  hive_pid_t sender;
+  cr_assert_eq(hive_spawn(h, &full_sender_b, NULL, 0, NULL, &sender), HIVE_OK);
+  cr_assert_eq(hive_send(h, sender, TAG_WORK, &pid, sizeof(pid)), HIVE_OK);
+  TEST_WAIT(&actor_sent);
+  cr_assert_eq(atomic_load(&actor_send_rc), HIVE_EFULL);
   sem_post(&gate);
   hive_stop(h);
 }

@@ -203,6 +203,9 @@ void *hive_data(hive_t *h);
 #define HIVE_MAILBOX_UNBOUNDED 0 /* default */
 #define HIVE_MAILBOX_REJECT 1    /* full: hive_send returns HIVE_EFULL */
 #define HIVE_MAILBOX_DROP_NEW 2  /* full: the new message is dropped, counted */
+#define HIVE_MAILBOX_BLOCK                                                                         \
+  3 /* full: a plain thread's send waits for room (block_ms);                                      \
+       an actor's send gets HIVE_EFULL (workers never block) */
 
 /* Spawn flags (hive_spawn_opts_t.flags). */
 /* Runs the actor on the node's blocking pool (hive_config_t.blocking_workers
@@ -224,10 +227,11 @@ void *hive_data(hive_t *h);
 #define HIVE_NAME_MAX 63
 
 typedef struct hive_spawn_opts {
-  uint32_t flags;   /* HIVE_SPAWN_* bits; unknown bits are refused */
-  int mailbox;      /* HIVE_MAILBOX_*; bounded kinds need capacity > 0 */
-  size_t capacity;  /* bounded mailboxes: most user messages queued at once */
-  const char *name; /* registered before init runs; NULL: none */
+  uint32_t flags;    /* HIVE_SPAWN_* bits; unknown bits are refused */
+  int mailbox;       /* HIVE_MAILBOX_*; bounded kinds need capacity > 0 */
+  size_t capacity;   /* bounded mailboxes: most user messages queued at once */
+  unsigned block_ms; /* HIVE_MAILBOX_BLOCK: longest a send waits (> 0); else 0 */
+  const char *name;  /* registered before init runs; NULL: none */
 } hive_spawn_opts_t;
 
 void hive_spawn_opts_init(hive_spawn_opts_t *opts);
@@ -247,7 +251,9 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
  * From one sender to one receiver, messages arrive in the order sent; a
  * sender is an actor, or any thread outside the node. Returns HIVE_ENOPROC
  * (counted as a dead letter) if to is dead, HIVE_EFULL if its bounded
- * mailbox rejects. A message dropped by a drop-new mailbox returns HIVE_OK
+ * mailbox rejects. To a full HIVE_MAILBOX_BLOCK mailbox, a plain thread
+ * waits for room up to the mailbox's block_ms, then HIVE_ETIMEDOUT; an
+ * actor gets HIVE_EFULL at once. A message dropped by a drop-new mailbox returns HIVE_OK
  * and is counted in the receiver's dropped statistic.
  */
 int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len);
