@@ -213,13 +213,11 @@ static void actor_release(hive_t *h, hive__actor_t *a, int64_t user, int64_t sys
   hive__sched_requeue(h, a);
 }
 
-/* Answers, timeouts and DOWN messages reach the handler only while the
- * request, timer or monitor they belong to is still open. */
+/* Answers and timeouts reach the handler only while the request or timer
+ * they belong to is still open. */
 static bool actor_accept_runtime_message(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   if (msg->flags & (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT))
     return hive__request_accept_owner(h, a, msg);
-  if (msg->flags & HIVE__MSG_DOWN)
-    return hive__down_accept_owner(a, msg);
   return true;
 }
 
@@ -275,7 +273,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
         trapped = hive__signal_apply_owner(a, msg);
       else
         hive__signal_answer_dead(h, msg->to, msg);
-      if (trapped != NULL) { /* a trapped exit, handled now: signal order */
+      if (trapped != NULL) { /* a trapped exit or a DOWN, handled now: signal order */
         actor_handle(w, a, &ctx, trapped);
         hive__msg_free(trapped);
       }

@@ -18,6 +18,7 @@ struct hive_ctx {
 #define HIVE__SIG_UNLINK 3
 #define HIVE__SIG_MONITOR 4   /* ref: the monitor; from: the watcher */
 #define HIVE__SIG_DEMONITOR 5 /* ref: the monitor */
+#define HIVE__SIG_DOWN 6      /* a monitored actor ended; payload as HIVE_TAG_DOWN */
 
 /* Flags of an exit signal. */
 #define HIVE__EXIT_UNTRAPPABLE 1u /* hive_kill */
@@ -32,17 +33,15 @@ void hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *t
 int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
                     uint32_t flags);
 /* Applies a system signal addressed to the current incarnation. Returns
- * the HIVE_TAG_EXIT message to hand to the handler when the actor traps
- * exits (the caller owns it), else NULL. */
+ * the message to hand to the handler (the caller owns it), else NULL: a
+ * HIVE_TAG_EXIT when the actor traps exits, a HIVE_TAG_DOWN for a monitor
+ * it still holds. */
 hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg);
 /* Records link and monitor signals only (the actor is ending). */
 void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg);
 /* A signal that reached an actor already gone (pid dead): LINK and MONITOR
  * are answered with noproc. */
 void hive__signal_answer_dead(hive_t *h, hive_pid_t dead, const hive__msg_t *msg);
-/* true if a DOWN message is for a monitor the actor still holds (and
- * removes it). */
-bool hive__down_accept_owner(hive__actor_t *a, const hive__msg_t *msg);
 /* The actor ends: exit signals to its links, DOWN to its watchers. */
 void hive__links_end_owner(hive_t *h, hive__actor_t *a);
 /* spawn_link, both sides at once, and its undoing when init failed. */

@@ -14,8 +14,9 @@
  *   - hive_kill cannot be trapped.
  *   - A signal that comes through a link the receiver has since removed is
  *     ignored: after hive_unlink returns, the link has no effect.
- *   - DOWN arrives once per monitor; a DOWN for a monitor removed by
- *     hive_demonitor is dropped before any handler sees it.
+ *   - DOWN arrives once per monitor, as a signal that overtakes user
+ *     messages; a DOWN for a monitor removed by hive_demonitor is dropped
+ *     before any handler sees it.
  *   - A LINK or MONITOR signal that reaches an actor already gone is
  *     answered with noproc.
  */
@@ -119,16 +120,18 @@ static hive__msg_t *info_message(uint32_t tag, hive_pid_t pid, hive_pid_t to, ui
   return msg;
 }
 
-/* Tells watcher that the monitor ref on pid fired with this reason. */
+/* Tells watcher that the monitor ref on pid fired with this reason: a
+ * system signal, so it overtakes user messages and ignores bounds. */
 static void send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref, int kind,
                       int code, const char *text) {
   hive__actor_t *w = hive__lookup_live(h, watcher);
   if (w == NULL)
     return; /* the watcher is gone too: nobody to tell */
-  hive__msg_t *msg =
-      info_message(HIVE_TAG_DOWN, pid, watcher, ref, kind, code, text, HIVE__MSG_DOWN);
-  if (msg != NULL)
-    hive__push_user(h, w, msg);
+  hive__msg_t *msg = info_message(HIVE_TAG_DOWN, pid, watcher, ref, kind, code, text, 0);
+  if (msg != NULL) {
+    msg->signal = HIVE__SIG_DOWN;
+    hive__push_system(h, w, msg);
+  }
 }
 
 int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason) {
@@ -273,6 +276,22 @@ void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg) {
 }
 
 hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) {
+  if (msg->signal == HIVE__SIG_DOWN) {
+    /* Only for a monitor still held: none after hive_demonitor returned. */
+    if (a->links == NULL || !hive__reftab_take(a->links->monitoring, msg->pub.ref, NULL))
+      return NULL;
+    hive__msg_t *down = hive__msg_new(msg->pub.data, msg->pub.len);
+    if (down != NULL) {
+      down->to = a->self;
+      down->pub = (hive_msg_t){.tag = HIVE_TAG_DOWN,
+                               .from = msg->pub.from,
+                               .ref = msg->pub.ref,
+                               .data = down->pub.data,
+                               .len = down->pub.len};
+      down->flags |= HIVE__MSG_NOBOUND;
+    }
+    return down;
+  }
   if (signal_bookkeep(a, msg) || msg->signal != HIVE__SIG_EXIT)
     return NULL;
   exit_signal_t sig;
@@ -295,10 +314,6 @@ hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) 
   if (sig.kind != HIVE_REASON_NORMAL || from == a->self)
     hive__actor_decide_exit(a, sig.kind, sig.code, text);
   return NULL;
-}
-
-bool hive__down_accept_owner(hive__actor_t *a, const hive__msg_t *msg) {
-  return a->links != NULL && hive__reftab_take(a->links->monitoring, msg->pub.ref, NULL);
 }
 
 void hive__signal_answer_dead(hive_t *h, hive_pid_t dead, const hive__msg_t *msg) {

@@ -43,12 +43,10 @@ typedef struct hive__msg {
   4u                              /* REPLY, NOPROC or a request's TIMEOUT: checked                 \
                                      against the receiver's open requests */
 #define HIVE__MSG_RECV_TIMEOUT 8u /* a receive timeout; ref is its arming number */
-#define HIVE__MSG_DOWN 16u        /* checked against the receiver's monitors */
-#define HIVE__MSG_NOBOUND 32u     /* made by the runtime: ignores mailbox bounds */
+#define HIVE__MSG_NOBOUND 16u     /* made by the runtime: ignores mailbox bounds */
 /* Messages the runtime makes are never refused by a bounded mailbox: an
  * answer, a timeout or a DOWN that was dropped would leave someone waiting. */
-#define HIVE__MSG_UNBOUNDED                                                                        \
-  (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT | HIVE__MSG_DOWN | HIVE__MSG_NOBOUND)
+#define HIVE__MSG_UNBOUNDED (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT | HIVE__MSG_NOBOUND)
 
 /* Allocates a message with len bytes of inline payload, copied from data
  * unless data is NULL (the caller fills msg + 1). */

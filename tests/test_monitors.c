@@ -149,3 +149,92 @@ Test(monitors, bad_arguments) {
   cr_assert_eq(hive_monitor(NULL, 1, &(uint64_t){0}), HIVE_EINVAL);
   cr_assert_eq(hive_demonitor(NULL, 1), HIVE_EINVAL);
 }
+
+/* ---- DOWN is a system message: it overtakes queued user messages ---------- */
+
+static sem_t held, gate;
+static atomic_int pings_before_down = -1, pings_seen;
+struct held_watcher {
+  uint64_t ref;
+};
+static int held_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)len;
+  hive_pid_t target;
+  memcpy(&target, arg, sizeof(target));
+  return hive_monitor(ctx, target, &((struct held_watcher *)state)->ref);
+}
+static int held_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state;
+  if (msg->tag == HIVE_TAG_DOWN) {
+    atomic_store(&pings_before_down, atomic_load(&pings_seen));
+    sem_post(&event_sem);
+  } else if (msg->len > 0) { /* the first message: hold here */
+    sem_post(&held);
+    test_wait(&gate, TEST_TIMEOUT_MS);
+  } else {
+    atomic_fetch_add(&pings_seen, 1);
+  }
+  return HIVE_OK;
+}
+static const hive_behaviour_t held_b = {.name = "held",
+                                        .state_size = sizeof(struct held_watcher),
+                                        .init = held_init,
+                                        .handle = held_handle};
+
+Test(monitors, down_overtakes_queued_user_messages) {
+  sem_init(&held, 0, 0);
+  sem_init(&gate, 0, 0);
+  hive_t *h = test_start(0);
+  hive_pid_t target = target_spawn(h), w;
+  cr_assert_eq(hive_spawn(h, &held_b, &target, sizeof(target), NULL, &w), HIVE_OK);
+  cr_assert_eq(hive_send(h, w, HIVE_TAG_USER, "hold", 4), HIVE_OK);
+  TEST_WAIT(&held);
+  for (int i = 0; i < 100; i++)
+    cr_assert_eq(hive_send(h, w, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  target_end(h, target, -1); /* the DOWN is queued behind 100 pings */
+  sem_post(&gate);
+  TEST_WAIT(&event_sem);
+  cr_assert_eq(atomic_load(&pings_before_down), 0, "%d pings ran before the DOWN",
+               atomic_load(&pings_before_down));
+  hive_stop(h);
+}
+
+/* The DOWN is already queued when demonitor runs: it must be dropped. */
+static sem_t in_handler;
+static atomic_int late_downs, gated_demonitor_rc = 1;
+static int gated_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  struct held_watcher *w = state;
+  if (msg->tag == HIVE_TAG_DOWN) {
+    atomic_fetch_add(&late_downs, 1);
+    return HIVE_OK;
+  }
+  if (msg->len > 0) {
+    sem_post(&in_handler);
+    test_wait(&gate, TEST_TIMEOUT_MS); /* meanwhile the target dies */
+    atomic_store(&gated_demonitor_rc, hive_demonitor(ctx, w->ref));
+    return HIVE_OK;
+  }
+  sem_post(&event_sem); /* a ping after the demonitor */
+  return HIVE_OK;
+}
+static const hive_behaviour_t gated_b = {.name = "gated",
+                                         .state_size = sizeof(struct held_watcher),
+                                         .init = held_init,
+                                         .handle = gated_handle};
+
+Test(monitors, demonitor_drops_a_down_already_queued) {
+  sem_init(&in_handler, 0, 0);
+  sem_init(&gate, 0, 0);
+  hive_t *h = test_start(0);
+  hive_pid_t target = target_spawn(h), w;
+  cr_assert_eq(hive_spawn(h, &gated_b, &target, sizeof(target), NULL, &w), HIVE_OK);
+  cr_assert_eq(hive_send(h, w, HIVE_TAG_USER, "go", 2), HIVE_OK);
+  TEST_WAIT(&in_handler);
+  target_end(h, target, -1); /* its DOWN is now in the watcher's mailbox */
+  sem_post(&gate);
+  cr_assert_eq(hive_send(h, w, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&event_sem);
+  cr_assert_eq(atomic_load(&gated_demonitor_rc), HIVE_OK, "the monitor was still held");
+  cr_assert_eq(atomic_load(&late_downs), 0, "a DOWN came after demonitor returned");
+  hive_stop(h);
+}
