@@ -26,6 +26,22 @@ Test(monitors, down_arrives_once_with_the_ref_and_reason) {
   hive_stop(h);
 }
 
+Test(monitors, a_reason_text_is_copied_and_outlives_its_sender) {
+  hive_t *h = test_start(0);
+  hive_pid_t target = target_spawn(h);
+  hive_pid_t w = watcher_spawn(h, (watcher_arg_t){.monitor = target});
+  cr_assert(watcher_alive(h, w));
+  char why[32] = "disk full on /var";
+  cr_assert_eq(
+      hive_exit(h, target, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = -28, .text = why}),
+      HIVE_OK);
+  memset(why, 'x', sizeof(why) - 1); /* the caller's buffer is gone */
+  TEST_WAIT(&event_sem);
+  cr_assert_eq(events[0].reason.code, -28);
+  cr_assert_str_eq(events[0].text, "disk full on /var");
+  hive_stop(h);
+}
+
 Test(monitors, monitoring_a_dead_actor_gives_noproc_at_once) {
   hive_t *h = test_start(0);
   hive_pid_t target = target_spawn(h);

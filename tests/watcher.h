@@ -6,6 +6,7 @@
 #define HIVE_TEST_WATCHER_H
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -21,7 +22,8 @@ typedef struct {
 typedef struct {
   uint32_t tag;
   hive_pid_t pid;
-  hive_reason_t reason;
+  hive_reason_t reason; /* its text is copied into text */
+  char text[64];
   uint64_t ref;
 } watcher_event_t;
 
@@ -62,6 +64,8 @@ static inline int watcher_handle(hive_ctx_t *ctx, void *state, const hive_msg_t 
       events[i].tag = msg->tag;
       events[i].ref = msg->ref;
       hive_exit_info(msg, &events[i].pid, &events[i].reason);
+      snprintf(events[i].text, sizeof(events[i].text), "%s",
+               events[i].reason.text != NULL ? events[i].reason.text : "");
       events[i].reason.text = NULL; /* valid only during the call */
     }
     sem_post(&event_sem);
