@@ -221,8 +221,10 @@ static bool actor_accept_runtime_message(hive_t *h, hive__actor_t *a, hive__msg_
   return true;
 }
 
-/* Hands one user message to the handler. Token holder, on worker w. */
-static void actor_handle(hive__worker_t *w, hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *msg) {
+/* Hands one user message to the handler. Token holder, on worker w; seq is
+ * the worker's even call_seq, marked odd for the watchdog during the call. */
+static inline void actor_handle(hive__worker_t *w, uint64_t seq, hive__actor_t *a, hive_ctx_t *ctx,
+                                hive__msg_t *msg) {
   /* Counted when handed over, so the message in progress is never missing
    * from the accounting. */
   atomic_store_explicit(&a->processed,
@@ -231,10 +233,6 @@ static void actor_handle(hive__worker_t *w, hive__actor_t *a, hive_ctx_t *ctx, h
   if (a->requests != NULL)
     hive__request_note_message_owner(ctx->node, a); /* any message disarms */
   a->current = msg;
-  a->last_tag = msg->pub.tag;
-  /* For the watchdog: an odd call_seq is a call in progress. */
-  uint64_t seq = atomic_load_explicit(&w->call_seq, memory_order_relaxed);
-  atomic_store_explicit(&w->call_pid, a->self, memory_order_relaxed);
   atomic_store_explicit(&w->call_seq, seq + 1, memory_order_release);
   int rc, signal = 0;
   if (!a->trap_faults) {
@@ -249,8 +247,10 @@ static void actor_handle(hive__worker_t *w, hive__actor_t *a, hive_ctx_t *ctx, h
     a->current_replied = false;
   }
   a->current = NULL;
-  if (rc != HIVE_OK)
+  if (rc != HIVE_OK) {
+    a->last_tag = msg->pub.tag; /* for the crash report */
     actor_decide_from_result(a, rc, signal);
+  }
 }
 
 void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
@@ -261,6 +261,9 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
     atomic_store_explicit(&a->state, HIVE_ACTOR_RUNNING, memory_order_relaxed);
   hive__tls.actor = a;
   struct hive_ctx ctx = {.node = h, .actor = a};
+  /* For the watchdog: who runs on this worker, and the call count. */
+  atomic_store_explicit(&w->call_pid, self, memory_order_relaxed);
+  uint64_t seq = atomic_load_explicit(&w->call_seq, memory_order_relaxed);
 
   while (user_done + sys_done < h->batch && !a->exiting) {
     hive__msg_t *msg = hive__mailbox_take_owner(&a->mb, self);
@@ -274,7 +277,8 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       else
         hive__signal_answer_dead(h, msg->to, msg);
       if (trapped != NULL) { /* a trapped exit or a DOWN, handled now: signal order */
-        actor_handle(w, a, &ctx, trapped);
+        actor_handle(w, seq, a, &ctx, trapped);
+        seq += 2;
         hive__msg_free(trapped);
       }
     } else {
@@ -285,7 +289,8 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       } else if ((msg->flags & HIVE__MSG_UNBOUNDED) && !actor_accept_runtime_message(h, a, msg)) {
         hive__count_dead_letter(h, a); /* a late reply, a stale timeout, a removed monitor */
       } else {
-        actor_handle(w, a, &ctx, msg);
+        actor_handle(w, seq, a, &ctx, msg);
+        seq += 2;
       }
     }
     hive__msg_free(msg);

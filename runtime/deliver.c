@@ -17,7 +17,7 @@ void hive__count_dead_letter(hive_t *h, hive__actor_t *owner) {
 }
 
 /* Turns a push's outcome into a return code, scheduling or freeing. */
-static int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, int pushed) {
+static inline int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, int pushed) {
   switch (pushed) {
   case HIVE__PUSH_SCHEDULE:
     hive__sched_schedule(h, a);
@@ -41,6 +41,10 @@ int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
 }
 
 int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  int first = hive__mailbox_push_mpsc(&a->mb, msg);
+  if (first != HIVE__PUSH_FULL || hive__tls.actor != NULL ||
+      atomic_load_explicit(&a->mb.policy, memory_order_relaxed) != HIVE_MAILBOX_BLOCK)
+    return deliver_finish(h, a, msg, first); /* the common case: one push */
   uint64_t deadline = 0;
   for (;;) {
     uint32_t seen = ck_ec32_value(&a->mb.room); /* before the try: no lost wakeup */
