@@ -144,7 +144,7 @@ static void actor_report(hive_t *h, hive__actor_t *a) {
 static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *user_done,
                       int64_t *sys_done) {
   atomic_store_explicit(&a->state, HIVE_ACTOR_EXITING, memory_order_relaxed);
-  atomic_store_explicit(&a->alive_pid, 0, memory_order_release);
+  atomic_store(&a->alive_pid, 0); /* seq_cst: pairs with hive_register */
   hive__registry_release(h, a);
   hive__timers_cancel_slot(h, a);
 

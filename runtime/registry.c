@@ -7,10 +7,11 @@
  * often than messages are sent, so one mutex guards every operation and no
  * entry can be freed under a reader.
  *
- * An actor's name dies with it: the exit path calls hive__registry_release
- * after the actor stops accepting messages, and registration checks
- * alive_pid under the same mutex, so a name is never left behind on a dead
- * actor.
+ * An actor's name dies with it: the exit path clears alive_pid and then
+ * looks at the actor's name (locking only if it has one); registration
+ * stores the name and then looks at alive_pid again. Both pairs are
+ * seq_cst, so one side always sees the other: a name is never left behind
+ * on a dead actor.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +105,7 @@ int hive_register(hive_t *h, const char *name, hive_pid_t pid) {
     rc = HIVE_ENOPROC;
   } else if (registry_find(h, name, len, &hash) != NULL) {
     rc = HIVE_EEXIST;
-  } else if (a->name != NULL) {
+  } else if (atomic_load(&a->name) != NULL) {
     rc = HIVE_EALREADY;
   } else {
     hive__name_t *entry = malloc(sizeof(*entry));
@@ -115,7 +116,16 @@ int hive_register(hive_t *h, const char *name, hive_pid_t pid) {
       entry->actor = a;
       memcpy(entry->text, name, len + 1);
       if (ck_hs_put(&h->names, hash, entry)) {
-        a->name = entry;
+        /* Store, then look again (both seq_cst): an exit that began
+         * meanwhile either sees the name and releases it, or we see the
+         * exit here and take the name back. */
+        atomic_store(&a->name, entry);
+        if (atomic_load(&a->alive_pid) != pid) {
+          ck_hs_remove(&h->names, hash, entry);
+          atomic_store(&a->name, NULL);
+          free(entry);
+          rc = HIVE_ENOPROC;
+        }
       } else {
         free(entry);
         rc = HIVE_ENOMEM;
@@ -140,7 +150,7 @@ int hive_unregister(hive_t *h, const char *name) {
     rc = HIVE_ENOTFOUND;
   } else {
     ck_hs_remove(&h->names, hash, entry);
-    entry->actor->name = NULL;
+    atomic_store(&entry->actor->name, NULL);
     free(entry);
   }
   pthread_mutex_unlock(&h->names_lock);
@@ -160,11 +170,15 @@ hive_pid_t hive_whereis(hive_t *h, const char *name) {
 }
 
 void hive__registry_release(hive_t *h, hive__actor_t *a) {
+  /* Most actors have no name: no lock for them. seq_cst, after the exit
+   * cleared alive_pid (seq_cst): see hive_register. */
+  if (atomic_load(&a->name) == NULL)
+    return;
   pthread_mutex_lock(&h->names_lock);
-  hive__name_t *entry = a->name;
+  hive__name_t *entry = atomic_load(&a->name);
   if (entry != NULL) {
     ck_hs_remove(&h->names, CK_HS_HASH(&h->names, registry_hash, entry), entry);
-    a->name = NULL;
+    atomic_store(&a->name, NULL);
     free(entry);
   }
   pthread_mutex_unlock(&h->names_lock);
@@ -172,8 +186,9 @@ void hive__registry_release(hive_t *h, hive__actor_t *a) {
 
 void hive__registry_name_of(hive_t *h, hive__actor_t *a, char *buf) {
   pthread_mutex_lock(&h->names_lock);
-  if (a->name != NULL)
-    memcpy(buf, a->name->text, sizeof(a->name->text));
+  hive__name_t *entry = atomic_load(&a->name);
+  if (entry != NULL)
+    memcpy(buf, entry->text, sizeof(entry->text));
   else
     buf[0] = '\0';
   pthread_mutex_unlock(&h->names_lock);

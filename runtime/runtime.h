@@ -73,7 +73,7 @@ typedef struct hive__actor {
   _Atomic uint64_t dead_letters;
 
   /* Under hive.names_lock. */
-  struct hive__name *name;
+  _Atomic(struct hive__name *) name;
 
   /* token: links, monitors and signals (actors/links.c). */
   bool trap_exit;                 /* exit signals arrive as messages */
@@ -92,7 +92,7 @@ typedef struct hive__actor {
   struct hive__requests *requests; /* owned; NULL until the actor needs it */
 
   /* Timers aimed at this slot; under hive.timers.lock. */
-  hive__timer_t *timers;
+  _Atomic(hive__timer_t *) timers; /* atomic: read without the lock as a hint */
 
   /* atomic: the pid a hive_join caller waits for, so that only the exit
    * of that incarnation wakes joiners. */

@@ -138,7 +138,7 @@ static void timers_unlink(hive__timers_t *t, hive__timer_t *timer) {
   if (timer->slot_prev != NULL)
     timer->slot_prev->slot_next = timer->slot_next;
   else
-    timer->slot->timers = timer->slot_next;
+    atomic_store_explicit(&timer->slot->timers, timer->slot_next, memory_order_relaxed);
   if (timer->slot_next != NULL)
     timer->slot_next->slot_prev = timer->slot_prev;
 }
@@ -178,6 +178,11 @@ static void *timers_main(void *arg) {
     size_t n = 0;
     while (n < TIMERS_BATCH && t->count > 0 && t->heap[0]->due_ns <= now) {
       hive__timer_t *timer = t->heap[0];
+      if (hive__lookup_live(h, timer->to) == NULL) {
+        timers_unlink(t, timer); /* its target ended: a periodic one too */
+        free(timer);
+        continue;
+      }
       hive__msg_t *msg = timers_message(timer);
       if (msg != NULL)
         due[n++] = msg;
@@ -278,10 +283,11 @@ int hive__timer_arm(hive_t *h, hive_pid_t to, uint32_t tag, uint64_t ref, uint32
     free(timer);
     return HIVE_ENOMEM;
   }
-  timer->slot_next = a->timers;
-  if (a->timers != NULL)
-    a->timers->slot_prev = timer;
-  a->timers = timer;
+  hive__timer_t *head = atomic_load_explicit(&a->timers, memory_order_relaxed);
+  timer->slot_next = head;
+  if (head != NULL)
+    head->slot_prev = timer;
+  atomic_store_explicit(&a->timers, timer, memory_order_relaxed);
   if (timer->heap_index == 0)
     pthread_cond_signal(&t->cond); /* a new earliest due time */
   *id = timer->id;
@@ -301,10 +307,15 @@ int hive__timer_cancel(hive_t *h, uint64_t id) {
 }
 
 void hive__timers_cancel_slot(hive_t *h, hive__actor_t *a) {
+  /* Most actors have no timers: no lock for them. A timer armed at this
+   * moment for the ending actor is dropped when it fires (its target is no
+   * longer alive), and freed then. */
+  if (atomic_load_explicit(&a->timers, memory_order_relaxed) == NULL)
+    return;
   hive__timers_t *t = &h->timers;
   pthread_mutex_lock(&t->lock);
-  while (a->timers != NULL) {
-    hive__timer_t *timer = a->timers;
+  hive__timer_t *timer;
+  while ((timer = atomic_load_explicit(&a->timers, memory_order_relaxed)) != NULL) {
     timers_unlink(t, timer);
     free(timer);
   }
