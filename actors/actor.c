@@ -470,6 +470,23 @@ int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len
   return rc;
 }
 
+int hive__actor_stop_now(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
+  hive__actor_t *a = hive__lookup_live(h, pid);
+  if (a == NULL)
+    return HIVE_ENOPROC;
+  if (!hive__mailbox_claim(&a->mb))
+    return HIVE_EALREADY;              /* it has work or is running: not ours to end here */
+  int64_t user_done = 0, sys_done = 1; /* the claim */
+  if (a->self != pid) {                /* it ended and the slot moved on before our claim */
+    actor_release(h, a, user_done, sys_done);
+    return HIVE_ENOPROC;
+  }
+  hive__actor_decide_exit(a, reason->kind, reason->code, reason->text);
+  actor_end(h, a, true, &user_done, &sys_done);
+  actor_release(h, a, user_done, sys_done);
+  return HIVE_OK;
+}
+
 int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
   if (h == NULL || pid == 0 || reason == NULL || reason->kind < HIVE_REASON_NORMAL ||
       reason->kind > HIVE_REASON_NOCONNECTION)

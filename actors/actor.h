@@ -24,6 +24,12 @@ struct hive_ctx {
 #define HIVE__EXIT_UNTRAPPABLE 1u /* hive_kill */
 #define HIVE__EXIT_FROM_LINK 2u   /* a linked actor ended */
 
+/* Ends an idle actor now, on the calling thread: its terminate runs before
+ * this returns. HIVE_EALREADY if it has work queued or is running (send it
+ * a signal instead), HIVE_ENOPROC if it is gone. Supervisors use it to undo
+ * a failed start in exact reverse order. */
+int hive__actor_stop_now(hive_t *h, hive_pid_t pid, const hive_reason_t *reason);
+
 /* Records why the actor ends; the first decision wins. Token holder. */
 void hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text);
 

@@ -233,6 +233,14 @@ int hive_demonitor(hive_ctx_t *ctx, uint64_t ref) {
   return HIVE_OK;
 }
 
+int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason) {
+  if (ctx == NULL || reason == NULL || reason->kind < HIVE_REASON_NORMAL ||
+      reason->kind > HIVE_REASON_NOCONNECTION)
+    return HIVE_EINVAL;
+  hive__actor_decide_exit(ctx->actor, reason->kind, reason->code, reason->text);
+  return HIVE_OK;
+}
+
 int hive_trap_exit(hive_ctx_t *ctx, bool on) {
   if (ctx == NULL)
     return HIVE_EINVAL;

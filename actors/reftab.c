@@ -57,14 +57,22 @@ bool hive__reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value) {
   return true;
 }
 
-bool hive__reftab_has(ck_ht_t *t, uint64_t key) {
+bool hive__reftab_get(ck_ht_t *t, uint64_t key, uint64_t *value) {
   if (t == NULL)
     return false;
   ck_ht_hash_t hash;
   ck_ht_entry_t entry;
   ck_ht_hash_direct(&hash, t, (uintptr_t)key);
   ck_ht_entry_key_set_direct(&entry, (uintptr_t)key);
-  return ck_ht_get_spmc(t, hash, &entry);
+  if (!ck_ht_get_spmc(t, hash, &entry))
+    return false;
+  if (value != NULL)
+    *value = ck_ht_entry_value_direct(&entry);
+  return true;
+}
+
+bool hive__reftab_has(ck_ht_t *t, uint64_t key) {
+  return hive__reftab_get(t, key, NULL);
 }
 
 uint64_t hive__reftab_count(ck_ht_t *t) {

@@ -17,6 +17,7 @@ void hive__reftab_destroy(ck_ht_t *t);                             /* NULL is fi
 bool hive__reftab_put(ck_ht_t *t, uint64_t key, uint64_t value);   /* false: no memory or present */
 bool hive__reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value); /* t may be NULL */
 bool hive__reftab_has(ck_ht_t *t, uint64_t key);                   /* t may be NULL */
+bool hive__reftab_get(ck_ht_t *t, uint64_t key, uint64_t *value);  /* t may be NULL */
 uint64_t hive__reftab_count(ck_ht_t *t);                           /* t may be NULL */
 
 #endif /* HIVE_REFTAB_H */

@@ -27,6 +27,7 @@ static const struct {
     {HIVE_EDEADLK, "HIVE_EDEADLK", "call would wait on its own thread"},
     {HIVE_ESYS, "HIVE_ESYS", "system call failed"},
     {HIVE_ECRASHED, "HIVE_ECRASHED", "callback crashed"},
+    {HIVE_ERUNNING, "HIVE_ERUNNING", "child is running"},
     {HIVE_EPAYLOAD, "HIVE_EPAYLOAD", "payload malformed or not of the expected types"},
 };
 

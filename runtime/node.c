@@ -173,11 +173,47 @@ void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid) {
   }
 }
 
+void hive__node_count_restart(hive_t *h) {
+  atomic_fetch_add_explicit(&h->restarts, 1, memory_order_relaxed);
+}
+
+int hive__node_stop_first(hive_t *h, hive_pid_t pid) {
+  pthread_mutex_lock(&h->stop_lock);
+  int rc = HIVE_OK;
+  if (h->nstop_first == h->stop_first_cap) {
+    size_t cap = h->stop_first_cap ? 2 * h->stop_first_cap : 8;
+    hive_pid_t *grown = realloc(h->stop_first, cap * sizeof(*grown));
+    if (grown == NULL)
+      rc = HIVE_ENOMEM;
+    else
+      h->stop_first = grown, h->stop_first_cap = cap;
+  }
+  if (rc == HIVE_OK)
+    h->stop_first[h->nstop_first++] = pid;
+  pthread_mutex_unlock(&h->stop_lock);
+  return rc;
+}
+
+/* Ends the actors registered with hive__node_stop_first, last first, each
+ * gone before the next is asked. */
+static void node_stop_first(hive_t *h) {
+  for (;;) {
+    pthread_mutex_lock(&h->stop_lock);
+    hive_pid_t pid = h->nstop_first > 0 ? h->stop_first[--h->nstop_first] : 0;
+    pthread_mutex_unlock(&h->stop_lock);
+    if (pid == 0)
+      return;
+    if (hive_exit(h, pid, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}) == HIVE_OK)
+      hive_join(h, pid, -1);
+  }
+}
+
 int hive_stop(hive_t *h) {
   if (h == NULL)
     return HIVE_EINVAL;
   if (hive__tls.node == h)
     return HIVE_EDEADLK;
+  node_stop_first(h); /* spawns still work: a supervisor may restart on its way down */
   atomic_store(&h->stopping, true);
   pthread_mutex_lock(&h->stop_lock);
   for (unsigned waited_ms = 0; atomic_load(&h->alive) > 0; waited_ms += NODE_STOP_ROUND_MS) {
@@ -199,6 +235,7 @@ int hive_stop(hive_t *h) {
   hive__asks_free(h);
   hive__registry_free(h);
   hive__pidtab_free(h);
+  free(h->stop_first);
   pthread_cond_destroy(&h->stop_cond);
   pthread_mutex_destroy(&h->stop_lock);
   free(h);
@@ -216,6 +253,7 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
       .dead_letters = atomic_load(&h->dead_letters),
       .dropped = atomic_load(&h->dropped),
       .late_replies = atomic_load(&h->late_replies),
+      .restarts = atomic_load(&h->restarts),
   };
   return HIVE_OK;
 }

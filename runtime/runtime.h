@@ -203,6 +203,9 @@ struct hive {
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t dead_letters;
   _Atomic uint64_t dropped;
   _Atomic uint64_t late_replies;
+  _Atomic uint64_t restarts;
+  hive_pid_t *stop_first; /* owned: under stop_lock */
+  size_t nstop_first, stop_first_cap;
   pthread_mutex_t stop_lock; /* with stop_cond: hive_stop and hive_join wait */
   pthread_cond_t stop_cond;
 };
@@ -358,6 +361,13 @@ void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill);
 /* Set up and free the node's table of plain threads waiting in hive_ask. */
 int hive__asks_init(hive_t *h);
 void hive__asks_free(hive_t *h);
+
+/* Counts a child restarted by a supervisor (hive_node_stats.restarts). */
+void hive__node_count_restart(hive_t *h);
+
+/* hive_stop ends these first, one at a time, the last added first (the
+ * top-level supervisors), then every other actor. */
+int hive__node_stop_first(hive_t *h, hive_pid_t pid);
 
 /* Counts the end of incarnation pid of a (after its pid field is cleared);
  * wakes its hive_join callers, and hive_stop when the last actor ends. */

@@ -46,6 +46,7 @@ extern "C" {
 #define HIVE_ESYS (-13)        /* a system call failed (threads, memory maps) */
 #define HIVE_EPAYLOAD (-14)    /* a payload is malformed or not of the expected types */
 #define HIVE_ECRASHED (-15)    /* a callback crashed (a trapped fault) */
+#define HIVE_ERUNNING (-16)    /* the child is running */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
 const char *hive_strerror(int err);
@@ -322,6 +323,10 @@ int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref);
  * HIVE_ENOTFOUND if ref is not an active monitor of the caller. */
 int hive_demonitor(hive_ctx_t *ctx, uint64_t ref);
 
+/* Actor only: ends the calling actor with reason (copied) once the current
+ * callback returns, whatever it returns. The first decision stands. */
+int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason);
+
 /* Exit signals (except kill) arrive as HIVE_TAG_EXIT messages while on. */
 int hive_trap_exit(hive_ctx_t *ctx, bool on);
 
@@ -474,6 +479,7 @@ typedef struct hive_node_stats {
   uint64_t dead_letters;   /* every message that reached no handler */
   uint64_t dropped;        /* every message a drop-new mailbox dropped */
   uint64_t late_replies;   /* replies that came after their request was answered */
+  uint64_t restarts;       /* children restarted by supervisors */
 } hive_node_stats_t;
 
 int hive_node_stats(hive_t *h, hive_node_stats_t *out);
@@ -483,5 +489,6 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out);
 #endif
 
 #include "hive/payload.h"
+#include "hive/sup.h"
 
 #endif /* HIVE_HIVE_H */

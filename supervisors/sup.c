@@ -1,0 +1,907 @@
+/*
+ * sup.c - supervisors with Erlang/OTP's rules (include/hive/sup.h).
+ *
+ * A supervisor is an actor that traps exits and is linked to each child
+ * (HIVE_SPAWN_LINK), so a child's end arrives as a HIVE_TAG_EXIT message.
+ * It never blocks a worker: stopping children is a plan carried out one
+ * message at a time. A plan is a queue of children to stop, one after
+ * another in the order given (each sent shutdown, then killed when its
+ * shutdown time runs out), and what to do once they are all gone: restart
+ * a set of children in start order, answer a caller, or end the
+ * supervisor. Calls that arrive while a plan runs wait until it is done.
+ *
+ * Starting is synchronous, as in OTP: init starts the children in order.
+ * If one fails, the children already started are ended at once in reverse
+ * order on the calling thread (they are idle, so their mailbox token can be
+ * taken: hive__actor_stop_now), and the supervisor fails with that error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/actor.h"
+#include "actors/reftab.h"
+#include "hive/sup.h"
+
+/* Tags in the user range that supervisors keep for themselves. */
+#define SUP_TAG_CALL 0x7fff0001u /* a hive_sup_* call, as a request */
+#define SUP_TAG_KILL 0x7fff0002u /* a child's shutdown time ran out; payload: its pid */
+
+#define SUP_DEFAULT_WORKER_SHUTDOWN_MS 5000
+
+/* ---- specs ----------------------------------------------------------------- */
+
+void hive_sup_spec_init(hive_sup_spec_t *spec) {
+  if (spec != NULL)
+    *spec = (hive_sup_spec_t){.strategy = HIVE_SUP_ONE_FOR_ONE, .intensity = 1, .period_s = 5};
+}
+
+void hive_child_spec_init(hive_child_spec_t *child) {
+  if (child != NULL)
+    *child = (hive_child_spec_t){.restart = HIVE_RESTART_PERMANENT};
+}
+
+/* A child as the supervisor keeps it: everything copied. */
+typedef struct sup_child {
+  char *id; /* owned; NULL for simple_one_for_one children */
+  const hive_behaviour_t *behaviour;
+  void *arg; /* owned copy (a deep copy for a supervisor child) */
+  size_t arg_len;
+  hive_spawn_opts_t opts; /* opts.name: an owned copy */
+  int restart, shutdown_ms, type;
+  bool significant;
+  hive_pid_t pid; /* 0: not running */
+  bool stopping;  /* we asked it to stop */
+  bool replan;    /* to be started again when the current plan is done */
+  hive_timer_t kill_timer;
+  uint64_t restarts;
+} sup_child_t;
+
+static void sup_spec_free(hive_sup_spec_t *spec);
+
+static void child_free(sup_child_t *c) {
+  if (c == NULL)
+    return;
+  free(c->id);
+  if (c->behaviour == hive_sup_behaviour() && c->arg != NULL)
+    sup_spec_free(c->arg);
+  else
+    free(c->arg);
+  free((char *)c->opts.name);
+  free(c);
+}
+
+static bool name_ok(const char *id) {
+  return id != NULL && id[0] != '\0' && strnlen(id, HIVE_CHILD_ID_MAX + 1) <= HIVE_CHILD_ID_MAX;
+}
+
+/* Checks one child spec against the supervisor's settings. */
+static int child_check(const hive_child_spec_t *c, int strategy, int auto_shutdown) {
+  if (c == NULL || c->behaviour == NULL || (c->arg_len > 0 && c->arg == NULL))
+    return HIVE_EINVAL;
+  if (strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE && !name_ok(c->id))
+    return HIVE_EINVAL;
+  if (c->restart < HIVE_RESTART_PERMANENT || c->restart > HIVE_RESTART_TEMPORARY ||
+      c->type < HIVE_CHILD_WORKER || c->type > HIVE_CHILD_SUPERVISOR ||
+      c->shutdown_ms < HIVE_SHUTDOWN_INFINITY)
+    return HIVE_EINVAL;
+  if (c->significant &&
+      (auto_shutdown == HIVE_AUTO_SHUTDOWN_NEVER || c->restart == HIVE_RESTART_PERMANENT))
+    return HIVE_EINVAL; /* as OTP: only transient or temporary, and only if it can matter */
+  if (c->behaviour == hive_sup_behaviour() && c->arg_len != sizeof(hive_sup_spec_t))
+    return HIVE_EINVAL;
+  return HIVE_OK;
+}
+
+static int sup_spec_check(const hive_sup_spec_t *spec) {
+  if (spec == NULL || spec->strategy < HIVE_SUP_ONE_FOR_ONE ||
+      spec->strategy > HIVE_SUP_SIMPLE_ONE_FOR_ONE || spec->period_s == 0 ||
+      spec->auto_shutdown < HIVE_AUTO_SHUTDOWN_NEVER ||
+      spec->auto_shutdown > HIVE_AUTO_SHUTDOWN_ALL_SIGNIFICANT ||
+      (spec->nchildren > 0 && spec->children == NULL))
+    return HIVE_EINVAL;
+  if (spec->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE && spec->nchildren != 1)
+    return HIVE_EINVAL; /* exactly one template */
+  for (size_t i = 0; i < spec->nchildren; i++) {
+    int rc = child_check(&spec->children[i], spec->strategy, spec->auto_shutdown);
+    if (rc != HIVE_OK)
+      return rc;
+    for (size_t j = 0; j < i && spec->strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE; j++)
+      if (strcmp(spec->children[i].id, spec->children[j].id) == 0)
+        return HIVE_EINVAL; /* duplicate id */
+  }
+  return HIVE_OK;
+}
+
+static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec);
+
+/* Copies a child spec (arg overrides the spec's argument if not NULL). */
+static sup_child_t *child_copy(const hive_child_spec_t *spec, const void *arg, size_t arg_len) {
+  sup_child_t *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  if (arg == NULL) {
+    arg = spec->arg;
+    arg_len = spec->arg_len;
+  }
+  c->behaviour = spec->behaviour;
+  c->restart = spec->restart;
+  c->type = spec->type;
+  c->significant = spec->significant;
+  c->shutdown_ms = spec->shutdown_ms;
+  if (c->shutdown_ms == HIVE_SHUTDOWN_DEFAULT)
+    c->shutdown_ms = spec->type == HIVE_CHILD_SUPERVISOR ? HIVE_SHUTDOWN_INFINITY
+                                                         : SUP_DEFAULT_WORKER_SHUTDOWN_MS;
+  if (spec->opts != NULL)
+    c->opts = *spec->opts;
+  else
+    hive_spawn_opts_init(&c->opts);
+  c->opts.flags |= HIVE_SPAWN_LINK;
+  c->opts.name = NULL;
+  bool ok = true;
+  if (spec->id != NULL)
+    ok = (c->id = strdup(spec->id)) != NULL;
+  if (ok && spec->opts != NULL && spec->opts->name != NULL)
+    ok = (c->opts.name = strdup(spec->opts->name)) != NULL;
+  if (ok && arg_len > 0) {
+    if (spec->behaviour == hive_sup_behaviour()) {
+      ok = (c->arg = sup_spec_copy(arg)) != NULL;
+    } else if ((c->arg = malloc(arg_len)) != NULL) {
+      memcpy(c->arg, arg, arg_len);
+    } else {
+      ok = false;
+    }
+    c->arg_len = arg_len;
+  }
+  if (!ok) {
+    child_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* A supervisor spec deep-copied into one allocation per part, so a
+ * supervisor child can be restarted long after the caller's spec is gone. */
+static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec) {
+  hive_sup_spec_t *copy = calloc(1, sizeof(*copy));
+  if (copy == NULL)
+    return NULL;
+  *copy = *spec;
+  copy->children = NULL;
+  hive_child_spec_t *children =
+      spec->nchildren > 0 ? calloc(spec->nchildren, sizeof(*children)) : NULL;
+  if (spec->nchildren > 0 && children == NULL) {
+    free(copy);
+    return NULL;
+  }
+  copy->children = children;
+  for (size_t i = 0; i < spec->nchildren; i++) {
+    sup_child_t *c = child_copy(&spec->children[i], NULL, 0);
+    if (c == NULL) {
+      copy->nchildren = i;
+      sup_spec_free(copy);
+      return NULL;
+    }
+    children[i] = (hive_child_spec_t){.id = c->id,
+                                      .behaviour = c->behaviour,
+                                      .arg = c->arg,
+                                      .arg_len = c->arg_len,
+                                      .restart = c->restart,
+                                      .shutdown_ms = spec->children[i].shutdown_ms,
+                                      .type = c->type,
+                                      .significant = c->significant};
+    hive_spawn_opts_t *opts = NULL;
+    if (spec->children[i].opts != NULL && (opts = malloc(sizeof(*opts))) != NULL) {
+      *opts = *spec->children[i].opts;
+      opts->name = c->opts.name;
+      c->opts.name = NULL; /* now owned by opts */
+    }
+    children[i].opts = opts;
+    free((char *)c->opts.name); /* NULL unless the opts copy failed */
+    c->id = NULL;               /* owned by the copy now */
+    c->arg = NULL;
+    free(c);
+  }
+  return copy;
+}
+
+static void sup_spec_free(hive_sup_spec_t *spec) {
+  if (spec == NULL)
+    return;
+  hive_child_spec_t *children = (hive_child_spec_t *)spec->children;
+  for (size_t i = 0; i < spec->nchildren; i++) {
+    free((char *)children[i].id);
+    if (children[i].behaviour == hive_sup_behaviour())
+      sup_spec_free((hive_sup_spec_t *)children[i].arg);
+    else
+      free((void *)children[i].arg);
+    if (children[i].opts != NULL)
+      free((char *)children[i].opts->name);
+    free((void *)children[i].opts);
+  }
+  free(children);
+  free(spec);
+}
+
+/* ---- the supervisor's state ------------------------------------------------ */
+
+/* What a plan does once its children are stopped. */
+enum { THEN_NOTHING, THEN_RESTART, THEN_EXIT, THEN_REPLY };
+
+/* A hive_sup_* call: pointers into the caller's memory, valid while it waits. */
+typedef struct {
+  int op;
+  const hive_child_spec_t *spec;
+  const void *arg;
+  size_t arg_len;
+  char id[HIVE_CHILD_ID_MAX + 1];
+  hive_pid_t pid;
+} sup_call_t;
+enum { CALL_START, CALL_TERMINATE, CALL_RESTART, CALL_DELETE, CALL_WHICH, CALL_COUNT };
+
+/* The answer to a call; which_children appends the infos. */
+typedef struct {
+  int rc;
+  hive_pid_t pid;
+  size_t count;
+  hive_child_counts_t counts;
+} sup_answer_t;
+
+typedef struct {
+  hive_msg_t request; /* from and ref: enough to reply later */
+  sup_call_t call;
+} sup_deferred_t;
+
+typedef struct {
+  hive_t *h;
+  hive_pid_t self;
+  int strategy;
+  unsigned intensity, period_s;
+  int auto_shutdown;
+  sup_child_t **children; /* start order */
+  size_t n, cap;
+  sup_child_t *template; /* simple_one_for_one */
+  ck_ht_t *by_pid;       /* running child pid -> sup_child_t* */
+  uint64_t *restart_log; /* times of the last restarts, oldest first */
+  size_t nlog;
+  /* The plan in progress. */
+  bool busy;
+  hive_pid_t *stop_queue; /* pids to stop, in this order */
+  size_t nstop, stop_pos, stop_cap;
+  int then;
+  hive_reason_t exit_reason; /* THEN_EXIT */
+  hive_msg_t reply_to;       /* THEN_REPLY: the terminate_child request */
+  /* Work that waits for the plan: children that ended meanwhile, calls. */
+  sup_child_t **failed;
+  hive_reason_t *failed_reason;
+  size_t nfailed, failed_cap;
+  sup_deferred_t *deferred;
+  size_t ndeferred, deferred_cap;
+} sup_t;
+
+static sup_child_t *sup_find_pid(sup_t *s, hive_pid_t pid) {
+  uint64_t v;
+  return hive__reftab_get(s->by_pid, pid, &v) ? (sup_child_t *)(uintptr_t)v : NULL;
+}
+
+static size_t sup_index(sup_t *s, const sup_child_t *c) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->children[i] == c)
+      return i;
+  return s->n;
+}
+
+static sup_child_t *sup_find_id(sup_t *s, const char *id) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->children[i]->id != NULL && strcmp(s->children[i]->id, id) == 0)
+      return s->children[i];
+  return NULL;
+}
+
+static bool sup_append(sup_t *s, sup_child_t *c) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 8;
+    sup_child_t **grown = realloc(s->children, cap * sizeof(*grown));
+    if (grown == NULL)
+      return false;
+    s->children = grown;
+    s->cap = cap;
+  }
+  s->children[s->n++] = c;
+  return true;
+}
+
+static void sup_remove(sup_t *s, sup_child_t *c) {
+  size_t i = sup_index(s, c);
+  if (i < s->n) {
+    memmove(&s->children[i], &s->children[i + 1], (s->n - i - 1) * sizeof(*s->children));
+    s->n--;
+  }
+  child_free(c);
+}
+
+static const char *sup_child_name(const sup_child_t *c) {
+  return c->id != NULL ? c->id : "(dynamic)";
+}
+
+/* Starts c, linked to the supervisor. HIVE_STOP from init: not started. */
+static int sup_start(sup_t *s, sup_child_t *c) {
+  hive_pid_t pid = 0;
+  int rc = hive_spawn(s->h, c->behaviour, c->arg, c->arg_len, &c->opts, &pid);
+  if (rc != HIVE_OK)
+    return rc;
+  if (s->by_pid == NULL && (s->by_pid = hive__reftab_new()) == NULL) {
+    hive_kill(s->h, pid);
+    return HIVE_ENOMEM;
+  }
+  c->pid = pid;
+  hive__reftab_put(s->by_pid, pid, (uint64_t)(uintptr_t)c);
+  return HIVE_OK;
+}
+
+/* The child's end has arrived: it no longer runs. */
+static void sup_forget(sup_t *s, sup_child_t *c) {
+  if (c->pid != 0 && s->by_pid != NULL)
+    hive__reftab_take(s->by_pid, c->pid, NULL);
+  c->pid = 0;
+  c->stopping = false;
+  if (c->kill_timer != 0)
+    hive_timer_cancel(s->h, c->kill_timer);
+  c->kill_timer = 0;
+}
+
+/* Restart intensity: true if one more restart now stays within it. */
+static bool sup_restart_allowed(sup_t *s) {
+  uint64_t now = hive__now_ns(), period = (uint64_t)s->period_s * 1000000000u;
+  size_t keep = 0;
+  for (size_t i = 0; i < s->nlog; i++) /* drop restarts older than the period */
+    if (now - s->restart_log[i] < period)
+      s->restart_log[keep++] = s->restart_log[i];
+  s->nlog = keep;
+  if (s->nlog >= s->intensity)
+    return false; /* this one would be more than intensity in the period */
+  s->restart_log[s->nlog++] = now;
+  return true;
+}
+
+static void sup_log_child(sup_t *s, int level, const sup_child_t *c, hive_pid_t pid,
+                          const hive_reason_t *reason, const char *what) {
+  char sup[HIVE_PID_STRLEN], child[HIVE_PID_STRLEN], why[160];
+  hive_pid_format(s->self, sup, sizeof(sup));
+  hive_pid_format(pid, child, sizeof(child));
+  hive_reason_format(reason, why, sizeof(why));
+  hive_log(s->h, level, "supervisor %s: child %s %s ended: %s; %s (restarts %llu)", sup,
+           sup_child_name(c), child, why, what, (unsigned long long)c->restarts);
+}
+
+/* ---- plans ---------------------------------------------------------------- */
+
+static void sup_step(sup_t *s, hive_ctx_t *ctx);
+
+static bool sup_queue_stop(sup_t *s, hive_pid_t pid) {
+  if (s->nstop == s->stop_cap) {
+    size_t cap = s->stop_cap ? 2 * s->stop_cap : 8;
+    hive_pid_t *grown = realloc(s->stop_queue, cap * sizeof(*grown));
+    if (grown == NULL)
+      return false;
+    s->stop_queue = grown;
+    s->stop_cap = cap;
+  }
+  s->stop_queue[s->nstop++] = pid;
+  return true;
+}
+
+/* Begins a plan: stop the running children from index `from` on (to the
+ * end) in reverse order, or just `only` if not NULL. */
+static void sup_plan(sup_t *s, hive_ctx_t *ctx, size_t from, sup_child_t *only, int then) {
+  s->busy = true;
+  s->nstop = s->stop_pos = 0;
+  s->then = then;
+  if (only != NULL) {
+    sup_queue_stop(s, only->pid);
+  } else {
+    for (size_t i = s->n; i > from; i--)
+      if (s->children[i - 1]->pid != 0)
+        sup_queue_stop(s, s->children[i - 1]->pid);
+  }
+  sup_step(s, ctx);
+}
+
+/* The supervisor ends: all children stopped, last first, then it exits. */
+static void sup_shutdown(sup_t *s, hive_ctx_t *ctx, const hive_reason_t *reason) {
+  s->exit_reason = (hive_reason_t){.kind = reason->kind, .code = reason->code};
+  for (size_t i = 0; i < s->n; i++)
+    s->children[i]->replan = false;
+  sup_plan(s, ctx, 0, NULL, THEN_EXIT);
+}
+
+static void sup_stop_child(sup_t *s, sup_child_t *c) {
+  c->stopping = true;
+  if (c->shutdown_ms == HIVE_SHUTDOWN_BRUTAL_KILL) {
+    hive_kill(s->h, c->pid);
+    return;
+  }
+  hive_exit(s->h, c->pid, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN});
+  if (c->shutdown_ms > 0)
+    hive_send_after(s->h, s->self, SUP_TAG_KILL, &c->pid, sizeof(c->pid), (unsigned)c->shutdown_ms,
+                    &c->kill_timer);
+}
+
+static void sup_child_ended(sup_t *s, hive_ctx_t *ctx, sup_child_t *c, const hive_reason_t *reason);
+static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
+                        const sup_call_t *call);
+
+/* Goes on with the plan: stop the next child, or finish. */
+static void sup_step(sup_t *s, hive_ctx_t *ctx) {
+  while (s->stop_pos < s->nstop) {
+    sup_child_t *c = sup_find_pid(s, s->stop_queue[s->stop_pos]);
+    if (c == NULL) { /* already gone */
+      s->stop_pos++;
+      continue;
+    }
+    if (!c->stopping)
+      sup_stop_child(s, c);
+    return; /* wait for its end */
+  }
+  s->busy = false;
+  switch (s->then) {
+  case THEN_RESTART:
+    for (size_t i = 0; i < s->n && !s->busy; i++) {
+      sup_child_t *c = s->children[i];
+      if (!c->replan)
+        continue;
+      c->replan = false;
+      int rc = sup_start(s, c);
+      if (rc != HIVE_OK && rc != HIVE_STOP)
+        sup_child_ended(s, ctx, c, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = rc});
+    }
+    break;
+  case THEN_EXIT:
+    hive_exit_self(ctx, &s->exit_reason);
+    return;
+  case THEN_REPLY: {
+    sup_answer_t answer = {.rc = HIVE_OK};
+    hive_reply(ctx, &s->reply_to, &answer, sizeof(answer));
+    break;
+  }
+  }
+  /* What waited for the plan, in the order it came. */
+  while (!s->busy && s->nfailed > 0) {
+    sup_child_t *c = s->failed[0];
+    hive_reason_t r = s->failed_reason[0];
+    memmove(s->failed, s->failed + 1, --s->nfailed * sizeof(*s->failed));
+    memmove(s->failed_reason, s->failed_reason + 1, s->nfailed * sizeof(*s->failed_reason));
+    sup_child_ended(s, ctx, c, &r);
+  }
+  while (!s->busy && s->ndeferred > 0) {
+    sup_deferred_t d = s->deferred[0];
+    memmove(s->deferred, s->deferred + 1, --s->ndeferred * sizeof(*s->deferred));
+    sup_do_call(s, ctx, &d.request, &d.call);
+  }
+}
+
+/* A child ended by itself with reason: restart by the rules. */
+static void sup_child_ended(sup_t *s, hive_ctx_t *ctx, sup_child_t *c,
+                            const hive_reason_t *reason) {
+  hive_pid_t pid = c->pid;
+  sup_forget(s, c);
+  if (s->busy) { /* after the plan in progress */
+    if (c->replan)
+      return; /* it will be started again by the plan anyway */
+    if (s->nfailed == s->failed_cap) {
+      size_t cap = s->failed_cap ? 2 * s->failed_cap : 4;
+      sup_child_t **f = realloc(s->failed, cap * sizeof(*f));
+      hive_reason_t *r = realloc(s->failed_reason, cap * sizeof(*r));
+      if (f != NULL)
+        s->failed = f;
+      if (r != NULL)
+        s->failed_reason = r;
+      if (f == NULL || r == NULL)
+        return;
+      s->failed_cap = cap;
+    }
+    s->failed[s->nfailed] = c;
+    s->failed_reason[s->nfailed++] = (hive_reason_t){.kind = reason->kind, .code = reason->code};
+    return;
+  }
+  bool normal = reason->kind == HIVE_REASON_NORMAL || reason->kind == HIVE_REASON_SHUTDOWN;
+  bool restart =
+      c->restart == HIVE_RESTART_PERMANENT || (c->restart == HIVE_RESTART_TRANSIENT && !normal);
+  if (!restart) {
+    bool significant = c->significant;
+    if (reason->kind != HIVE_REASON_NORMAL)
+      sup_log_child(s, HIVE_LOG_INFO, c, pid, reason, "not restarted");
+    if (c->restart == HIVE_RESTART_TEMPORARY || s->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE)
+      sup_remove(s, c);
+    if (significant) {
+      bool others = false;
+      for (size_t i = 0; i < s->n; i++)
+        others |= s->children[i]->significant && s->children[i]->pid != 0;
+      if (s->auto_shutdown == HIVE_AUTO_SHUTDOWN_ANY_SIGNIFICANT ||
+          (s->auto_shutdown == HIVE_AUTO_SHUTDOWN_ALL_SIGNIFICANT && !others))
+        sup_shutdown(s, ctx, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN});
+    }
+    return;
+  }
+  if (!sup_restart_allowed(s)) {
+    char sup[HIVE_PID_STRLEN];
+    hive_pid_format(s->self, sup, sizeof(sup));
+    sup_log_child(s, HIVE_LOG_ERROR, c, pid, reason, "giving up");
+    hive_log(
+        s->h, HIVE_LOG_ERROR,
+        "supervisor %s: more than %u restarts in %u s; stopping its children and shutting down",
+        sup, s->intensity, s->period_s);
+    sup_shutdown(s, ctx, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN});
+    return;
+  }
+  c->restarts++;
+  hive__node_count_restart(s->h);
+  sup_log_child(s, HIVE_LOG_INFO, c, pid, reason, "restarting");
+  size_t at = sup_index(s, c);
+  switch (s->strategy) {
+  case HIVE_SUP_ONE_FOR_ALL:
+  case HIVE_SUP_REST_FOR_ONE: {
+    size_t from = s->strategy == HIVE_SUP_ONE_FOR_ALL ? 0 : at;
+    for (size_t i = from; i < s->n; i++)
+      s->children[i]->replan = s->children[i]->pid != 0 || s->children[i] == c;
+    sup_plan(s, ctx, from, NULL, THEN_RESTART);
+    break;
+  }
+  default: { /* one_for_one, simple_one_for_one */
+    int rc = sup_start(s, c);
+    if (rc != HIVE_OK && rc != HIVE_STOP) /* a failed restart counts as another exit */
+      sup_child_ended(s, ctx, c, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = rc});
+  }
+  }
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+static void sup_answer(hive_ctx_t *ctx, const hive_msg_t *request, int rc, hive_pid_t pid) {
+  sup_answer_t answer = {.rc = rc, .pid = pid};
+  hive_reply(ctx, request, &answer, sizeof(answer));
+}
+
+static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
+                        const sup_call_t *call) {
+  bool simple = s->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE;
+  sup_child_t *c = NULL;
+  if ((call->op == CALL_TERMINATE || call->op == CALL_RESTART || call->op == CALL_DELETE) &&
+      (c = simple && call->op == CALL_TERMINATE ? sup_find_pid(s, call->pid)
+                                                : sup_find_id(s, call->id)) == NULL) {
+    sup_answer(ctx, request, HIVE_ENOTFOUND, 0);
+    return;
+  }
+  switch (call->op) {
+  case CALL_START: {
+    if (simple != (call->spec == NULL)) {
+      sup_answer(ctx, request, HIVE_EINVAL, 0);
+      return;
+    }
+    int rc = simple ? HIVE_OK : child_check(call->spec, s->strategy, s->auto_shutdown);
+    if (rc == HIVE_OK && !simple && sup_find_id(s, call->spec->id) != NULL)
+      rc = HIVE_EEXIST;
+    if (rc == HIVE_OK) {
+      c = simple ? child_copy(&(hive_child_spec_t){.id = NULL,
+                                                   .behaviour = s->template->behaviour,
+                                                   .arg = s->template->arg,
+                                                   .arg_len = s->template->arg_len,
+                                                   .opts = &s->template->opts,
+                                                   .restart = s->template->restart,
+                                                   .shutdown_ms = s->template->shutdown_ms,
+                                                   .type = s->template->type},
+                              call->arg, call->arg_len)
+                 : child_copy(call->spec, NULL, 0);
+      rc = c == NULL || !sup_append(s, c) ? HIVE_ENOMEM : sup_start(s, c);
+      if (rc != HIVE_OK && c != NULL && (simple || rc != HIVE_STOP))
+        sup_remove(s, c); /* a failed start leaves nothing behind */
+    }
+    sup_answer(ctx, request, rc == HIVE_STOP ? HIVE_OK : rc, rc == HIVE_OK ? c->pid : 0);
+    return;
+  }
+  case CALL_TERMINATE:
+    if (c->pid == 0) {
+      sup_answer(ctx, request, HIVE_OK, 0);
+      return;
+    }
+    s->reply_to = *request;
+    sup_plan(s, ctx, 0, c, THEN_REPLY);
+    return;
+  case CALL_RESTART: {
+    int rc = simple ? HIVE_EINVAL : c->pid != 0 ? HIVE_ERUNNING : sup_start(s, c);
+    sup_answer(ctx, request, rc == HIVE_STOP ? HIVE_OK : rc, rc == HIVE_OK ? c->pid : 0);
+    return;
+  }
+  case CALL_DELETE: {
+    int rc = simple ? HIVE_EINVAL : c->pid != 0 ? HIVE_ERUNNING : HIVE_OK;
+    if (rc == HIVE_OK)
+      sup_remove(s, c);
+    sup_answer(ctx, request, rc, 0);
+    return;
+  }
+  case CALL_COUNT: {
+    sup_answer_t answer = {.rc = HIVE_OK};
+    for (size_t i = 0; i < s->n; i++) {
+      answer.counts.specs++;
+      answer.counts.active += s->children[i]->pid != 0;
+      if (s->children[i]->type == HIVE_CHILD_SUPERVISOR)
+        answer.counts.supervisors++;
+      else
+        answer.counts.workers++;
+    }
+    hive_reply(ctx, request, &answer, sizeof(answer));
+    return;
+  }
+  case CALL_WHICH: {
+    size_t len = sizeof(sup_answer_t) + s->n * sizeof(hive_child_info_t);
+    sup_answer_t *answer = calloc(1, len);
+    if (answer == NULL) {
+      sup_answer(ctx, request, HIVE_ENOMEM, 0);
+      return;
+    }
+    answer->count = s->n;
+    hive_child_info_t *info = (hive_child_info_t *)(answer + 1);
+    for (size_t i = 0; i < s->n; i++) {
+      const sup_child_t *k = s->children[i];
+      snprintf(info[i].id, sizeof(info[i].id), "%s", k->id != NULL ? k->id : "");
+      info[i].pid = k->pid;
+      info[i].type = k->type;
+      info[i].restart = k->restart;
+      info[i].restarts = k->restarts;
+    }
+    hive_reply(ctx, request, answer, len);
+    free(answer);
+    return;
+  }
+  }
+}
+
+/* ---- the behaviour ---------------------------------------------------------- */
+
+static void sup_free(sup_t *s) {
+  for (size_t i = 0; i < s->n; i++)
+    child_free(s->children[i]);
+  child_free(s->template);
+  free(s->children);
+  hive__reftab_destroy(s->by_pid);
+  free(s->restart_log);
+  free(s->stop_queue);
+  free(s->failed);
+  free(s->failed_reason);
+  free(s->deferred);
+}
+
+static int sup_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  sup_t *s = state;
+  if (len != sizeof(hive_sup_spec_t))
+    return HIVE_EINVAL;
+  const hive_sup_spec_t *spec = arg;
+  int rc = sup_spec_check(spec);
+  if (rc != HIVE_OK)
+    return rc;
+  s->h = hive_node(ctx);
+  s->self = hive_self(ctx);
+  s->strategy = spec->strategy;
+  s->intensity = spec->intensity;
+  s->period_s = spec->period_s;
+  s->auto_shutdown = spec->auto_shutdown;
+  hive_trap_exit(ctx, true);
+  if ((s->restart_log = calloc(spec->intensity + 1, sizeof(*s->restart_log))) == NULL)
+    return HIVE_ENOMEM;
+  if (s->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE) {
+    s->template = child_copy(&spec->children[0], NULL, 0);
+    rc = s->template == NULL ? HIVE_ENOMEM : HIVE_OK;
+  }
+  for (size_t i = 0;
+       rc == HIVE_OK && s->strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE && i < spec->nchildren; i++) {
+    sup_child_t *c = child_copy(&spec->children[i], NULL, 0);
+    if (c == NULL || !sup_append(s, c)) {
+      child_free(c);
+      rc = HIVE_ENOMEM;
+      break;
+    }
+    rc = sup_start(s, c);
+    if (rc == HIVE_STOP)
+      rc = HIVE_OK; /* init chose not to start: kept as a stopped child, as OTP's ignore */
+  }
+  if (rc != HIVE_OK) {
+    /* Undo, last started first, each gone before the next. */
+    for (size_t i = s->n; i > 0; i--) {
+      sup_child_t *c = s->children[i - 1];
+      if (c->pid == 0)
+        continue;
+      hive_unlink(ctx, c->pid);
+      if (hive__actor_stop_now(s->h, c->pid, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}) ==
+          HIVE_EALREADY)
+        hive_kill(s->h, c->pid); /* busy already: the best we can do here */
+    }
+    sup_free(s);
+  }
+  return rc;
+}
+
+static int sup_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  sup_t *s = state;
+  if (msg->tag == HIVE_TAG_EXIT) {
+    hive_pid_t pid;
+    hive_reason_t reason;
+    hive_exit_info(msg, &pid, &reason);
+    sup_child_t *c = sup_find_pid(s, pid);
+    if (c == NULL) {
+      /* From our parent, or an order from outside: stop everything. */
+      if (reason.kind != HIVE_REASON_NORMAL && !(s->busy && s->then == THEN_EXIT))
+        sup_shutdown(s, ctx, &reason);
+      return HIVE_OK;
+    }
+    if (c->stopping) { /* one we asked to stop */
+      sup_forget(s, c);
+      if (c->restart == HIVE_RESTART_TEMPORARY || s->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE)
+        sup_remove(s, c);
+      sup_step(s, ctx);
+      return HIVE_OK;
+    }
+    sup_child_ended(s, ctx, c, &reason);
+    return HIVE_OK;
+  }
+  if (msg->tag == SUP_TAG_KILL && msg->len == sizeof(hive_pid_t)) {
+    hive_pid_t pid;
+    memcpy(&pid, msg->data, sizeof(pid));
+    sup_child_t *c = sup_find_pid(s, pid);
+    if (c != NULL && c->stopping) {
+      c->kill_timer = 0;
+      hive_kill(s->h, pid); /* its shutdown time is up */
+    }
+    return HIVE_OK;
+  }
+  if (msg->tag == SUP_TAG_CALL && msg->len == sizeof(sup_call_t) && msg->ref != 0) {
+    sup_call_t call;
+    memcpy(&call, msg->data, sizeof(call));
+    if (!s->busy) {
+      sup_do_call(s, ctx, msg, &call);
+      return HIVE_OK;
+    }
+    if (s->ndeferred == s->deferred_cap) { /* after the plan: the caller waits */
+      size_t cap = s->deferred_cap ? 2 * s->deferred_cap : 4;
+      sup_deferred_t *grown = realloc(s->deferred, cap * sizeof(*grown));
+      if (grown == NULL) {
+        sup_answer(ctx, msg, HIVE_ENOMEM, 0);
+        return HIVE_OK;
+      }
+      s->deferred = grown;
+      s->deferred_cap = cap;
+    }
+    s->deferred[s->ndeferred++] = (sup_deferred_t){.request = *msg, .call = call};
+    return HIVE_OK;
+  }
+  return HIVE_OK; /* anything else is not for a supervisor */
+}
+
+static void sup_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *reason) {
+  (void)ctx, (void)reason;
+  sup_free(state); /* children still running (a kill) go through their links */
+}
+
+static const hive_behaviour_t sup_behaviour = {.name = "supervisor",
+                                               .state_size = sizeof(sup_t),
+                                               .init = sup_init,
+                                               .handle = sup_handle,
+                                               .terminate = sup_terminate};
+
+const hive_behaviour_t *hive_sup_behaviour(void) {
+  return &sup_behaviour;
+}
+
+int hive_sup_start(hive_t *h, const hive_sup_spec_t *spec, hive_pid_t *out) {
+  if (h == NULL || spec == NULL)
+    return HIVE_EINVAL;
+  int rc = sup_spec_check(spec);
+  if (rc != HIVE_OK)
+    return rc;
+  hive_pid_t pid;
+  rc = hive_spawn(h, &sup_behaviour, spec, sizeof(*spec), NULL, &pid);
+  if (rc != HIVE_OK)
+    return rc;
+  if (hive__tls.actor == NULL) /* top level: hive_stop ends it before the rest */
+    hive__node_stop_first(h, pid);
+  if (out != NULL)
+    *out = pid;
+  return HIVE_OK;
+}
+
+/* Sends a call and waits for the answer (plain threads, blocking actors). */
+static int sup_call(hive_t *h, hive_pid_t sup, const sup_call_t *call, sup_answer_t *answer,
+                    void **extra) {
+  if (h == NULL || sup == 0)
+    return HIVE_EINVAL;
+  void *reply;
+  size_t len;
+  int rc = hive_ask(h, sup, SUP_TAG_CALL, call, sizeof(*call), -1, &reply, &len);
+  if (rc != HIVE_OK)
+    return rc;
+  if (len < sizeof(*answer)) {
+    free(reply);
+    return HIVE_EINVAL; /* not a supervisor */
+  }
+  memcpy(answer, reply, sizeof(*answer));
+  if (extra != NULL)
+    *extra = reply;
+  else
+    free(reply);
+  return answer->rc;
+}
+
+static int sup_call_id(sup_call_t *call, const char *id) {
+  if (!name_ok(id))
+    return HIVE_EINVAL;
+  snprintf(call->id, sizeof(call->id), "%s", id);
+  return HIVE_OK;
+}
+
+int hive_sup_start_child(hive_t *h, hive_pid_t sup, const hive_child_spec_t *spec, const void *arg,
+                         size_t arg_len, hive_pid_t *out) {
+  if (arg_len > 0 && arg == NULL)
+    return HIVE_EINVAL;
+  sup_call_t call = {.op = CALL_START, .spec = spec, .arg = arg, .arg_len = arg_len};
+  sup_answer_t answer;
+  int rc = sup_call(h, sup, &call, &answer, NULL);
+  if (rc == HIVE_OK && out != NULL)
+    *out = answer.pid;
+  return rc;
+}
+
+int hive_sup_terminate_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t pid) {
+  sup_call_t call = {.op = CALL_TERMINATE, .pid = pid};
+  if (id != NULL && sup_call_id(&call, id) != HIVE_OK)
+    return HIVE_EINVAL;
+  if (id == NULL && pid == 0)
+    return HIVE_EINVAL;
+  sup_answer_t answer;
+  return sup_call(h, sup, &call, &answer, NULL);
+}
+
+int hive_sup_restart_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t *out) {
+  sup_call_t call = {.op = CALL_RESTART};
+  if (sup_call_id(&call, id) != HIVE_OK)
+    return HIVE_EINVAL;
+  sup_answer_t answer;
+  int rc = sup_call(h, sup, &call, &answer, NULL);
+  if (rc == HIVE_OK && out != NULL)
+    *out = answer.pid;
+  return rc;
+}
+
+int hive_sup_delete_child(hive_t *h, hive_pid_t sup, const char *id) {
+  sup_call_t call = {.op = CALL_DELETE};
+  if (sup_call_id(&call, id) != HIVE_OK)
+    return HIVE_EINVAL;
+  sup_answer_t answer;
+  return sup_call(h, sup, &call, &answer, NULL);
+}
+
+int hive_sup_which_children(hive_t *h, hive_pid_t sup, hive_child_info_t *out, size_t max,
+                            size_t *count) {
+  if (count == NULL || (max > 0 && out == NULL))
+    return HIVE_EINVAL;
+  sup_call_t call = {.op = CALL_WHICH};
+  sup_answer_t answer;
+  void *reply = NULL;
+  int rc = sup_call(h, sup, &call, &answer, &reply);
+  if (rc == HIVE_OK) {
+    *count = answer.count;
+    size_t n = answer.count < max ? answer.count : max;
+    memcpy(out, (sup_answer_t *)reply + 1, n * sizeof(*out));
+  }
+  free(reply);
+  return rc;
+}
+
+int hive_sup_count_children(hive_t *h, hive_pid_t sup, hive_child_counts_t *out) {
+  if (out == NULL)
+    return HIVE_EINVAL;
+  sup_call_t call = {.op = CALL_COUNT};
+  sup_answer_t answer;
+  int rc = sup_call(h, sup, &call, &answer, NULL);
+  if (rc == HIVE_OK)
+    *out = answer.counts;
+  return rc;
+}
