@@ -710,7 +710,8 @@ static int sup_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
       sup_child_t *c = s->children[i - 1];
       if (c->pid == 0)
         continue;
-      hive_unlink(ctx, c->pid);
+      /* No unlink first: that signal would make it busy. Its exit signal
+       * reaches this supervisor, which is failing too and drops it. */
       if (hive__actor_stop_now(s->h, c->pid, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}) ==
           HIVE_EALREADY)
         hive_kill(s->h, c->pid); /* busy already: the best we can do here */
