@@ -17,6 +17,7 @@ int main(void) {
       {"churn_and_stop", scenario_churn_and_stop},
       {"requests_and_timers", scenario_requests_and_timers},
       {"links_and_monitors", scenario_links_and_monitors},
+      {"supervision_churn", scenario_supervision_churn},
   };
   static const unsigned worker_counts[] = {0, 1};
   int passed = 0, failed = 0;

@@ -669,3 +669,85 @@ scenario_result_t scenario_links_and_monitors(unsigned workers) {
   CHECK(ns.actors_alive == 0, "%llu actors still alive", (unsigned long long)ns.actors_alive);
   return NULL;
 }
+
+/* ---- supervision_churn ------------------------------------------------------ */
+
+#define SC_CHILDREN 20
+#define SC_CRASHES 2000
+
+static atomic_long sc_started, sc_ended;
+static hive_t *sc_node;
+static hive_pid_t sc_sup;
+
+static int sc_init(hive_ctx_t *ctx, void *s, const void *a, size_t l) {
+  (void)ctx, (void)s, (void)a, (void)l;
+  atomic_fetch_add(&sc_started, 1);
+  return HIVE_OK;
+}
+static int sc_handle(hive_ctx_t *ctx, void *s, const hive_msg_t *m) {
+  (void)ctx, (void)s, (void)m;
+  return -1; /* any message: crash */
+}
+static void sc_terminate(hive_ctx_t *ctx, void *s, const hive_reason_t *r) {
+  (void)ctx, (void)s, (void)r;
+  atomic_fetch_add(&sc_ended, 1);
+}
+static const hive_behaviour_t sc_b = {
+    .name = "crashy", .init = sc_init, .handle = sc_handle, .terminate = sc_terminate};
+
+static void *sc_crasher(void *arg) {
+  uint64_t rng = (uintptr_t)arg + 99;
+  hive_child_info_t info[SC_CHILDREN];
+  for (int i = 0; i < SC_CRASHES; i++) {
+    size_t n;
+    if (hive_sup_which_children(sc_node, sc_sup, info, SC_CHILDREN, &n) != HIVE_OK)
+      break;
+    hive_pid_t pid = info[xorshift(&rng) % SC_CHILDREN].pid;
+    if (pid != 0)
+      hive_send(sc_node, pid, HIVE_TAG_USER, NULL, 0);
+    if (i % 100 == 0) {
+      hive_child_counts_t counts;
+      hive_sup_count_children(sc_node, sc_sup, &counts);
+      hive_sup_terminate_child(sc_node, sc_sup, info[0].id, 0);
+      hive_sup_restart_child(sc_node, sc_sup, info[0].id, NULL);
+    }
+  }
+  return NULL;
+}
+
+scenario_result_t scenario_supervision_churn(unsigned workers) {
+  atomic_store(&sc_started, 0);
+  atomic_store(&sc_ended, 0);
+  CHECK((sc_node = start_node(workers)) != NULL, "hive_start failed");
+  static char ids[SC_CHILDREN][8];
+  hive_child_spec_t specs[SC_CHILDREN];
+  for (int i = 0; i < SC_CHILDREN; i++) {
+    snprintf(ids[i], sizeof(ids[i]), "c%d", i);
+    hive_child_spec_init(&specs[i]);
+    specs[i].id = ids[i];
+    specs[i].behaviour = &sc_b;
+    specs[i].shutdown_ms = 1000;
+  }
+  hive_sup_spec_t spec;
+  hive_sup_spec_init(&spec);
+  spec.strategy = workers == 1 ? HIVE_SUP_ONE_FOR_ONE : HIVE_SUP_REST_FOR_ONE;
+  spec.intensity = 1000000;
+  spec.children = specs;
+  spec.nchildren = SC_CHILDREN;
+  CHECK(hive_sup_start(sc_node, &spec, &sc_sup) == HIVE_OK, "hive_sup_start");
+  pthread_t threads[2];
+  for (uintptr_t i = 0; i < 2; i++)
+    pthread_create(&threads[i], NULL, sc_crasher, (void *)i);
+  for (int i = 0; i < 2; i++)
+    pthread_join(threads[i], NULL);
+  hive_child_counts_t counts;
+  int rc = hive_sup_count_children(sc_node, sc_sup, &counts);
+  hive_stop(sc_node);
+  CHECK(rc == HIVE_OK && counts.specs == SC_CHILDREN, "the supervisor lost specs: %zu",
+        counts.specs);
+  CHECK(atomic_load(&sc_started) == atomic_load(&sc_ended),
+        "%ld children started, %ld terminate calls", atomic_load(&sc_started),
+        atomic_load(&sc_ended));
+  CHECK(atomic_load(&sc_started) > SC_CHILDREN, "nothing was restarted");
+  return NULL;
+}

@@ -42,4 +42,9 @@ scenario_result_t scenario_requests_and_timers(unsigned workers);
  * is not held. */
 scenario_result_t scenario_links_and_monitors(unsigned workers);
 
+/* A supervisor's children crash at random while plain threads call it
+ * (which, count, terminate, restart); then the node stops: every child
+ * started had its terminate run once, and no spec was lost. */
+scenario_result_t scenario_supervision_churn(unsigned workers);
+
 #endif /* HIVE_TEST_SCENARIOS_H */

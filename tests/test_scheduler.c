@@ -28,6 +28,7 @@ SCENARIO_TEST(stale_pid_race)
 SCENARIO_TEST(churn_and_stop)
 SCENARIO_TEST(requests_and_timers)
 SCENARIO_TEST(links_and_monitors)
+SCENARIO_TEST(supervision_churn)
 
 /* ---- fairness ------------------------------------------------------------ */
 
