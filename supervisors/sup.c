@@ -890,7 +890,8 @@ int hive_sup_which_children(hive_t *h, hive_pid_t sup, hive_child_info_t *out, s
   if (rc == HIVE_OK) {
     *count = answer.count;
     size_t n = answer.count < max ? answer.count : max;
-    memcpy(out, (sup_answer_t *)reply + 1, n * sizeof(*out));
+    if (n > 0) /* out may be NULL when max is 0: just the count */
+      memcpy(out, (sup_answer_t *)reply + 1, n * sizeof(*out));
   }
   free(reply);
   return rc;
