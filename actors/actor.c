@@ -187,11 +187,12 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
   a->behaviour = NULL;
   atomic_store_explicit(&a->behaviour_name, NULL, memory_order_relaxed);
   hive_pid_t ended = a->self;
+  bool last = hive__node_count_exit(h);
   atomic_store(&a->pid, 0); /* seq_cst: see hive__node_actor_exited */
   a->self = 0;
   a->exiting = false; /* stray turns of the empty slot must still drain */
   a->retiring = true;
-  hive__node_actor_exited(h, a, ended);
+  hive__node_actor_exited(h, a, ended, last);
 }
 
 /*

@@ -161,9 +161,12 @@ static void node_request_shutdown_all(hive_t *h, bool kill) {
   }
 }
 
-void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid) {
+bool hive__node_count_exit(hive_t *h) {
   atomic_fetch_add_explicit(&h->exited, 1, memory_order_relaxed);
-  bool last = atomic_fetch_sub(&h->alive, 1) == 1 && atomic_load(&h->stopping);
+  return atomic_fetch_sub(&h->alive, 1) == 1 && atomic_load(&h->stopping);
+}
+
+void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid, bool last) {
   /* seq_cst, after the seq_cst clearing of a->pid: hive_join stores
    * `joined` before it reads a->pid, so one of the two sees the other. */
   if (last || atomic_load(&a->joined) == pid) {

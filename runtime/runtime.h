@@ -369,8 +369,11 @@ void hive__node_count_restart(hive_t *h);
  * top-level supervisors), then every other actor. */
 int hive__node_stop_first(hive_t *h, hive_pid_t pid);
 
-/* Counts the end of incarnation pid of a (after its pid field is cleared);
- * wakes its hive_join callers, and hive_stop when the last actor ends. */
-void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid);
+/* An incarnation ends: first count it (before its pid field is cleared, so
+ * that whoever sees it gone sees the totals too; true if it was the last
+ * actor of a stopping node), then, once the pid is cleared, wake its
+ * hive_join callers and hive_stop. */
+bool hive__node_count_exit(hive_t *h);
+void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid, bool last);
 
 #endif /* HIVE_RUNTIME_H */

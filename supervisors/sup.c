@@ -252,6 +252,12 @@ typedef struct {
   sup_call_t call;
 } sup_deferred_t;
 
+/* A child that ended by itself while a plan ran: handled after it. */
+typedef struct {
+  struct sup_child *child;
+  hive_reason_t reason; /* kind and code; no text */
+} sup_failure_t;
+
 typedef struct {
   hive_t *h;
   hive_pid_t self;
@@ -272,8 +278,7 @@ typedef struct {
   hive_reason_t exit_reason; /* THEN_EXIT */
   hive_msg_t reply_to;       /* THEN_REPLY: the terminate_child request */
   /* Work that waits for the plan: children that ended meanwhile, calls. */
-  sup_child_t **failed;
-  hive_reason_t *failed_reason;
+  sup_failure_t *failed;
   size_t nfailed, failed_cap;
   sup_deferred_t *deferred;
   size_t ndeferred, deferred_cap;
@@ -298,15 +303,23 @@ static sup_child_t *sup_find_id(sup_t *s, const char *id) {
   return NULL;
 }
 
+/* items (n used of *cap) with room for one more: the same array, a bigger
+ * one, or NULL when out of memory (items is then still valid). */
+static void *sup_room(void *items, size_t n, size_t *cap, size_t size) {
+  if (n < *cap)
+    return items;
+  size_t want = *cap ? 2 * *cap : 8;
+  void *grown = realloc(items, want * size);
+  if (grown != NULL)
+    *cap = want;
+  return grown;
+}
+
 static bool sup_append(sup_t *s, sup_child_t *c) {
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 8;
-    sup_child_t **grown = realloc(s->children, cap * sizeof(*grown));
-    if (grown == NULL)
-      return false;
-    s->children = grown;
-    s->cap = cap;
-  }
+  sup_child_t **children = sup_room(s->children, s->n, &s->cap, sizeof(*children));
+  if (children == NULL)
+    return false;
+  s->children = children;
   s->children[s->n++] = c;
   return true;
 }
@@ -379,14 +392,10 @@ static void sup_log_child(sup_t *s, int level, const sup_child_t *c, hive_pid_t 
 static void sup_step(sup_t *s, hive_ctx_t *ctx);
 
 static bool sup_queue_stop(sup_t *s, hive_pid_t pid) {
-  if (s->nstop == s->stop_cap) {
-    size_t cap = s->stop_cap ? 2 * s->stop_cap : 8;
-    hive_pid_t *grown = realloc(s->stop_queue, cap * sizeof(*grown));
-    if (grown == NULL)
-      return false;
-    s->stop_queue = grown;
-    s->stop_cap = cap;
-  }
+  hive_pid_t *queue = sup_room(s->stop_queue, s->nstop, &s->stop_cap, sizeof(*queue));
+  if (queue == NULL)
+    return false;
+  s->stop_queue = queue;
   s->stop_queue[s->nstop++] = pid;
   return true;
 }
@@ -467,11 +476,9 @@ static void sup_step(sup_t *s, hive_ctx_t *ctx) {
   }
   /* What waited for the plan, in the order it came. */
   while (!s->busy && s->nfailed > 0) {
-    sup_child_t *c = s->failed[0];
-    hive_reason_t r = s->failed_reason[0];
+    sup_failure_t f = s->failed[0];
     memmove(s->failed, s->failed + 1, --s->nfailed * sizeof(*s->failed));
-    memmove(s->failed_reason, s->failed_reason + 1, s->nfailed * sizeof(*s->failed_reason));
-    sup_child_ended(s, ctx, c, &r);
+    sup_child_ended(s, ctx, f.child, &f.reason);
   }
   while (!s->busy && s->ndeferred > 0) {
     sup_deferred_t d = s->deferred[0];
@@ -488,20 +495,12 @@ static void sup_child_ended(sup_t *s, hive_ctx_t *ctx, sup_child_t *c,
   if (s->busy) { /* after the plan in progress */
     if (c->replan)
       return; /* it will be started again by the plan anyway */
-    if (s->nfailed == s->failed_cap) {
-      size_t cap = s->failed_cap ? 2 * s->failed_cap : 4;
-      sup_child_t **f = realloc(s->failed, cap * sizeof(*f));
-      hive_reason_t *r = realloc(s->failed_reason, cap * sizeof(*r));
-      if (f != NULL)
-        s->failed = f;
-      if (r != NULL)
-        s->failed_reason = r;
-      if (f == NULL || r == NULL)
-        return;
-      s->failed_cap = cap;
-    }
-    s->failed[s->nfailed] = c;
-    s->failed_reason[s->nfailed++] = (hive_reason_t){.kind = reason->kind, .code = reason->code};
+    sup_failure_t *failed = sup_room(s->failed, s->nfailed, &s->failed_cap, sizeof(*failed));
+    if (failed == NULL)
+      return;
+    s->failed = failed;
+    s->failed[s->nfailed++] =
+        (sup_failure_t){.child = c, .reason = {.kind = reason->kind, .code = reason->code}};
     return;
   }
   bool normal = reason->kind == HIVE_REASON_NORMAL || reason->kind == HIVE_REASON_SHUTDOWN;
@@ -667,7 +666,6 @@ static void sup_free(sup_t *s) {
   free(s->restart_log);
   free(s->stop_queue);
   free(s->failed);
-  free(s->failed_reason);
   free(s->deferred);
 }
 
@@ -761,16 +759,14 @@ static int sup_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
       sup_do_call(s, ctx, msg, &call);
       return HIVE_OK;
     }
-    if (s->ndeferred == s->deferred_cap) { /* after the plan: the caller waits */
-      size_t cap = s->deferred_cap ? 2 * s->deferred_cap : 4;
-      sup_deferred_t *grown = realloc(s->deferred, cap * sizeof(*grown));
-      if (grown == NULL) {
-        sup_answer(ctx, msg, HIVE_ENOMEM, 0);
-        return HIVE_OK;
-      }
-      s->deferred = grown;
-      s->deferred_cap = cap;
+    /* After the plan: the caller waits. */
+    sup_deferred_t *deferred =
+        sup_room(s->deferred, s->ndeferred, &s->deferred_cap, sizeof(*deferred));
+    if (deferred == NULL) {
+      sup_answer(ctx, msg, HIVE_ENOMEM, 0);
+      return HIVE_OK;
     }
+    s->deferred = deferred;
     s->deferred[s->ndeferred++] = (sup_deferred_t){.request = *msg, .call = call};
     return HIVE_OK;
   }

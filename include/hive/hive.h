@@ -362,6 +362,7 @@ int hive_system_monitor(hive_t *h, hive_pid_t pid);
 /*
  * Plain threads: waits until pid has ended (its terminate callback has
  * returned), for at most timeout_ms milliseconds (negative: no limit).
+ * When it returns HIVE_OK, the end is already counted in hive_node_stats.
  * Returns HIVE_OK at once if pid is already gone, HIVE_ETIMEDOUT, or
  * HIVE_EDEADLK if called from inside a callback of the node. Inside
  * actors, monitor instead.
