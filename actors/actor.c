@@ -273,7 +273,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
     if (msg->flags & HIVE__MSG_SYSTEM) {
       sys_done++;
       hive__msg_t *trapped = NULL;
-      if (self != 0 && msg->to == self)
+      if (msg->to == self) /* never true for a slot without incarnation (self 0) */
         trapped = hive__signal_apply_owner(a, msg);
       else
         hive__signal_answer_dead(h, msg->to, msg);
@@ -284,7 +284,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       }
     } else {
       user_done++;
-      if (self == 0 || msg->to != self) {
+      if (msg->to != self) {
         hive__count_dead_letter(h, NULL); /* sent to an earlier incarnation */
         hive__request_fail_queued(h, msg->to, msg);
       } else if ((msg->flags & HIVE__MSG_UNBOUNDED) && !actor_accept_runtime_message(h, a, msg)) {
@@ -421,14 +421,6 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   return HIVE_OK;
 }
 
-/* The live actor to names, or NULL after counting a dead letter. */
-static hive__actor_t *actor_lookup_live(hive_t *h, hive_pid_t to) {
-  hive__actor_t *a = hive__lookup_live(h, to);
-  if (a == NULL)
-    hive__count_dead_letter(h, NULL);
-  return a;
-}
-
 /* Fills in what every user message carries and pushes it. */
 static int actor_deliver(hive_t *h, hive__actor_t *a, hive_pid_t to, uint32_t tag,
                          hive__msg_t *msg) {
@@ -442,7 +434,7 @@ static int actor_deliver(hive_t *h, hive__actor_t *a, hive_pid_t to, uint32_t ta
 int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len) {
   if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL))
     return HIVE_EINVAL;
-  hive__actor_t *a = actor_lookup_live(h, to);
+  hive__actor_t *a = hive__lookup_for_message(h, to);
   if (a == NULL)
     return HIVE_ENOPROC;
   hive__msg_t *msg = hive__msg_new(data, len);
@@ -454,7 +446,7 @@ int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t l
 int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len) {
   if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && buf == NULL))
     return HIVE_EINVAL;
-  hive__actor_t *a = actor_lookup_live(h, to);
+  hive__actor_t *a = hive__lookup_for_message(h, to);
   if (a == NULL)
     return HIVE_ENOPROC;
   hive__msg_t *msg = hive__msg_new(NULL, 0);

@@ -43,32 +43,28 @@ bool hive__reftab_put(ck_ht_t *t, uint64_t key, uint64_t value) {
   return ck_ht_put_spmc(t, hash, &entry);
 }
 
-bool hive__reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value) {
+/* Looks key up with ck_ht's get or remove; its value into *value. */
+static bool reftab_find(ck_ht_t *t, uint64_t key, uint64_t *value,
+                        bool (*op)(ck_ht_t *, ck_ht_hash_t, ck_ht_entry_t *)) {
   if (t == NULL)
     return false;
   ck_ht_hash_t hash;
   ck_ht_entry_t entry;
   ck_ht_hash_direct(&hash, t, (uintptr_t)key);
   ck_ht_entry_key_set_direct(&entry, (uintptr_t)key);
-  if (!ck_ht_remove_spmc(t, hash, &entry))
+  if (!op(t, hash, &entry))
     return false;
   if (value != NULL)
     *value = ck_ht_entry_value_direct(&entry);
   return true;
 }
 
+bool hive__reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value) {
+  return reftab_find(t, key, value, ck_ht_remove_spmc);
+}
+
 bool hive__reftab_get(ck_ht_t *t, uint64_t key, uint64_t *value) {
-  if (t == NULL)
-    return false;
-  ck_ht_hash_t hash;
-  ck_ht_entry_t entry;
-  ck_ht_hash_direct(&hash, t, (uintptr_t)key);
-  ck_ht_entry_key_set_direct(&entry, (uintptr_t)key);
-  if (!ck_ht_get_spmc(t, hash, &entry))
-    return false;
-  if (value != NULL)
-    *value = ck_ht_entry_value_direct(&entry);
-  return true;
+  return reftab_find(t, key, value, ck_ht_get_spmc);
 }
 
 bool hive__reftab_has(ck_ht_t *t, uint64_t key) {

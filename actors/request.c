@@ -44,10 +44,8 @@ static uint64_t request_new_ref(hive_t *h) {
  * target is a dead letter and HIVE_ENOPROC. */
 static int request_prepare(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
                            hive__actor_t **a, hive__msg_t **msg) {
-  if ((*a = hive__lookup_live(h, to)) == NULL) {
-    hive__count_dead_letter(h, NULL);
+  if ((*a = hive__lookup_for_message(h, to)) == NULL)
     return HIVE_ENOPROC;
-  }
   if ((*msg = hive__msg_new(data, len)) == NULL)
     return HIVE_ENOMEM;
   (*msg)->to = to;

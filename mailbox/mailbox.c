@@ -146,33 +146,38 @@ static hive__msg_t *mailbox_shift(hive__msg_t **head) {
   return msg;
 }
 
-hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
+/* The next system message; inline, for the dequeue of every message. */
+static inline hive__msg_t *mailbox_take_system(hive__mailbox_t *mb) {
   if (mb->sys_head == NULL && ck_pr_load_ptr(&mb->sys.head) != NULL)
     mb->sys_head = mailbox_swap_lane(&mb->sys);
-  if (mb->sys_head != NULL)
-    return mailbox_shift(&mb->sys_head);
+  return mailbox_shift(&mb->sys_head);
+}
+
+hive__msg_t *hive__mailbox_take_system_owner(hive__mailbox_t *mb) {
+  return mailbox_take_system(mb);
+}
+
+hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
+  hive__msg_t *msg = mailbox_take_system(mb);
+  if (msg != NULL)
+    return msg;
   if (mb->user_head == NULL) {
     if (ck_pr_load_ptr(&mb->user.head) == NULL)
       return NULL;
     mb->user_head = mailbox_swap_lane(&mb->user);
   }
-  hive__msg_t *msg = mailbox_shift(&mb->user_head);
-  if (msg != NULL)
-    atomic_store_explicit(&mb->taken, atomic_load_explicit(&mb->taken, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-  if (msg != NULL && msg->to == self && !(msg->flags & HIVE__MSG_UNBOUNDED) &&
+  msg = mailbox_shift(&mb->user_head);
+  if (msg == NULL)
+    return NULL;
+  atomic_store_explicit(&mb->taken, atomic_load_explicit(&mb->taken, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  if (msg->to == self && !(msg->flags & HIVE__MSG_UNBOUNDED) &&
       atomic_load_explicit(&mb->capacity, memory_order_relaxed) > 0) {
     atomic_fetch_sub_explicit(&mb->bounded_len, 1, memory_order_relaxed);
     if (atomic_load_explicit(&mb->policy, memory_order_relaxed) == HIVE_MAILBOX_BLOCK)
       ck_ec32_inc(&mb->room, mb->room_mode); /* a place is free: wake a waiting sender */
   }
   return msg;
-}
-
-hive__msg_t *hive__mailbox_take_system_owner(hive__mailbox_t *mb) {
-  if (mb->sys_head == NULL && ck_pr_load_ptr(&mb->sys.head) != NULL)
-    mb->sys_head = mailbox_swap_lane(&mb->sys);
-  return mailbox_shift(&mb->sys_head);
 }
 
 bool hive__mailbox_finish_owner(hive__mailbox_t *mb, int64_t user, int64_t sys) {

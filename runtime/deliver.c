@@ -40,23 +40,25 @@ int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   return deliver_finish(h, a, msg, hive__mailbox_push_mpsc(&a->mb, msg));
 }
 
+/* A push that found the mailbox full waits for room only for a plain
+ * thread sending to a HIVE_MAILBOX_BLOCK mailbox. */
+static inline bool deliver_must_wait(hive__actor_t *a, int pushed) {
+  return pushed == HIVE__PUSH_FULL && hive__tls.actor == NULL &&
+         atomic_load_explicit(&a->mb.policy, memory_order_relaxed) == HIVE_MAILBOX_BLOCK;
+}
+
 int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
-  int first = hive__mailbox_push_mpsc(&a->mb, msg);
-  if (first != HIVE__PUSH_FULL || hive__tls.actor != NULL ||
-      atomic_load_explicit(&a->mb.policy, memory_order_relaxed) != HIVE_MAILBOX_BLOCK)
-    return deliver_finish(h, a, msg, first); /* the common case: one push */
-  uint64_t deadline = 0;
+  int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
+  if (!deliver_must_wait(a, pushed))
+    return deliver_finish(h, a, msg, pushed); /* the common case: one push */
+  uint64_t deadline = hive__now_ns() + (uint64_t)atomic_load(&a->mb.block_ms) * 1000000u;
   for (;;) {
-    uint32_t seen = ck_ec32_value(&a->mb.room); /* before the try: no lost wakeup */
-    int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
-    if (pushed != HIVE__PUSH_FULL || hive__tls.actor != NULL ||
-        atomic_load_explicit(&a->mb.policy, memory_order_relaxed) != HIVE_MAILBOX_BLOCK)
+    uint32_t seen = ck_ec32_value(&a->mb.room); /* before the retry: no lost wakeup */
+    pushed = hive__mailbox_push_mpsc(&a->mb, msg);
+    if (!deliver_must_wait(a, pushed))
       return deliver_finish(h, a, msg, pushed);
-    uint64_t now = hive__now_ns();
-    if (deadline == 0)
-      deadline = now + (uint64_t)atomic_load(&a->mb.block_ms) * 1000000u;
-    if (now >= deadline || atomic_load_explicit(&a->alive_pid, memory_order_acquire) != msg->to) {
-      bool dead = atomic_load(&a->alive_pid) != msg->to;
+    bool dead = atomic_load_explicit(&a->alive_pid, memory_order_acquire) != msg->to;
+    if (dead || hive__now_ns() >= deadline) {
       if (dead)
         hive__count_dead_letter(h, NULL);
       msg->flags &= ~HIVE__MSG_OWNED; /* the caller keeps a moved buffer */
@@ -74,9 +76,8 @@ void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
 }
 
 int hive__deliver(hive_t *h, hive__msg_t *msg) {
-  hive__actor_t *a = hive__lookup_live(h, msg->to);
+  hive__actor_t *a = hive__lookup_for_message(h, msg->to);
   if (a == NULL) {
-    hive__count_dead_letter(h, NULL);
     msg->flags &= ~HIVE__MSG_OWNED;
     hive__msg_free(msg);
     return HIVE_ENOPROC;
