@@ -67,15 +67,16 @@ static int actor_check_opts(const hive_spawn_opts_t *opts) {
 }
 
 /* Records why the actor ends; the first decision wins. Token holder. */
-void hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text) {
+bool hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text) {
   if (a->exiting)
-    return;
+    return false;
   a->exiting = true;
   a->exit_reason = (hive_reason_t){.kind = kind, .code = code};
   if (text != NULL) {
     a->exit_text = strdup(text); /* NULL on no memory: the reason loses its text */
     a->exit_reason.text = a->exit_text;
   }
+  return true;
 }
 
 /* ---- calling callbacks ------------------------------------------------------ */
@@ -115,11 +116,11 @@ static int actor_call(actor_call_t *c, int *signal) {
 static void actor_decide_from_result(hive__actor_t *a, int rc, int signal) {
   if (rc == HIVE_STOP)
     hive__actor_decide_exit(a, HIVE_REASON_NORMAL, 0, NULL);
-  else if (rc == HIVE__CRASHED)
-    hive__actor_decide_exit(a, HIVE_REASON_CRASH, signal, "fault trapped in a callback");
+  else if (rc == HIVE__CRASHED) /* it failed by itself only if that decided its end */
+    a->failed_itself =
+        hive__actor_decide_exit(a, HIVE_REASON_CRASH, signal, "fault trapped in a callback");
   else if (rc != HIVE_OK)
-    hive__actor_decide_exit(a, HIVE_REASON_ERROR, rc, hive_strerror(rc));
-  a->failed_itself = rc != HIVE_OK && rc != HIVE_STOP && a->exit_reason.kind != HIVE_REASON_NORMAL;
+    a->failed_itself = hive__actor_decide_exit(a, HIVE_REASON_ERROR, rc, hive_strerror(rc));
 }
 
 /* An Erlang-style crash report, for an actor that failed by itself (an

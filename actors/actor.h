@@ -30,8 +30,9 @@ struct hive_ctx {
  * a failed start in exact reverse order. */
 int hive__actor_stop_now(hive_t *h, hive_pid_t pid, const hive_reason_t *reason);
 
-/* Records why the actor ends; the first decision wins. Token holder. */
-void hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text);
+/* Records why the actor ends; the first decision wins (true if this call
+ * made it). Token holder. */
+bool hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text);
 
 /* ---- links.c ---- */
 

@@ -172,6 +172,30 @@ Test(watchdog, a_crash_report_names_actor_behaviour_reason_and_last_tag) {
   hive_stop(h);
 }
 
+/* Stops at a checkpoint, then returns an error: the kill decided its end. */
+static sem_t in_loop;
+static int stopped_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state, (void)msg;
+  sem_post(&in_loop);
+  while (!hive_checkpoint(ctx)) {
+  }
+  return HIVE_EINVAL;
+}
+static const hive_behaviour_t stopped_b = {.name = "stopped", .handle = stopped_handle};
+
+Test(watchdog, an_actor_killed_first_gets_no_crash_report_whatever_it_returns) {
+  sem_init(&in_loop, 0, 0);
+  hive_t *h = start_watched(1000, HIVE_LOG_INFO);
+  hive_pid_t pid;
+  cr_assert_eq(hive_spawn(h, &stopped_b, NULL, 0, NULL, &pid), HIVE_OK);
+  cr_assert_eq(hive_send(h, pid, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&in_loop);
+  cr_assert_eq(hive_kill(h, pid), HIVE_OK);
+  TEST_JOIN(h, pid);
+  cr_assert_eq(count_lines("crash report"), 0, "the kill ended it, not its error");
+  hive_stop(h);
+}
+
 Test(watchdog, log_levels_filter) {
   hive_t *h = start_watched(1000, HIVE_LOG_WARNING);
   hive_log(h, HIVE_LOG_INFO, "quiet %d", 1);
