@@ -260,6 +260,9 @@ void hive__sched_stop(hive_t *h); /* joins the workers */
  * workers, so the receiver runs where its sender is; else the inject
  * queue. Any thread. */
 void hive__sched_schedule(hive_t *h, hive__actor_t *a);
+/* Moves the actor in w's next slot, if any, to the inject queue, waking a
+ * parked worker: w is stuck in a long call (the watchdog). Any thread. */
+void hive__sched_rescue_next(hive_t *h, hive__worker_t *w);
 /* Puts an actor whose turn ended with work left at the tail of the
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);

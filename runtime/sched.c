@@ -14,9 +14,9 @@
  * message. The slot does not wake sleepers, and thieves leave it alone
  * unless its owner has been in the same turn for a while (a long handler);
  * after SCHED_NEXT_STREAK turns from the slot in a row, the owner serves its
- * run queue, so a chatting pair cannot starve the others. A limit remains:
- * if every other worker is parked, an actor woken by a long handler waits
- * for that handler to return.
+ * run queue, so a chatting pair cannot starve the others. If every other
+ * worker is parked, an actor woken by a long handler is rescued by the
+ * watchdog (watchdog.c), which moves it to the inject queue.
  *
  * Parking is Dekker's handshake, done with read-modify-writes on the node's
  * `parked` count instead of fences (which ThreadSanitizer cannot model). A
@@ -172,6 +172,16 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
   hive__actor_t *older = atomic_exchange_explicit(&w->next, a, memory_order_acq_rel);
   if (older != NULL)
     sched_push(h, w, older);
+}
+
+void hive__sched_rescue_next(hive_t *h, hive__worker_t *w) {
+  if (atomic_load_explicit(&w->next, memory_order_relaxed) == NULL)
+    return;
+  hive__actor_t *a = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
+  if (a != NULL) {
+    HIVE__TSAN_ACQUIRE(a);
+    sched_push(h, NULL, a);
+  }
 }
 
 void hive__sched_requeue(hive_t *h, hive__actor_t *a) {

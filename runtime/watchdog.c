@@ -9,11 +9,23 @@
  * warning in the log, and a HIVE_TAG_LONG_HANDLER message to the system
  * monitor, if one is registered. The blocking pool is not watched: its
  * handlers are expected to block.
+ *
+ * The same look also rescues actors stuck behind a long call: an actor a
+ * handler woke sits in its worker's `next` slot, which only that worker (or
+ * a spinning thief) takes. If every other worker is parked, it would wait
+ * for the call to return. A worker seen in the same call twice in a row has
+ * its next slot moved to the inject queue, which wakes a parked worker.
  */
 #include <stdlib.h>
 #include <time.h>
 
 #include "runtime.h"
+
+/* How often the watchdog looks while some worker is inside a call: bounds
+ * how long an actor woken by a long handler waits. When no call runs, it
+ * looks every quarter budget, so an idle node wakes it a few times a
+ * second. */
+#define WATCHDOG_BUSY_PERIOD_NS 20000000u
 
 typedef struct {
   uint64_t seq;      /* the call_seq last seen */
@@ -56,7 +68,10 @@ static void watchdog_report(hive_t *h, hive_pid_t pid, uint64_t ran_ns) {
 static void *watchdog_main(void *arg) {
   hive_t *h = arg;
   uint64_t budget_ns = (uint64_t)h->handler_budget_ms * 1000000u;
-  uint64_t period_ns = budget_ns / 4 > 1000000u ? budget_ns / 4 : 1000000u;
+  uint64_t idle_period_ns = budget_ns / 4 > 1000000u ? budget_ns / 4 : 1000000u;
+  uint64_t busy_period_ns =
+      idle_period_ns < WATCHDOG_BUSY_PERIOD_NS ? idle_period_ns : WATCHDOG_BUSY_PERIOD_NS;
+  uint64_t period_ns = idle_period_ns;
   watch_t *watch = calloc(h->nworkers, sizeof(*watch));
   pthread_mutex_lock(&h->watchdog_lock);
   while (!h->watchdog_quit && watch != NULL) {
@@ -67,15 +82,20 @@ static void *watchdog_main(void *arg) {
       break;
     pthread_mutex_unlock(&h->watchdog_lock);
     uint64_t now = hive__now_ns();
+    period_ns = idle_period_ns;
     for (unsigned i = 0; i < h->nworkers; i++) {
       hive__worker_t *w = &h->workers[i];
       uint64_t seq = atomic_load_explicit(&w->call_seq, memory_order_acquire);
       hive_pid_t pid = atomic_load_explicit(&w->call_pid, memory_order_relaxed);
-      if (seq != watch[i].seq) { /* idle, or another call since */
+      if (seq & 1)
+        period_ns = busy_period_ns; /* a call runs: look again soon */
+      if (seq != watch[i].seq) {    /* idle, or another call since */
         watch[i].seq = seq;
         watch[i].since_ns = now;
         continue;
       }
+      if (seq & 1) /* the same call as at the last look */
+        hive__sched_rescue_next(h, w);
       if ((seq & 1) && watch[i].reported != seq && now - watch[i].since_ns >= budget_ns) {
         watch[i].reported = seq;
         watchdog_report(h, pid, now - watch[i].since_ns);

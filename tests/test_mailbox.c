@@ -283,3 +283,61 @@ Test(mailbox, block_never_blocks_an_actor) {
   sem_post(&gate);
   hive_stop(h);
 }
+
+/* ---- system messages ignore bounds ------------------------------------------ */
+
+static sem_t down_seen;
+static uint64_t down_ref;
+struct full_watcher {
+  uint64_t ref;
+};
+static int full_watcher_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  struct full_watcher *w = state;
+  if (msg->tag == HIVE_TAG_DOWN) {
+    down_ref = msg->ref;
+    sem_post(&down_seen);
+  } else if (msg->len == sizeof(hive_pid_t)) {
+    hive_pid_t target;
+    memcpy(&target, msg->data, sizeof(target));
+    hive_monitor(ctx, target, &w->ref);
+    sem_post(&blocked); /* monitoring now; hold until the gate opens */
+    test_wait(&gate, TEST_TIMEOUT_MS);
+  }
+  return HIVE_OK;
+}
+static const hive_behaviour_t full_watcher_b = {.name = "full_watcher",
+                                                .state_size = sizeof(struct full_watcher),
+                                                .handle = full_watcher_handle};
+
+Test(mailbox, exit_signals_and_down_pass_a_full_bounded_mailbox) {
+  sem_init(&down_seen, 0, 0);
+  hive_t *h = test_start(2);
+  /* An exit signal ends an actor whose bounded mailbox is full. */
+  hive_pid_t full = spawn_bounded_blocked(h, HIVE_MAILBOX_REJECT, 1);
+  cr_assert_eq(hive_send(h, full, TAG_WORK, NULL, 0), HIVE_OK);
+  cr_assert_eq(hive_send(h, full, TAG_WORK, NULL, 0), HIVE_EFULL, "full");
+  cr_assert_eq(hive_exit(h, full, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}), HIVE_OK);
+  sem_post(&gate);
+  TEST_JOIN(h, full);
+  cr_assert_eq(final_reason.kind, HIVE_REASON_SHUTDOWN);
+
+  /* A DOWN reaches a watcher whose bounded mailbox is full. */
+  hive_pid_t target;
+  cr_assert_eq(hive_spawn(h, &blocker_b, NULL, 0, NULL, &target), HIVE_OK);
+  hive_spawn_opts_t opts;
+  hive_spawn_opts_init(&opts);
+  opts.mailbox = HIVE_MAILBOX_REJECT;
+  opts.capacity = 1;
+  hive_pid_t watcher;
+  cr_assert_eq(hive_spawn(h, &full_watcher_b, NULL, 0, &opts, &watcher), HIVE_OK);
+  cr_assert_eq(hive_send(h, watcher, TAG_WORK, &target, sizeof(target)), HIVE_OK);
+  TEST_WAIT(&blocked);
+  cr_assert_eq(hive_send(h, watcher, TAG_WORK, NULL, 0), HIVE_OK);
+  cr_assert_eq(hive_send(h, watcher, TAG_WORK, NULL, 0), HIVE_EFULL, "full");
+  cr_assert_eq(hive_kill(h, target), HIVE_OK);
+  TEST_JOIN(h, target);
+  sem_post(&gate);
+  TEST_WAIT(&down_seen);
+  cr_assert_neq(down_ref, 0);
+  hive_stop(h);
+}

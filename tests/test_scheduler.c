@@ -185,3 +185,51 @@ Test(scheduler, idle_node_uses_almost_no_cpu) {
   TEST_WAIT(&probe_done);
   hive_stop(h);
 }
+
+/* ---- an actor woken by a long handler does not wait for it ------------------ */
+
+static atomic_bool woken_ran;
+static atomic_int long_handler_saw_it = -1;
+static hive_pid_t woken_pid;
+
+static int woken_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state, (void)msg;
+  atomic_store(&woken_ran, true);
+  return HIVE_OK;
+}
+static const hive_behaviour_t woken_b = {.name = "woken", .handle = woken_handle};
+
+/* Runs 5 ms first, so the other worker is done spinning and parked (a
+ * spinning worker would take the next slot itself), then wakes `woken`
+ * into this worker's next slot and runs on for up to 10 s or until
+ * `woken` has run elsewhere. */
+static int long_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state, (void)msg;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < 5000000L);
+  hive_send(hive_node(ctx), woken_pid, HIVE_TAG_USER, NULL, 0);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (!atomic_load(&woken_ran) && now.tv_sec - t0.tv_sec < 10);
+  atomic_store(&long_handler_saw_it, atomic_load(&woken_ran));
+  sem_post(&probe_done);
+  return HIVE_OK;
+}
+static const hive_behaviour_t long_b = {.name = "long", .handle = long_handle};
+
+Test(scheduler, an_actor_woken_by_a_long_handler_runs_before_it_returns) {
+  sem_init(&probe_done, 0, 0);
+  hive_t *h = test_start(2);
+  hive_pid_t runner;
+  cr_assert_eq(hive_spawn(h, &woken_b, NULL, 0, NULL, &woken_pid), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &long_b, NULL, 0, NULL, &runner), HIVE_OK);
+  cr_assert_eq(hive_send(h, runner, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&probe_done);
+  cr_assert_eq(atomic_load(&long_handler_saw_it), 1,
+               "the woken actor waited for the long handler to return");
+  hive_stop(h);
+}

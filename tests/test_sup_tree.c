@@ -118,3 +118,21 @@ Test(tree, a_tree_of_depth_four_stops_whole_and_in_order) {
                    "stop:0A",
                    "deepest first, each level in reverse start order");
 }
+
+/* ---- hive_stop: top-level supervisors last started first, then the rest ---- */
+
+Test(tree, hive_stop_ends_top_level_supervisors_in_reverse_start_order_then_other_actors) {
+  hive_t *h = test_start(0);
+  static w_arg_t first = {"first", 0}, second = {"second", 0}, loose = {"loose", 0};
+  hive_child_spec_t c1, c2;
+  w_specs(&c1, &first, 1, HIVE_RESTART_PERMANENT);
+  w_specs(&c2, &second, 1, HIVE_RESTART_PERMANENT);
+  hive_pid_t unsupervised;
+  cr_assert_eq(hive_spawn(h, &w_b, &loose, sizeof(loose), NULL, &unsupervised), HIVE_OK);
+  sup_with(h, HIVE_SUP_ONE_FOR_ONE, &c1, 1);
+  sup_with(h, HIVE_SUP_ONE_FOR_ONE, &c2, 1);
+  int mark = log_count();
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+  cr_assert_str_eq(log_since(mark), "stop:second stop:first stop:loose",
+                   "the last started supervisor first, actors outside any tree last");
+}
