@@ -188,7 +188,7 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
   a->behaviour = NULL;
   atomic_store_explicit(&a->behaviour_name, NULL, memory_order_relaxed);
   hive_pid_t ended = a->self;
-  bool last = hive__node_count_exit(h);
+  bool last = hive__node_count_exit(h, a->exit_reason.kind);
   atomic_store(&a->pid, 0); /* seq_cst: see hive__node_actor_exited */
   a->self = 0;
   a->exiting = false; /* stray turns of the empty slot must still drain */
@@ -223,26 +223,74 @@ static bool actor_accept_runtime_message(hive_t *h, hive__actor_t *a, hive__msg_
   return true;
 }
 
+#if HIVE_STATS
+/* Records a timed handler call that counts for `weight` calls (runtime.h,
+ * "Statistics"). Token holder. */
+static void actor_note_handler_time(hive__actor_t *a, uint64_t ns, unsigned weight) {
+  hive__stats_add(&a->handler_ns, ns * weight);
+  hive__stats_raise(&a->handler_max_ns, ns);
+  a->time_every_call = ns >= HIVE__STATS_SLOW_NS;
+}
+
+/* Records how long a stamped message waited. */
+static void actor_note_wait(hive__actor_t *a, const hive__msg_t *msg) {
+  uint32_t now_us = (uint32_t)(hive__now_ns() / 1000u);
+  uint32_t waited_us = now_us - msg->stamp_us; /* modulo 2^32: waits under 71 minutes */
+  hive__stats_raise(&a->wait_max_ns, (uint64_t)waited_us * 1000u);
+}
+#endif
+
+/* Calls the behaviour's handle; with fault trapping, a fault returns
+ * HIVE__CRASHED and its signal. */
+static int actor_invoke_trapped(hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *msg, int *signal) {
+  actor_call_t call = {.which = CALL_HANDLE, .a = a, .ctx = ctx, .msg = &msg->pub};
+  return hive__faults_call(actor_call_run, &call, signal);
+}
+
+static inline int actor_invoke(hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *msg, int *signal) {
+  if (!a->trap_faults)
+    return a->behaviour->handle(ctx, a->state_block, &msg->pub);
+  return actor_invoke_trapped(a, ctx, msg, signal);
+}
+
+#if HIVE_STATS
+/* actor_invoke, timed: out of line, so that the untimed path stays small. */
+static int actor_invoke_timed(hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *msg, int *signal,
+                              unsigned weight) {
+  hive__tls.stamp = HIVE__STAMP_NEXT; /* and the first message it sends */
+  uint64_t started = hive__now_ns();
+  int rc = actor_invoke(a, ctx, msg, signal);
+  actor_note_handler_time(a, hive__now_ns() - started, weight);
+  hive__tls.stamp = HIVE__STAMP_NEVER;
+  return rc;
+}
+#endif
+
 /* Hands one user message to the handler. Token holder, on worker w; seq is
  * the worker's even call_seq, marked odd for the watchdog during the call. */
 static inline void actor_handle(hive__worker_t *w, uint64_t seq, hive__actor_t *a, hive_ctx_t *ctx,
                                 hive__msg_t *msg) {
+  int rc, signal = 0;
+#if HIVE_STATS
   /* Counted when handed over, so the message in progress is never missing
    * from the accounting. */
-  atomic_store_explicit(&a->processed,
-                        atomic_load_explicit(&a->processed, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  hive__stats_add(&a->processed, 1);
+  if (msg->flags & HIVE__MSG_STAMPED)
+    actor_note_wait(a, msg);
+#endif
   if (a->requests != NULL)
     hive__request_note_message_owner(ctx->node, a); /* any message disarms */
   a->current = msg;
   atomic_store_explicit(&w->call_seq, seq + 1, memory_order_release);
-  int rc, signal = 0;
-  if (!a->trap_faults) {
-    rc = a->behaviour->handle(ctx, a->state_block, &msg->pub);
-  } else {
-    actor_call_t call = {.which = CALL_HANDLE, .a = a, .ctx = ctx, .msg = &msg->pub};
-    rc = hive__faults_call(actor_call_run, &call, &signal);
-  }
+#if HIVE_STATS
+  /* Timed calls (runtime.h, "Statistics"): how many calls this one counts for. */
+  if (a->time_every_call)
+    rc = actor_invoke_timed(a, ctx, msg, &signal, 1);
+  else if (hive__stats_sample(&w->calls_to_sample))
+    rc = actor_invoke_timed(a, ctx, msg, &signal, HIVE__STATS_SAMPLE);
+  else
+#endif
+    rc = actor_invoke(a, ctx, msg, &signal);
   atomic_store_explicit(&w->call_seq, seq + 2, memory_order_release);
   if (msg->pub.ref != 0) {
     hive__request_handled_owner(ctx->node, a, msg);
@@ -271,18 +319,14 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
     hive__msg_t *msg = hive__mailbox_take_owner(&a->mb, self);
     if (msg == NULL)
       break;
+    hive__msg_t *handled = NULL, *trapped = NULL; /* one call site: inlined */
     if (msg->flags & HIVE__MSG_SYSTEM) {
       sys_done++;
-      hive__msg_t *trapped = NULL;
       if (msg->to == self) /* never true for a slot without incarnation (self 0) */
         trapped = hive__signal_apply_owner(a, msg);
       else
         hive__signal_answer_dead(h, msg->to, msg);
-      if (trapped != NULL) { /* a trapped exit or a DOWN, handled now: signal order */
-        actor_handle(w, seq, a, &ctx, trapped);
-        seq += 2;
-        hive__msg_free(trapped);
-      }
+      handled = trapped; /* a trapped exit or a DOWN, handled now: signal order */
     } else {
       user_done++;
       if (msg->to != self) {
@@ -291,10 +335,15 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       } else if ((msg->flags & HIVE__MSG_UNBOUNDED) && !actor_accept_runtime_message(h, a, msg)) {
         hive__count_dead_letter(h, a); /* a late reply, a stale timeout, a removed monitor */
       } else {
-        actor_handle(w, seq, a, &ctx, msg);
-        seq += 2;
+        handled = msg;
       }
     }
+    if (handled != NULL) {
+      actor_handle(w, seq, a, &ctx, handled);
+      seq += 2;
+    }
+    if (trapped != NULL)
+      hive__msg_free(trapped);
     hive__msg_free(msg);
   }
   if (self != 0 && a->exiting)
@@ -302,10 +351,9 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
   sys_done += a->sys_extra; /* taken by hive_checkpoint during handlers */
   a->sys_extra = 0;
   hive__tls.actor = NULL;
-  atomic_store_explicit(&w->messages,
-                        atomic_load_explicit(&w->messages, memory_order_relaxed) +
-                            (uint64_t)(user_done + sys_done),
-                        memory_order_relaxed);
+#if HIVE_STATS
+  hive__stats_add(&w->messages, (uint64_t)(user_done + sys_done));
+#endif
   actor_release(h, a, user_done, sys_done);
 }
 
@@ -331,6 +379,11 @@ bool hive_checkpoint(hive_ctx_t *ctx) {
 
 int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
                const hive_spawn_opts_t *opts, hive_pid_t *out) {
+  return hive__spawn(h, b, arg, arg_len, opts, NULL, out);
+}
+
+int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
+                const hive_spawn_opts_t *opts, const hive__spawn_extra_t *extra, hive_pid_t *out) {
   hive_spawn_opts_t defaults;
   if (h == NULL || b == NULL || b->handle == NULL || (arg_len > 0 && arg == NULL))
     return HIVE_EINVAL;
@@ -383,6 +436,14 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
   atomic_store_explicit(&a->processed, 0, memory_order_relaxed);
   atomic_store_explicit(&a->dead_letters, 0, memory_order_relaxed);
   atomic_store_explicit(&a->long_handlers, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->handler_ns, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->handler_max_ns, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->wait_max_ns, 0, memory_order_relaxed);
+  a->time_every_call = false;
+  hive__actor_t *spawner = hive__tls.node == h ? hive__tls.actor : NULL;
+  atomic_store_explicit(&a->parent, spawner != NULL ? spawner->self : 0, memory_order_relaxed);
+  atomic_store_explicit(&a->restarts, extra != NULL ? extra->restarts : 0, memory_order_relaxed);
+  a->supervisor = extra != NULL && extra->supervisor;
   atomic_store_explicit(&a->behaviour_name, b->name != NULL ? b->name : "", memory_order_relaxed);
   hive__mailbox_reset_owner(&a->mb, opts->mailbox, (int64_t)opts->capacity, opts->block_ms);
   atomic_store_explicit(&a->state, HIVE_ACTOR_RUNNING, memory_order_relaxed);
@@ -523,6 +584,12 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   s.dropped = atomic_load_explicit(&a->mb.dropped, memory_order_relaxed);
   s.dead_letters = atomic_load_explicit(&a->dead_letters, memory_order_relaxed);
   s.long_handlers = atomic_load_explicit(&a->long_handlers, memory_order_relaxed);
+  s.handler_ns = atomic_load_explicit(&a->handler_ns, memory_order_relaxed);
+  s.handler_max_ns = atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
+  s.max_wait_ns = atomic_load_explicit(&a->wait_max_ns, memory_order_relaxed);
+  s.restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
+  s.parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
+  s.supervisor = a->supervisor;
   s.links = atomic_load_explicit(&a->nlinks, memory_order_relaxed);
   s.monitors = atomic_load_explicit(&a->nmonitors, memory_order_relaxed);
   s.enqueued = s.processed + s.dropped + s.dead_letters + s.mailbox_len;
@@ -530,5 +597,27 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   if (atomic_load_explicit(&a->pid, memory_order_acquire) != pid)
     return HIVE_ENOPROC;
   *out = s;
+  return HIVE_OK;
+}
+
+int hive_actor_list(hive_t *h, hive_pid_t *pids, size_t max, size_t *count) {
+  if (h == NULL || count == NULL || (max > 0 && pids == NULL))
+    return HIVE_EINVAL;
+  pthread_mutex_lock(&h->slots_lock);
+  uint32_t used = h->slots_used;
+  pthread_mutex_unlock(&h->slots_lock);
+  size_t n = 0;
+  for (uint32_t slot = 0; slot < used; slot++) {
+    hive__actor_t *chunk =
+        atomic_load_explicit(&h->chunks[slot >> HIVE__CHUNK_SHIFT], memory_order_acquire);
+    hive_pid_t pid =
+        atomic_load_explicit(&chunk[slot & (HIVE__CHUNK_SLOTS - 1)].pid, memory_order_acquire);
+    if (pid == 0)
+      continue;
+    if (n < max)
+      pids[n] = pid;
+    n++;
+  }
+  *count = n;
   return HIVE_OK;
 }

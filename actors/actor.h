@@ -24,6 +24,16 @@ struct hive_ctx {
 #define HIVE__EXIT_UNTRAPPABLE 1u /* hive_kill */
 #define HIVE__EXIT_FROM_LINK 2u   /* a linked actor ended */
 
+/* What the layers above may add to a spawn. */
+typedef struct hive__spawn_extra {
+  uint64_t restarts; /* shown in the child's statistics */
+  bool supervisor;   /* it runs hive_sup_behaviour() */
+} hive__spawn_extra_t;
+
+/* hive_spawn with extra (NULL: none). */
+int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
+                const hive_spawn_opts_t *opts, const hive__spawn_extra_t *extra, hive_pid_t *out);
+
 /* Ends an idle actor now, on the calling thread: its terminate runs before
  * this returns. HIVE_EALREADY if it has work queued or is running (send it
  * a signal instead), HIVE_ENOPROC if it is gone. Supervisors use it to undo

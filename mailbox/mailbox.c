@@ -81,15 +81,20 @@ static bool mailbox_reserve_bounded(hive__mailbox_t *mb, int64_t capacity) {
   return true;
 }
 
-static void mailbox_note_len(hive__mailbox_t *mb, int64_t pending_now) {
+#if HIVE_STATS
+static inline void mailbox_note_len(hive__mailbox_t *mb, int64_t pending_now) {
+  int64_t hwm = atomic_load_explicit(&mb->hwm, memory_order_relaxed);
+  /* pending counts more than the queued user messages: when it is no
+   * higher than the mark, neither are they (the hot path: one load). */
+  if (pending_now <= hwm)
+    return;
   int64_t len = pending_now - atomic_load_explicit(&mb->sys_pending, memory_order_relaxed) -
                 atomic_load_explicit(&mb->taken, memory_order_relaxed);
-  int64_t hwm = atomic_load_explicit(&mb->hwm, memory_order_relaxed);
-  /* Rarely true once a mailbox has warmed up: the hot path is one load. */
   while (len > hwm && !atomic_compare_exchange_weak_explicit(
                           &mb->hwm, &hwm, len, memory_order_relaxed, memory_order_relaxed)) {
   }
 }
+#endif
 
 int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   int64_t capacity = atomic_load_explicit(&mb->capacity, memory_order_relaxed);
@@ -104,7 +109,9 @@ int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   /* acq_rel: the 0 -> 1 winner must see the state the last owner left. */
   int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
   mailbox_lane_push(&mb->user, msg);
+#if HIVE_STATS
   mailbox_note_len(mb, prev + 1);
+#endif
   return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
 }
 

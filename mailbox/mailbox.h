@@ -27,6 +27,13 @@
 
 #include "hive/hive.h"
 
+/* Building with -DHIVE_STATS=0 compiles out the counters that cost the hot
+ * path (per-message counts, the high-water mark, handler and wait times),
+ * to measure what they cost; the tests expect them on. */
+#ifndef HIVE_STATS
+#define HIVE_STATS 1
+#endif
+
 /* One message in flight. The payload lives inline after the struct unless
  * HIVE__MSG_OWNED says data is a separate malloc'd buffer. */
 typedef struct hive__msg {
@@ -34,7 +41,10 @@ typedef struct hive__msg {
   hive_pid_t to;         /* the incarnation it was sent to */
   hive_msg_t pub;        /* what the handler sees */
   uint32_t flags;        /* HIVE__MSG_* */
-  int signal;            /* system lane: HIVE__SIG_* */
+  union {
+    int signal;        /* system lane: HIVE__SIG_* */
+    uint32_t stamp_us; /* user lane, HIVE__MSG_STAMPED: when it was sent */
+  };
 } hive__msg_t;
 
 #define HIVE__MSG_OWNED 1u /* pub.data was malloc'd separately: free it too */
@@ -44,6 +54,7 @@ typedef struct hive__msg {
                                      against the receiver's open requests */
 #define HIVE__MSG_RECV_TIMEOUT 8u /* a receive timeout; ref is its arming number */
 #define HIVE__MSG_NOBOUND 16u     /* made by the runtime: ignores mailbox bounds */
+#define HIVE__MSG_STAMPED 32u     /* stamp_us is set (statistics) */
 /* Messages the runtime makes are never refused by a bounded mailbox: an
  * answer, a timeout or a DOWN that was dropped would leave someone waiting. */
 #define HIVE__MSG_UNBOUNDED (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT | HIVE__MSG_NOBOUND)

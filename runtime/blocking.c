@@ -31,12 +31,16 @@ static void *blocking_main(void *arg) {
   hive_t *h = w->node;
   hive__tls.node = h;
   hive__tls.worker = w;
+  hive__tls.stamp = HIVE__STAMP_NEVER; /* but in timed turns */
   hive__faults_thread_init(w);
+  hive__worker_note_wake(w);
   pthread_mutex_lock(&h->blocking_lock);
   while (!h->blocking_quit) {
     hive__actor_t *a = h->blocking_head;
     if (a == NULL) {
+      hive__worker_note_sleep(w);
       pthread_cond_wait(&h->blocking_cond, &h->blocking_lock);
+      hive__worker_note_wake(w);
       continue;
     }
     h->blocking_head = a->inject_next;
@@ -44,8 +48,7 @@ static void *blocking_main(void *arg) {
       h->blocking_tail = NULL;
     pthread_mutex_unlock(&h->blocking_lock);
     HIVE__TSAN_ACQUIRE(a);
-    atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    hive__stats_add(&w->turns, 1);
     hive__actor_turn(w, a);
     pthread_mutex_lock(&h->blocking_lock);
   }

@@ -16,6 +16,15 @@ void hive__count_dead_letter(hive_t *h, hive__actor_t *owner) {
                           memory_order_relaxed);
 }
 
+void hive__stats_stamp_sampled(hive__msg_t *msg) {
+  if (hive__tls.stamp == HIVE__STAMP_NEXT)
+    hive__tls.stamp = HIVE__STAMP_NEVER; /* one a timed turn */
+  else if (!hive__stats_sample(&hive__tls.sends_to_sample))
+    return;
+  msg->flags |= HIVE__MSG_STAMPED;
+  msg->stamp_us = (uint32_t)(hive__now_ns() / 1000u);
+}
+
 /* Turns a push's outcome into a return code, scheduling or freeing. */
 static inline int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, int pushed) {
   switch (pushed) {
@@ -37,6 +46,7 @@ static inline int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, 
 }
 
 int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  hive__stats_stamp(msg);
   return deliver_finish(h, a, msg, hive__mailbox_push_mpsc(&a->mb, msg));
 }
 
@@ -48,6 +58,7 @@ static inline bool deliver_must_wait(hive__actor_t *a, int pushed) {
 }
 
 int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  hive__stats_stamp(msg);
   int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
   if (!deliver_must_wait(a, pushed))
     return deliver_finish(h, a, msg, pushed); /* the common case: one push */

@@ -1,8 +1,12 @@
 /*
  * errors.c - error names and texts, and printing pids.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "hive/hive.h"
 
@@ -29,6 +33,7 @@ static const struct {
     {HIVE_ECRASHED, "HIVE_ECRASHED", "callback crashed"},
     {HIVE_ERUNNING, "HIVE_ERUNNING", "child is running"},
     {HIVE_EPAYLOAD, "HIVE_EPAYLOAD", "payload malformed or not of the expected types"},
+    {HIVE_EADDRINUSE, "HIVE_EADDRINUSE", "socket path in use"},
 };
 
 const char *hive_strerror(int err) {
@@ -50,4 +55,30 @@ char *hive_pid_format(hive_pid_t pid, char *buf, size_t size) {
     snprintf(buf, size, "<%u.%u.%" PRIu32 ">", HIVE_PID_NODE(pid), HIVE_PID_SLOT(pid),
              HIVE_PID_GEN(pid));
   return buf;
+}
+
+int hive_pid_parse(const char *text, hive_pid_t *out) {
+  if (text == NULL || out == NULL)
+    return HIVE_EINVAL;
+  bool bracket = text[0] == '<';
+  unsigned long part[3];
+  const char *p = text + bracket;
+  for (int i = 0; i < 3; i++) {
+    if (!isdigit((unsigned char)*p))
+      return HIVE_EINVAL;
+    char *end;
+    errno = 0;
+    part[i] = strtoul(p, &end, 10);
+    if (errno != 0)
+      return HIVE_EINVAL;
+    p = end;
+    if (i < 2 && *p++ != '.')
+      return HIVE_EINVAL;
+  }
+  if (bracket && *p++ != '>')
+    return HIVE_EINVAL;
+  if (*p != '\0' || part[0] > 255 || part[1] > 0xffffffu || part[2] > UINT32_MAX || part[2] == 0)
+    return HIVE_EINVAL;
+  *out = ((hive_pid_t)part[0] << 56) | ((hive_pid_t)part[1] << 32) | (hive_pid_t)part[2];
+  return HIVE_OK;
 }

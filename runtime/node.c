@@ -83,9 +83,13 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_blocking;
   if ((rc = hive__watchdog_start(h)) != HIVE_OK)
     goto fail_sched;
+  if ((rc = hive__admin_start(h, cfg != NULL ? cfg->admin_socket : NULL)) != HIVE_OK)
+    goto fail_watchdog;
   *out = h;
   return HIVE_OK;
 
+fail_watchdog:
+  hive__watchdog_stop(h);
 fail_sched:
   hive__sched_stop(h);
 fail_blocking:
@@ -161,7 +165,20 @@ static void node_request_shutdown_all(hive_t *h, bool kill) {
   }
 }
 
-bool hive__node_count_exit(hive_t *h) {
+uint32_t hive__stats_next_gap(void) {
+  uint64_t x = hive__tls.rng;
+  if (x == 0)
+    x = (uint64_t)(uintptr_t)&hive__tls | 1u; /* differs per thread */
+  x ^= x << 13;                               /* xorshift64 */
+  x ^= x >> 7;
+  x ^= x << 17;
+  hive__tls.rng = x;
+  return 1u + (uint32_t)(x % (2u * HIVE__STATS_SAMPLE - 1u));
+}
+
+bool hive__node_count_exit(hive_t *h, int reason_kind) {
+  if (reason_kind >= 0 && reason_kind < HIVE_REASON_KINDS)
+    atomic_fetch_add_explicit(&h->exits[reason_kind], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&h->exited, 1, memory_order_relaxed);
   return atomic_fetch_sub(&h->alive, 1) == 1 && atomic_load(&h->stopping);
 }
@@ -216,7 +233,8 @@ int hive_stop(hive_t *h) {
     return HIVE_EINVAL;
   if (hive__tls.node == h)
     return HIVE_EDEADLK;
-  node_stop_first(h); /* spawns still work: a supervisor may restart on its way down */
+  hive__admin_stop(h); /* no inspector's request meets a node half gone */
+  node_stop_first(h);  /* spawns still work: a supervisor may restart on its way down */
   atomic_store(&h->stopping, true);
   pthread_mutex_lock(&h->stop_lock);
   for (unsigned waited_ms = 0; atomic_load(&h->alive) > 0; waited_ms += NODE_STOP_ROUND_MS) {
@@ -245,11 +263,17 @@ int hive_stop(hive_t *h) {
   return HIVE_OK;
 }
 
+/* Worker index i, then the blocking pool's threads. */
+static hive__worker_t *node_thread(hive_t *h, unsigned i) {
+  return i < h->nworkers ? &h->workers[i] : &h->blocking[i - h->nworkers];
+}
+
 int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
   if (h == NULL || out == NULL)
     return HIVE_EINVAL;
   *out = (hive_node_stats_t){
       .workers = h->nworkers,
+      .blocking_workers = h->nblocking,
       .actors_alive = atomic_load(&h->alive),
       .actors_spawned = atomic_load(&h->spawned),
       .actors_exited = atomic_load(&h->exited),
@@ -258,5 +282,30 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
       .late_replies = atomic_load(&h->late_replies),
       .restarts = atomic_load(&h->restarts),
   };
+  for (int k = 0; k < HIVE_REASON_KINDS; k++)
+    out->exits[k] = atomic_load_explicit(&h->exits[k], memory_order_relaxed);
+  for (unsigned i = 0; i < h->nworkers + h->nblocking; i++)
+    out->messages += atomic_load_explicit(&node_thread(h, i)->messages, memory_order_relaxed);
+  return HIVE_OK;
+}
+
+int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out) {
+  if (h == NULL || out == NULL || index >= h->nworkers + h->nblocking)
+    return HIVE_EINVAL;
+  hive__worker_t *w = node_thread(h, index);
+  *out = (hive_worker_stats_t){
+      .index = index,
+      .blocking = w->blocking,
+      .turns = atomic_load_explicit(&w->turns, memory_order_relaxed),
+      .messages = atomic_load_explicit(&w->messages, memory_order_relaxed),
+      .steals_tried = atomic_load_explicit(&w->steals_tried, memory_order_relaxed),
+      .steals_won = atomic_load_explicit(&w->steals_won, memory_order_relaxed),
+      .parks = atomic_load_explicit(&w->parks, memory_order_relaxed),
+      .busy_ns = atomic_load_explicit(&w->busy_ns, memory_order_relaxed),
+  };
+  uint64_t since = atomic_load_explicit(&w->awake_since, memory_order_relaxed);
+  uint64_t now = hive__now_ns();
+  if (since != 0 && now > since) /* awake now: count the time so far */
+    out->busy_ns += now - since;
   return HIVE_OK;
 }

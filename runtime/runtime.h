@@ -63,14 +63,22 @@ typedef struct hive__actor {
   _Atomic(const char *) behaviour_name; /* atomic: for statistics */
   void *state_block;                    /* owned: state_size bytes, freed at exit */
   bool blocking;                        /* runs on the blocking pool (set before publication) */
+  bool supervisor;                      /* a supervisor (set before publication) */
   bool exiting;                         /* an exit has been decided; no more handlers run */
   bool retiring;                        /* exited: free the slot once the mailbox is empty */
   hive_reason_t exit_reason;
   char *exit_text; /* owned copy of exit_reason.text */
 
-  /* atomic, single writer (the token holder): statistics. */
+  /* atomic, single writer (the token holder): statistics (stats.h). */
   _Atomic uint64_t processed;
   _Atomic uint64_t dead_letters;
+  _Atomic uint64_t handler_ns;     /* estimated total of handler calls */
+  _Atomic uint64_t handler_max_ns; /* longest handler call timed */
+  _Atomic uint64_t wait_max_ns;    /* longest a stamped message waited */
+  bool time_every_call;            /* token: its handlers are slow; time them all */
+  /* Set at spawn, before the pid is published. */
+  _Atomic hive_pid_t parent; /* the actor that spawned it, 0 if none */
+  _Atomic uint64_t restarts; /* given by the supervisor that restarted it */
 
   /* Under hive.names_lock. */
   _Atomic(struct hive__name *) name;
@@ -114,6 +122,7 @@ typedef struct hive__worker {
   _Atomic(struct hive__actor *) next; /* woken by this worker: runs next */
   unsigned next_streak;               /* turns taken from next in a row */
   ck_ec32_t wake;                     /* parked here; see sched.c */
+  uint32_t calls_to_sample;           /* statistics: hive__stats_sample */
   _Atomic bool parked;
   bool blocking; /* one of the blocking pool's threads */
   /* The handler call in progress, for the watchdog: call_seq is odd while a
@@ -132,6 +141,8 @@ typedef struct hive__worker {
   _Atomic uint64_t steals_tried;
   _Atomic uint64_t steals_won;
   _Atomic uint64_t parks;
+  _Atomic uint64_t busy_ns;     /* awake time up to the last sleep */
+  _Atomic uint64_t awake_since; /* when it last woke; 0 while asleep */
 } hive__worker_t;
 
 /* Fields that different threads write often sit on cache lines of their
@@ -187,6 +198,7 @@ struct hive {
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t alive;
   _Atomic uint64_t spawned;
   _Atomic uint64_t exited;
+  _Atomic uint64_t exits[HIVE_REASON_KINDS]; /* exited, by reason kind */
 
   /* Requests (actors/request.c): refs, and plain threads waiting in hive_ask. */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t next_ref;
@@ -206,6 +218,7 @@ struct hive {
   _Atomic uint64_t restarts;
   hive_pid_t *stop_first; /* owned: under stop_lock */
   size_t nstop_first, stop_first_cap;
+  struct hive__admin *admin; /* owned: the admin socket, NULL if none */
   pthread_mutex_t stop_lock; /* with stop_cond: hive_stop and hive_join wait */
   pthread_cond_t stop_cond;
 };
@@ -215,9 +228,60 @@ typedef struct hive__tls {
   hive_t *node;           /* set on worker threads */
   hive__worker_t *worker; /* NULL outside the pool */
   hive__actor_t *actor;   /* whose callback runs now, else NULL */
+  /* Statistics: which sends are stamped (HIVE__STAMP_*), sends left before
+   * the next stamped one on a plain thread, and the state that draws the
+   * gaps (hive__stats_next_gap). */
+  uint8_t stamp;
+  uint32_t sends_to_sample;
+  uint64_t rng;
 } hive__tls_t;
 
 extern _Thread_local hive__tls_t hive__tls;
+
+uint64_t hive__now_ns(void); /* CLOCK_MONOTONIC (timers.c) */
+/* A gap between sampled events: uniform in 1 .. 2 * HIVE__STATS_SAMPLE - 1,
+ * from the calling thread's generator (node.c). */
+uint32_t hive__stats_next_gap(void);
+
+/* ---- Statistics --------------------------------------------------------- */
+
+/* HIVE_STATS (mailbox.h) says whether the hot path keeps its counters. */
+/* Timing every handler call would cost pingpong a third of its speed (a
+ * clock read is about 28 ns here), so one call in HIVE__STATS_SAMPLE on a
+ * worker, at random, is timed and counts for that many. An actor whose
+ * timed call took HIVE__STATS_SLOW_NS or more has every call timed until
+ * one is faster again: the clock is then noise next to the handler, and
+ * its max is exact. Message waits are sampled too (HIVE__STAMP_*). */
+#define HIVE__STATS_SAMPLE 64u /* a power of two */
+#define HIVE__STATS_SLOW_NS 50000u
+
+/* Counts an event down to the next sampled one: true once in
+ * HIVE__STATS_SAMPLE events on average. The gaps are random, so a pattern
+ * in the events (two actors taking turns) cannot hide one of them. */
+static inline bool hive__stats_sample(uint32_t *countdown) {
+  if (*countdown > 1) {
+    --*countdown;
+    return false;
+  }
+  *countdown = hive__stats_next_gap();
+  return true;
+}
+
+/* Raises a single-writer maximum. */
+static inline void hive__stats_raise(_Atomic uint64_t *max, uint64_t value) {
+  if (value > atomic_load_explicit(max, memory_order_relaxed))
+    atomic_store_explicit(max, value, memory_order_relaxed);
+}
+
+/* Adds to a single-writer counter without a read-modify-write. */
+static inline void hive__stats_add(_Atomic uint64_t *counter, uint64_t n) {
+  atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
+                        memory_order_relaxed);
+}
+
+/* A worker or blocking thread goes to sleep, and wakes: its busy time. */
+void hive__worker_note_sleep(hive__worker_t *w);
+void hive__worker_note_wake(hive__worker_t *w);
 
 /* ---- Pids and the actor table (pidtab.c) -------------------------------- */
 
@@ -294,6 +358,24 @@ void hive__blocking_push(hive_t *h, hive__actor_t *a);
 
 /* ---- Delivering messages (deliver.c) ------------------------------------ */
 
+/* Which user messages carry the time they were sent, for the receiver's
+ * longest wait (hive__tls.stamp): plain threads stamp one in
+ * HIVE__STATS_SAMPLE at random; workers stamp the first message sent by
+ * each timed handler call, and no other. */
+#define HIVE__STAMP_SAMPLED 0 /* a plain thread: the zeroed default */
+#define HIVE__STAMP_NEVER 1
+#define HIVE__STAMP_NEXT 2
+void hive__stats_stamp_sampled(hive__msg_t *msg); /* deliver.c */
+/* Stamps msg if this send is one of those. Before the push publishes it. */
+static inline void hive__stats_stamp(hive__msg_t *msg) {
+#if HIVE_STATS
+  if (hive__tls.stamp != HIVE__STAMP_NEVER) /* the hot path: one load */
+    hive__stats_stamp_sampled(msg);
+#else
+  (void)msg;
+#endif
+}
+
 /* The slot of the live actor pid, or NULL. Any thread. */
 static inline hive__actor_t *hive__lookup_live(hive_t *h, hive_pid_t pid) {
   hive__actor_t *a = hive__pidtab_lookup(h, pid);
@@ -336,7 +418,6 @@ int hive__deliver(hive_t *h, hive__msg_t *msg);
 
 /* ---- Timers (timers.c) --------------------------------------------------- */
 
-uint64_t hive__now_ns(void); /* CLOCK_MONOTONIC */
 /* A CLOCK_MONOTONIC time in ns, as the timespec pthread_cond_timedwait takes. */
 struct timespec hive__timespec_at(uint64_t ns);
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. 0 or an errno. */
@@ -364,6 +445,12 @@ void hive__registry_release(hive_t *h, hive__actor_t *a);
 /* Copies the actor's name (or "") into buf of HIVE_NAME_MAX + 1 bytes. */
 void hive__registry_name_of(hive_t *h, hive__actor_t *a, char *buf);
 
+/* ---- Upcalls: provided by admin/ ---------------------------------------- */
+
+/* Opens the admin socket at path (NULL: none) and starts its thread. */
+int hive__admin_start(hive_t *h, const char *path);
+void hive__admin_stop(hive_t *h); /* closes it and removes the file */
+
 /* ---- Upcalls: provided by actors/ --------------------------------------- */
 
 /* Runs one turn of a scheduled actor on worker w; reschedules it if needed. */
@@ -385,7 +472,7 @@ int hive__node_stop_first(hive_t *h, hive_pid_t pid);
  * that whoever sees it gone sees the totals too; true if it was the last
  * actor of a stopping node), then, once the pid is cleared, wake its
  * hive_join callers and hive_stop. */
-bool hive__node_count_exit(hive_t *h);
+bool hive__node_count_exit(hive_t *h, int reason_kind);
 void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid, bool last);
 
 #endif /* HIVE_RUNTIME_H */

@@ -230,14 +230,10 @@ static hive__actor_t *sched_steal(hive__worker_t *w) {
         return a;
       continue;
     }
-    atomic_store_explicit(&w->steals_tried,
-                          atomic_load_explicit(&w->steals_tried, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    hive__stats_add(&w->steals_tried, 1);
     hive__actor_t *a;
     if (ck_ring_trydequeue_spmc(&victim->ring, victim->ring_buf, &a)) {
-      atomic_store_explicit(&w->steals_won,
-                            atomic_load_explicit(&w->steals_won, memory_order_relaxed) + 1,
-                            memory_order_relaxed);
+      hive__stats_add(&w->steals_won, 1);
       return a;
     }
   }
@@ -280,24 +276,18 @@ static hive__actor_t *sched_find_work(hive__worker_t *w) {
   return a;
 }
 
-static uint64_t sched_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Looks for work for a while before the worker parks. */
 static hive__actor_t *sched_spin(hive__worker_t *w) {
   hive_t *h = w->node;
   atomic_fetch_add(&h->spinning, 1);
-  uint64_t deadline = sched_now_ns() + SCHED_SPIN_NS;
+  uint64_t deadline = hive__now_ns() + SCHED_SPIN_NS;
   hive__actor_t *a = NULL;
   for (unsigned i = 1; !atomic_load_explicit(&h->quit, memory_order_relaxed); i++) {
     a = sched_find_work(w);
     if (a != NULL)
       break;
     ck_pr_stall();
-    if ((i & 63) == 0 && sched_now_ns() > deadline)
+    if ((i & 63) == 0 && hive__now_ns() > deadline)
       break;
   }
   atomic_fetch_sub(&h->spinning, 1);
@@ -307,15 +297,26 @@ static hive__actor_t *sched_spin(hive__worker_t *w) {
   return a;
 }
 
+void hive__worker_note_sleep(hive__worker_t *w) {
+  uint64_t since = atomic_load_explicit(&w->awake_since, memory_order_relaxed);
+  hive__stats_add(&w->busy_ns, hive__now_ns() - since);
+  atomic_store_explicit(&w->awake_since, 0, memory_order_relaxed);
+}
+
+void hive__worker_note_wake(hive__worker_t *w) {
+  atomic_store_explicit(&w->awake_since, hive__now_ns(), memory_order_relaxed);
+}
+
 static void sched_park(hive__worker_t *w) {
   hive_t *h = w->node;
   uint32_t seen = ck_ec_value(&w->wake);
   atomic_store(&w->parked, true);
   atomic_fetch_add(&h->parked, 1); /* the RMW of the handshake */
   if (!sched_any_work(h) && !atomic_load(&h->quit)) {
-    atomic_store_explicit(&w->parks, atomic_load_explicit(&w->parks, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    hive__stats_add(&w->parks, 1);
+    hive__worker_note_sleep(w);
     ck_ec_wait(&w->wake, &sched_ec_mode, seen, NULL);
+    hive__worker_note_wake(w);
   }
   /* Whoever flips parked back owns the decrement of h->parked. */
   bool expected = true;
@@ -328,14 +329,15 @@ static void *sched_worker_main(void *arg) {
   hive_t *h = w->node;
   hive__tls.node = h;
   hive__tls.worker = w;
+  hive__tls.stamp = HIVE__STAMP_NEVER; /* but in timed turns */
   hive__faults_thread_init(w);
+  hive__worker_note_wake(w);
   while (!atomic_load_explicit(&h->quit, memory_order_relaxed)) {
     hive__actor_t *a = sched_find_work(w);
     if (a == NULL)
       a = sched_spin(w);
     if (a != NULL) {
-      atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, memory_order_relaxed) + 1,
-                            memory_order_relaxed);
+      hive__stats_add(&w->turns, 1); /* also how thieves see progress */
       hive__actor_turn(w, a);
       continue;
     }

@@ -20,7 +20,8 @@ hive_install_packages() {
     -o DPkg::Lock::Timeout=300 "${missing[@]}"
 }
 
-HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev)
+# prometheus: its promtool checks the metrics hivectl prints (tests/test_admin.c).
+HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev prometheus)
 
 # hive_build DIR [CMAKE_ARGS...]: configures and builds hive into DIR.
 hive_build() {

@@ -340,7 +340,9 @@ static const char *sup_child_name(const sup_child_t *c) {
 /* Starts c, linked to the supervisor. HIVE_STOP from init: not started. */
 static int sup_start(sup_t *s, sup_child_t *c) {
   hive_pid_t pid = 0;
-  int rc = hive_spawn(s->h, c->behaviour, c->arg, c->arg_len, &c->opts, &pid);
+  hive__spawn_extra_t extra = {.restarts = c->restarts,
+                               .supervisor = c->behaviour == hive_sup_behaviour()};
+  int rc = hive__spawn(s->h, c->behaviour, c->arg, c->arg_len, &c->opts, &extra, &pid);
   if (rc != HIVE_OK)
     return rc;
   if (s->by_pid == NULL && (s->by_pid = hive__reftab_new()) == NULL) {
@@ -795,7 +797,8 @@ int hive_sup_start(hive_t *h, const hive_sup_spec_t *spec, hive_pid_t *out) {
   if (rc != HIVE_OK)
     return rc;
   hive_pid_t pid;
-  rc = hive_spawn(h, &sup_behaviour, spec, sizeof(*spec), NULL, &pid);
+  rc = hive__spawn(h, &sup_behaviour, spec, sizeof(*spec), NULL,
+                   &(hive__spawn_extra_t){.supervisor = true}, &pid);
   if (rc != HIVE_OK)
     return rc;
   if (hive__tls.actor == NULL) /* top level: hive_stop ends it before the rest */

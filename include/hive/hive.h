@@ -47,6 +47,7 @@ extern "C" {
 #define HIVE_EPAYLOAD (-14)    /* a payload is malformed or not of the expected types */
 #define HIVE_ECRASHED (-15)    /* a callback crashed (a trapped fault) */
 #define HIVE_ERUNNING (-16)    /* the child is running */
+#define HIVE_EADDRINUSE (-17)  /* the admin socket's path is taken by a live socket or a file */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
 const char *hive_strerror(int err);
@@ -71,6 +72,8 @@ typedef uint64_t hive_pid_t;
 #define HIVE_PID_STRLEN 32
 /* Writes pid Erlang-style, "<0.42.3>" (node.slot.generation); returns buf. */
 char *hive_pid_format(hive_pid_t pid, char *buf, size_t size);
+/* Reads "<0.42.3>" or "0.42.3" back; HIVE_EINVAL for anything else. */
+int hive_pid_parse(const char *text, hive_pid_t *out);
 
 /* ---- Messages ------------------------------------------------------------ */
 
@@ -101,6 +104,7 @@ typedef struct hive_msg {
 #define HIVE_REASON_TIMEOUT 5      /* gave up waiting */
 #define HIVE_REASON_NOPROC 6       /* the actor did not exist */
 #define HIVE_REASON_NOCONNECTION 7 /* its node went away */
+#define HIVE_REASON_KINDS 8        /* how many kinds there are */
 
 typedef struct hive_reason {
   int kind;         /* HIVE_REASON_* */
@@ -174,6 +178,12 @@ typedef struct hive_config {
    * log, HIVE_TAG_LONG_HANDLER to the system monitor). hive_config_init
    * sets 1000; 0 turns the watchdog off. */
   unsigned handler_budget_ms;
+  /* A Unix socket path for hivectl and other inspectors
+   * (docs/admin-protocol.md), created with mode 0600 and removed by
+   * hive_stop; NULL: none. A stale socket file is replaced; hive_start
+   * fails with HIVE_EADDRINUSE if a node listens there or the path is not
+   * a socket. */
+  const char *admin_socket;
 } hive_config_t;
 
 /* Fills cfg with the defaults: every field 0 ("choose for me"), except
@@ -451,6 +461,16 @@ int hive_timer_cancel(hive_t *h, hive_timer_t timer);
  *   enqueued = processed + dropped + dead_letters + mailbox_len.
  * mailbox_len leaves out the message being handled, as Erlang's
  * message_queue_len does.
+ *
+ * Times are sampled, because reading the clock around every call would
+ * cost fast actors a third of their speed: one handler call in 64 on each
+ * worker, at random, is timed and counts for 64, so handler_ns is exact on
+ * average over many calls. An actor whose timed call took 50 us or more
+ * has every call timed until one is faster again, so slow handlers are
+ * measured exactly once one of their calls was sampled. max_wait_ns is the
+ * longest wait, from the send to the start of the handler call, among the
+ * messages that carry their send time: one in 64 (random) of those sent
+ * from plain threads, and the first one each timed call sends.
  */
 typedef struct hive_actor_stats {
   hive_pid_t pid;
@@ -464,26 +484,74 @@ typedef struct hive_actor_stats {
   uint64_t processed;           /* handed to handle (the one in progress too) */
   uint64_t dropped;             /* dropped by a drop-new mailbox */
   uint64_t dead_letters;        /* discarded because the actor was exiting */
+  uint64_t handler_ns;          /* time spent in handle, estimated (above) */
+  uint64_t handler_max_ns;      /* longest handle call timed */
+  uint64_t max_wait_ns;         /* longest a sampled message waited */
   uint64_t long_handlers;       /* handler calls the watchdog caught */
+  uint64_t restarts;            /* times its supervisor restarted this child */
   uint64_t links;               /* actors linked to it */
   uint64_t monitors;            /* monitors watching it */
+  hive_pid_t parent;            /* the actor that spawned it (its supervisor), 0 if none */
+  bool supervisor;              /* it runs hive_sup_behaviour() */
 } hive_actor_stats_t;
 
-/* Fills out for the live actor pid; HIVE_ENOPROC if there is none. */
+/* Fills out for the actor pid (live or still ending); HIVE_ENOPROC if
+ * there is none. */
 int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out);
+
+/*
+ * Lists the actors of the node: writes up to max pids (oldest slot first)
+ * and sets *count to how many there are, which may be more than max: call
+ * again with a larger array. A snapshot: actors may start and end while it
+ * is taken. Any thread.
+ */
+int hive_actor_list(hive_t *h, hive_pid_t *pids, size_t max, size_t *count);
 
 typedef struct hive_node_stats {
   unsigned workers;
-  uint64_t actors_alive;   /* spawned and not yet ended */
-  uint64_t actors_spawned; /* since start */
-  uint64_t actors_exited;  /* since start */
-  uint64_t dead_letters;   /* every message that reached no handler */
-  uint64_t dropped;        /* every message a drop-new mailbox dropped */
-  uint64_t late_replies;   /* replies that came after their request was answered */
-  uint64_t restarts;       /* children restarted by supervisors */
+  unsigned blocking_workers;
+  uint64_t actors_alive;             /* spawned and not yet ended */
+  uint64_t actors_spawned;           /* since start */
+  uint64_t actors_exited;            /* since start */
+  uint64_t exits[HIVE_REASON_KINDS]; /* actors_exited by HIVE_REASON_* */
+  uint64_t messages;                 /* handled by all workers, signals included */
+  uint64_t dead_letters;             /* every message that reached no handler */
+  uint64_t dropped;                  /* every message a drop-new mailbox dropped */
+  uint64_t late_replies;             /* replies that came after their request was answered */
+  uint64_t restarts;                 /* children restarted by supervisors */
 } hive_node_stats_t;
 
 int hive_node_stats(hive_t *h, hive_node_stats_t *out);
+
+/*
+ * One thread's counters. Workers are numbered 0 .. workers - 1, and the
+ * blocking pool's threads follow them (hive_node_stats gives both counts).
+ * busy_ns is the time the thread was awake: running turns, or looking for
+ * work before it parks (a worker spins about 50 us first).
+ */
+typedef struct hive_worker_stats {
+  unsigned index;
+  bool blocking;         /* one of the blocking pool's threads */
+  uint64_t turns;        /* actor turns run */
+  uint64_t messages;     /* messages handled, signals included */
+  uint64_t steals_tried; /* run queues of other workers it tried */
+  uint64_t steals_won;   /* actors it took from them */
+  uint64_t parks;        /* times it went to sleep */
+  uint64_t busy_ns;
+} hive_worker_stats_t;
+
+/* HIVE_EINVAL for an index past the last thread. */
+int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out);
+
+/*
+ * The node's statistics in the Prometheus text exposition format (0.0.4):
+ * node totals, exits by reason, each worker, and each actor's mailbox
+ * length, high-water mark, processed, dropped and handler time, labelled
+ * with pid, name and behaviour. *text is malloc'd (free it) and holds *len
+ * bytes plus a NUL. Serve it from your own HTTP endpoint, or read it with
+ * `hivectl metrics` (docs/inspecting.md).
+ */
+int hive_metrics(hive_t *h, char **text, size_t *len);
 
 #ifdef __cplusplus
 }

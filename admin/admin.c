@@ -1,0 +1,691 @@
+/*
+ * admin.c - the admin socket: a node's statistics, its supervision tree and
+ * hive_kill, for hivectl and any other client (docs/admin-protocol.md).
+ *
+ * One thread serves every connection with poll(): a request is read whole,
+ * answered from the public API on this thread, and the reply queued on the
+ * connection, which is written as the client reads. A connection with a
+ * reply pending is not read from, so a client that sends and never reads
+ * holds at most one reply. A frame that cannot be a request (oversized,
+ * not msgpack, not a map) gets an error reply and ends that connection
+ * only; the node logs why and goes on.
+ *
+ * The socket file is created with mode 0600 (fchmod on the socket before
+ * bind, which Linux applies to the file) and removed at hive_stop. A stale
+ * file left by a process that died, a socket nobody listens on, is
+ * replaced; a live one, or a file that is not a socket, is not touched.
+ */
+#define _GNU_SOURCE /* accept4, SOCK_CLOEXEC */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "hive/sup.h"
+
+#define ADMIN_CLIENTS_MAX 32
+#define ADMIN_TREE_DEPTH_MAX 32 /* supervisors nested deeper are cut off */
+#define ADMIN_CALL_TIMEOUT_MS 5000
+
+typedef struct {
+  int fd;            /* -1: free */
+  unsigned char *in; /* owned: 4 + HIVE__ADMIN_REQUEST_MAX bytes */
+  size_t in_len;
+  char *out; /* owned: the reply being written */
+  size_t out_len, out_done;
+  bool closing; /* close once out is written */
+} admin_client_t;
+
+typedef struct hive__admin {
+  hive_t *h;
+  char *path; /* owned */
+  int listen_fd;
+  int wake[2]; /* a byte on wake[1] tells the thread to leave */
+  pthread_t thread;
+  admin_client_t clients[ADMIN_CLIENTS_MAX];
+} hive__admin_t;
+
+/* ---- names --------------------------------------------------------------- */
+
+const char *hive__admin_state_name(int state) {
+  static const char *const names[] = {"idle", "queued", "running", "exiting"};
+  return state >= 0 && state < 4 ? names[state] : "unknown";
+}
+
+const char *hive__admin_reason_name(int kind) {
+  static const char *const names[HIVE_REASON_KINDS] = {
+      "normal", "shutdown", "kill", "error", "crash", "timeout", "noproc", "noconnection"};
+  return kind >= 0 && kind < HIVE_REASON_KINDS ? names[kind] : "unknown";
+}
+
+/* ---- packing replies ----------------------------------------------------- */
+
+static void pack_str(msgpack_packer *pk, const char *s) {
+  size_t n = strlen(s);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_key_str(msgpack_packer *pk, const char *key, const char *value) {
+  pack_str(pk, key);
+  pack_str(pk, value);
+}
+
+static void pack_key_u64(msgpack_packer *pk, const char *key, uint64_t value) {
+  pack_str(pk, key);
+  msgpack_pack_uint64(pk, value);
+}
+
+static void pack_key_pid(msgpack_packer *pk, const char *key, hive_pid_t pid) {
+  char text[HIVE_PID_STRLEN] = "";
+  if (pid != 0)
+    hive_pid_format(pid, text, sizeof(text));
+  pack_key_str(pk, key, text);
+}
+
+void hive__admin_pack_actor(msgpack_packer *pk, const hive_actor_stats_t *s) {
+  msgpack_pack_map(pk, 20);
+  pack_key_pid(pk, "pid", s->pid);
+  pack_key_str(pk, "name", s->name);
+  pack_key_str(pk, "behaviour", s->behaviour);
+  pack_key_str(pk, "state", hive__admin_state_name(s->state));
+  pack_key_u64(pk, "mailbox_len", s->mailbox_len);
+  pack_key_u64(pk, "mailbox_hwm", s->mailbox_hwm);
+  pack_key_u64(pk, "capacity", s->capacity);
+  pack_key_u64(pk, "enqueued", s->enqueued);
+  pack_key_u64(pk, "processed", s->processed);
+  pack_key_u64(pk, "dropped", s->dropped);
+  pack_key_u64(pk, "dead_letters", s->dead_letters);
+  pack_key_u64(pk, "handler_ns", s->handler_ns);
+  pack_key_u64(pk, "handler_max_ns", s->handler_max_ns);
+  pack_key_u64(pk, "max_wait_ns", s->max_wait_ns);
+  pack_key_u64(pk, "long_handlers", s->long_handlers);
+  pack_key_u64(pk, "restarts", s->restarts);
+  pack_key_u64(pk, "links", s->links);
+  pack_key_u64(pk, "monitors", s->monitors);
+  pack_key_pid(pk, "parent", s->parent);
+  pack_str(pk, "supervisor");
+  if (s->supervisor)
+    msgpack_pack_true(pk);
+  else
+    msgpack_pack_false(pk);
+}
+
+static void pack_ok(msgpack_packer *pk, uint32_t more_pairs) {
+  msgpack_pack_map(pk, 1 + more_pairs);
+  pack_str(pk, "ok");
+  msgpack_pack_true(pk);
+}
+
+static void pack_error(msgpack_packer *pk, const char *text) {
+  msgpack_pack_map(pk, 2);
+  pack_str(pk, "ok");
+  msgpack_pack_false(pk);
+  pack_key_str(pk, "error", text);
+}
+
+/* Every actor's pids, in a new array (*n of them); NULL on no memory. */
+static hive_pid_t *admin_all_pids(hive_t *h, size_t *n) {
+  size_t cap = 256;
+  for (;;) {
+    hive_pid_t *pids = malloc(cap * sizeof(*pids));
+    if (pids == NULL)
+      return NULL;
+    hive_actor_list(h, pids, cap, n);
+    if (*n <= cap)
+      return pids;
+    free(pids);
+    cap = *n + *n / 4; /* actors started meanwhile: a little more room */
+  }
+}
+
+static void admin_ps(hive_t *h, msgpack_packer *pk) {
+  size_t n;
+  hive_pid_t *pids = admin_all_pids(h, &n);
+  if (pids == NULL) {
+    pack_error(pk, "out of memory");
+    return;
+  }
+  /* Actors that end while we read are left out; count them first. */
+  hive_actor_stats_t *stats = malloc((n ? n : 1) * sizeof(*stats));
+  size_t live = 0;
+  for (size_t i = 0; stats != NULL && i < n; i++)
+    if (hive_actor_stats(h, pids[i], &stats[live]) == HIVE_OK)
+      live++;
+  free(pids);
+  if (stats == NULL) {
+    pack_error(pk, "out of memory");
+    return;
+  }
+  pack_ok(pk, 1);
+  pack_str(pk, "actors");
+  msgpack_pack_array(pk, live);
+  for (size_t i = 0; i < live; i++)
+    hive__admin_pack_actor(pk, &stats[i]);
+  free(stats);
+}
+
+/* Resolves "<0.12.3>", "0.12.3" or a registered name. */
+static bool admin_resolve(hive_t *h, const char *target, hive_pid_t *pid, char *why,
+                          size_t why_size) {
+  if (hive_pid_parse(target, pid) == HIVE_OK) {
+    hive_actor_stats_t s;
+    if (hive_actor_stats(h, *pid, &s) == HIVE_OK)
+      return true;
+    snprintf(why, why_size, "no actor %s", target);
+    return false;
+  }
+  *pid = strlen(target) <= HIVE_NAME_MAX ? hive_whereis(h, target) : 0;
+  if (*pid != 0)
+    return true;
+  snprintf(why, why_size, "no actor named '%s'", target);
+  return false;
+}
+
+static void admin_stats(hive_t *h, msgpack_packer *pk, const char *target) {
+  char why[HIVE_NAME_MAX + 64];
+  hive_pid_t pid;
+  hive_actor_stats_t s;
+  if (!admin_resolve(h, target, &pid, why, sizeof(why))) {
+    pack_error(pk, why);
+  } else if (hive_actor_stats(h, pid, &s) != HIVE_OK) {
+    pack_error(pk, "the actor ended");
+  } else {
+    pack_ok(pk, 1);
+    pack_str(pk, "actor");
+    hive__admin_pack_actor(pk, &s);
+  }
+}
+
+static void admin_kill(hive_t *h, msgpack_packer *pk, const char *target) {
+  char why[HIVE_NAME_MAX + 64];
+  hive_pid_t pid;
+  if (!admin_resolve(h, target, &pid, why, sizeof(why))) {
+    pack_error(pk, why);
+  } else if (hive_kill(h, pid) != HIVE_OK) {
+    pack_error(pk, "the actor ended");
+  } else {
+    hive_log(h, HIVE_LOG_INFO, "admin socket: killed %s", target);
+    pack_ok(pk, 1);
+    pack_key_pid(pk, "pid", pid);
+  }
+}
+
+/* ---- the supervision tree ------------------------------------------------ */
+
+/* Packs the supervisor pid and its children, depth first. */
+static void admin_pack_sup(hive_t *h, msgpack_packer *pk, hive_pid_t pid, const char *id,
+                           uint64_t restarts, int depth) {
+  hive_actor_stats_t s = {.pid = pid, .behaviour = ""};
+  hive_actor_stats(h, pid, &s);
+  size_t n = 0;
+  hive_child_info_t *kids = NULL;
+  if (depth < ADMIN_TREE_DEPTH_MAX && hive_sup_which_children(h, pid, NULL, 0, &n) == HIVE_OK &&
+      n > 0 && (kids = malloc(n * sizeof(*kids))) != NULL) {
+    size_t again;
+    if (hive_sup_which_children(h, pid, kids, n, &again) != HIVE_OK)
+      n = 0;
+    else if (again < n)
+      n = again;
+  } else {
+    n = 0;
+  }
+  msgpack_pack_map(pk, 7);
+  pack_key_pid(pk, "pid", pid);
+  pack_key_str(pk, "id", id);
+  pack_key_str(pk, "name", s.name);
+  pack_key_str(pk, "behaviour", s.behaviour);
+  pack_key_str(pk, "type", "supervisor");
+  pack_key_u64(pk, "restarts", restarts);
+  pack_str(pk, "children");
+  msgpack_pack_array(pk, n);
+  for (size_t i = 0; i < n; i++) {
+    hive_child_info_t *k = &kids[i];
+    if (k->type == HIVE_CHILD_SUPERVISOR && k->pid != 0) {
+      admin_pack_sup(h, pk, k->pid, k->id, k->restarts, depth + 1);
+      continue;
+    }
+    hive_actor_stats_t c = {.pid = k->pid, .behaviour = ""};
+    if (k->pid != 0)
+      hive_actor_stats(h, k->pid, &c);
+    msgpack_pack_map(pk, 7);
+    pack_key_pid(pk, "pid", k->pid);
+    pack_key_str(pk, "id", k->id);
+    pack_key_str(pk, "name", c.name);
+    pack_key_str(pk, "behaviour", c.behaviour);
+    pack_key_str(pk, "type", k->type == HIVE_CHILD_SUPERVISOR ? "supervisor" : "worker");
+    pack_key_u64(pk, "restarts", k->restarts);
+    pack_str(pk, "children");
+    msgpack_pack_array(pk, 0);
+  }
+  free(kids);
+}
+
+/* The roots are the supervisors no other supervisor started. */
+static void admin_tree(hive_t *h, msgpack_packer *pk) {
+  size_t n;
+  hive_pid_t *pids = admin_all_pids(h, &n);
+  if (pids == NULL) {
+    pack_error(pk, "out of memory");
+    return;
+  }
+  size_t roots = 0;
+  for (size_t i = 0; i < n; i++) {
+    hive_actor_stats_t s, parent;
+    bool root =
+        hive_actor_stats(h, pids[i], &s) == HIVE_OK && s.supervisor &&
+        (s.parent == 0 || hive_actor_stats(h, s.parent, &parent) != HIVE_OK || !parent.supervisor);
+    if (root)
+      pids[roots++] = pids[i];
+  }
+  pack_ok(pk, 1);
+  pack_str(pk, "tree");
+  msgpack_pack_array(pk, roots);
+  for (size_t i = 0; i < roots; i++)
+    admin_pack_sup(h, pk, pids[i], "", 0, 0);
+  free(pids);
+}
+
+/* ---- node and workers ---------------------------------------------------- */
+
+static void admin_node(hive_t *h, msgpack_packer *pk) {
+  hive_node_stats_t ns;
+  hive_node_stats(h, &ns);
+  pack_ok(pk, 2);
+  pack_str(pk, "node");
+  msgpack_pack_map(pk, 11);
+  pack_key_u64(pk, "workers", ns.workers);
+  pack_key_u64(pk, "blocking_workers", ns.blocking_workers);
+  pack_key_u64(pk, "actors_alive", ns.actors_alive);
+  pack_key_u64(pk, "actors_spawned", ns.actors_spawned);
+  pack_key_u64(pk, "actors_exited", ns.actors_exited);
+  pack_str(pk, "exits");
+  msgpack_pack_map(pk, HIVE_REASON_KINDS);
+  for (int k = 0; k < HIVE_REASON_KINDS; k++)
+    pack_key_u64(pk, hive__admin_reason_name(k), ns.exits[k]);
+  pack_key_u64(pk, "messages", ns.messages);
+  pack_key_u64(pk, "dead_letters", ns.dead_letters);
+  pack_key_u64(pk, "dropped", ns.dropped);
+  pack_key_u64(pk, "late_replies", ns.late_replies);
+  pack_key_u64(pk, "restarts", ns.restarts);
+  unsigned threads = ns.workers + ns.blocking_workers;
+  pack_str(pk, "workers");
+  msgpack_pack_array(pk, threads);
+  for (unsigned i = 0; i < threads; i++) {
+    hive_worker_stats_t w;
+    hive_worker_stats(h, i, &w);
+    msgpack_pack_map(pk, 8);
+    pack_key_u64(pk, "index", w.index);
+    pack_str(pk, "blocking");
+    if (w.blocking)
+      msgpack_pack_true(pk);
+    else
+      msgpack_pack_false(pk);
+    pack_key_u64(pk, "turns", w.turns);
+    pack_key_u64(pk, "messages", w.messages);
+    pack_key_u64(pk, "steals_tried", w.steals_tried);
+    pack_key_u64(pk, "steals_won", w.steals_won);
+    pack_key_u64(pk, "parks", w.parks);
+    pack_key_u64(pk, "busy_ns", w.busy_ns);
+  }
+}
+
+static void admin_metrics(hive_t *h, msgpack_packer *pk) {
+  char *text;
+  size_t len;
+  if (hive_metrics(h, &text, &len) != HIVE_OK) {
+    pack_error(pk, "out of memory");
+    return;
+  }
+  pack_ok(pk, 1);
+  pack_str(pk, "text");
+  msgpack_pack_str(pk, len);
+  msgpack_pack_str_body(pk, text, len);
+  free(text);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* Copies a msgpack string into buf (NUL-terminated); false if too long. */
+static bool admin_copy_str(const char *s, size_t n, char *buf, size_t size) {
+  if (n >= size)
+    return false;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  return true;
+}
+
+/*
+ * Parses a request: one map of string keys to string values, "op" required,
+ * "target" for stats and kill. False, with the reason in why, if the frame
+ * is not a request at all.
+ */
+static bool admin_parse(const void *body, size_t len, char *op, size_t op_size, char *target,
+                        size_t target_size, char *why, size_t why_size) {
+  hive_unpacker_t u;
+  uint32_t pairs;
+  bool ok = false;
+  op[0] = target[0] = '\0';
+  if (hive_unpacker_init(&u, body, len, NULL) != HIVE_OK) {
+    snprintf(why, why_size, "the frame is not msgpack");
+    return false;
+  }
+  if (u.count == 0 || hive_unpack_next(&u, "m", &pairs) != HIVE_OK) {
+    snprintf(why, why_size, "a request is a msgpack map");
+    goto out;
+  }
+  for (uint32_t i = 0; i < pairs; i++) {
+    const char *key, *value;
+    size_t key_len, value_len;
+    if (hive_unpack_next(&u, "ss", &key, &key_len, &value, &value_len) != HIVE_OK) {
+      snprintf(why, why_size, "request keys and values are strings");
+      goto out;
+    }
+    char *dest = NULL;
+    size_t dest_size = 0;
+    if (key_len == 2 && memcmp(key, "op", 2) == 0)
+      dest = op, dest_size = op_size;
+    else if (key_len == 6 && memcmp(key, "target", 6) == 0)
+      dest = target, dest_size = target_size;
+    if (dest == NULL) {
+      snprintf(why, why_size, "unknown field '%.*s'", (int)(key_len < 32 ? key_len : 32), key);
+      goto out;
+    }
+    if (!admin_copy_str(value, value_len, dest, dest_size)) {
+      snprintf(why, why_size, "field '%.*s' is too long", (int)key_len, key);
+      goto out;
+    }
+  }
+  if (u.pos != u.count) {
+    snprintf(why, why_size, "a frame holds one request");
+    goto out;
+  }
+  ok = true;
+out:
+  hive_unpacker_free(&u);
+  return ok;
+}
+
+/* Answers one request into sbuf; false if the connection must close. */
+static bool admin_answer(hive_t *h, const void *body, size_t len, msgpack_packer *pk) {
+  char op[32], target[HIVE_PID_STRLEN + HIVE_NAME_MAX], why[128];
+  if (!admin_parse(body, len, op, sizeof(op), target, sizeof(target), why, sizeof(why))) {
+    pack_error(pk, why);
+    hive_log(h, HIVE_LOG_WARNING, "admin socket: bad request (%s); closing that connection", why);
+    return false;
+  }
+  bool needs_target = strcmp(op, "stats") == 0 || strcmp(op, "kill") == 0;
+  if (needs_target && target[0] == '\0') {
+    snprintf(why, sizeof(why), "op '%s' needs a target: a pid or a name", op);
+    pack_error(pk, why);
+  } else if (strcmp(op, "ps") == 0) {
+    admin_ps(h, pk);
+  } else if (strcmp(op, "stats") == 0) {
+    admin_stats(h, pk, target);
+  } else if (strcmp(op, "kill") == 0) {
+    admin_kill(h, pk, target);
+  } else if (strcmp(op, "tree") == 0) {
+    admin_tree(h, pk);
+  } else if (strcmp(op, "node") == 0) {
+    admin_node(h, pk);
+  } else if (strcmp(op, "metrics") == 0) {
+    admin_metrics(h, pk);
+  } else {
+    snprintf(why, sizeof(why), "unknown op '%s'", op);
+    pack_error(pk, why);
+  }
+  return true;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void client_close(admin_client_t *c) {
+  close(c->fd);
+  free(c->in);
+  free(c->out);
+  *c = (admin_client_t){.fd = -1};
+}
+
+/* Queues a reply frame: a 4-byte big-endian length, then the body. */
+static void client_queue(admin_client_t *c, msgpack_sbuffer *body) {
+  size_t n = body->size;
+  c->out = malloc(4 + n);
+  if (c->out == NULL) {
+    c->closing = true;
+    return;
+  }
+  c->out[0] = (char)(n >> 24);
+  c->out[1] = (char)(n >> 16);
+  c->out[2] = (char)(n >> 8);
+  c->out[3] = (char)n;
+  memcpy(c->out + 4, body->data, n);
+  c->out_len = 4 + n;
+  c->out_done = 0;
+}
+
+static void client_answer(hive__admin_t *ad, admin_client_t *c, const void *body, size_t len,
+                          bool well_formed_length) {
+  msgpack_sbuffer sbuf;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sbuf);
+  msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+  if (!well_formed_length) {
+    char why[96];
+    snprintf(why, sizeof(why), "a frame of %zu bytes is over the limit of %u", len,
+             HIVE__ADMIN_REQUEST_MAX);
+    pack_error(&pk, why);
+    hive_log(ad->h, HIVE_LOG_WARNING, "admin socket: %s; closing that connection", why);
+    c->closing = true;
+  } else if (!admin_answer(ad->h, body, len, &pk)) {
+    c->closing = true;
+  }
+  client_queue(c, &sbuf);
+  msgpack_sbuffer_destroy(&sbuf);
+}
+
+/* Reads what the client sent and answers each whole frame. */
+static void client_read(hive__admin_t *ad, admin_client_t *c) {
+  ssize_t got = read(c->fd, c->in + c->in_len, 4 + HIVE__ADMIN_REQUEST_MAX - c->in_len);
+  if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+    client_close(c); /* the client went away */
+    return;
+  }
+  if (got < 0)
+    return;
+  c->in_len += (size_t)got;
+  if (c->in_len < 4)
+    return;
+  size_t len = ((size_t)c->in[0] << 24) | ((size_t)c->in[1] << 16) | ((size_t)c->in[2] << 8) |
+               (size_t)c->in[3];
+  if (len > HIVE__ADMIN_REQUEST_MAX) {
+    client_answer(ad, c, NULL, len, false);
+    return;
+  }
+  if (c->in_len < 4 + len)
+    return;
+  client_answer(ad, c, c->in + 4, len, true);
+  /* Requests pipelined behind this one wait until its reply is written. */
+  memmove(c->in, c->in + 4 + len, c->in_len - 4 - len);
+  c->in_len -= 4 + len;
+}
+
+static void client_write(admin_client_t *c) {
+  ssize_t put = write(c->fd, c->out + c->out_done, c->out_len - c->out_done);
+  if (put < 0 && errno != EAGAIN && errno != EINTR) {
+    client_close(c);
+    return;
+  }
+  if (put > 0)
+    c->out_done += (size_t)put;
+  if (c->out_done < c->out_len)
+    return;
+  free(c->out);
+  c->out = NULL;
+  c->out_len = c->out_done = 0;
+  if (c->closing)
+    client_close(c);
+}
+
+static void admin_accept(hive__admin_t *ad) {
+  int fd = accept4(ad->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0)
+    return;
+  for (int i = 0; i < ADMIN_CLIENTS_MAX; i++) {
+    admin_client_t *c = &ad->clients[i];
+    if (c->fd >= 0)
+      continue;
+    *c = (admin_client_t){.fd = fd, .in = malloc(4 + HIVE__ADMIN_REQUEST_MAX)};
+    if (c->in == NULL)
+      client_close(c);
+    return;
+  }
+  hive_log(ad->h, HIVE_LOG_WARNING, "admin socket: %d connections already; refusing one",
+           ADMIN_CLIENTS_MAX);
+  close(fd);
+}
+
+static void *admin_main(void *arg) {
+  hive__admin_t *ad = arg;
+  struct pollfd fds[2 + ADMIN_CLIENTS_MAX];
+  admin_client_t *owner[2 + ADMIN_CLIENTS_MAX];
+  for (;;) {
+    nfds_t n = 0;
+    fds[n++] = (struct pollfd){.fd = ad->wake[0], .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = ad->listen_fd, .events = POLLIN};
+    for (int i = 0; i < ADMIN_CLIENTS_MAX; i++) {
+      admin_client_t *c = &ad->clients[i];
+      if (c->fd < 0)
+        continue;
+      owner[n] = c;
+      fds[n++] = (struct pollfd){.fd = c->fd, .events = c->out != NULL ? POLLOUT : POLLIN};
+    }
+    if (poll(fds, n, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      hive_log(ad->h, HIVE_LOG_ERROR, "admin socket: poll failed: %s", strerror(errno));
+      break;
+    }
+    if (fds[0].revents != 0)
+      break; /* hive_stop */
+    for (nfds_t i = 2; i < n; i++) {
+      admin_client_t *c = owner[i];
+      if (fds[i].revents == 0)
+        continue;
+      if (c->out != NULL)
+        client_write(c);
+      else
+        client_read(ad, c);
+      if (c->fd >= 0 && c->out != NULL)
+        client_write(c); /* most replies go out at once */
+    }
+    if (fds[1].revents & POLLIN)
+      admin_accept(ad);
+  }
+  return NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+/* A socket file nobody listens on: left by a process that died. */
+static bool admin_stale(const char *path, const struct sockaddr_un *addr) {
+  struct stat st;
+  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+    return false;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  bool refused =
+      connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 && errno == ECONNREFUSED;
+  close(fd);
+  return refused;
+}
+
+static int admin_listen(hive__admin_t *ad) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(ad->path) >= sizeof(addr.sun_path))
+    return HIVE_ENAMETOOLONG;
+  strcpy(addr.sun_path, ad->path);
+  ad->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (ad->listen_fd < 0)
+    return HIVE_ESYS;
+  /* The file gets the socket's mode: never readable by others, even for
+   * the moment between bind and chmod. */
+  fchmod(ad->listen_fd, S_IRUSR | S_IWUSR);
+  int rc = bind(ad->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
+  if (rc != 0 && errno == EADDRINUSE && admin_stale(ad->path, &addr)) {
+    unlink(ad->path);
+    rc = bind(ad->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
+  }
+  if (rc != 0) {
+    int err = errno;
+    close(ad->listen_fd);
+    return err == EADDRINUSE ? HIVE_EADDRINUSE : HIVE_ESYS;
+  }
+  if (chmod(ad->path, S_IRUSR | S_IWUSR) != 0 || listen(ad->listen_fd, 16) != 0) {
+    close(ad->listen_fd);
+    unlink(ad->path);
+    return HIVE_ESYS;
+  }
+  return HIVE_OK;
+}
+
+int hive__admin_start(hive_t *h, const char *path) {
+  if (path == NULL)
+    return HIVE_OK;
+  hive__admin_t *ad = calloc(1, sizeof(*ad));
+  if (ad == NULL || (ad->path = strdup(path)) == NULL) {
+    free(ad);
+    return HIVE_ENOMEM;
+  }
+  ad->h = h;
+  for (int i = 0; i < ADMIN_CLIENTS_MAX; i++)
+    ad->clients[i].fd = -1;
+  int rc = admin_listen(ad);
+  if (rc != HIVE_OK)
+    goto fail;
+  rc = HIVE_ESYS;
+  if (pipe2(ad->wake, O_CLOEXEC) != 0)
+    goto fail_socket;
+  if (pthread_create(&ad->thread, NULL, admin_main, ad) != 0)
+    goto fail_pipe;
+  h->admin = ad;
+  return HIVE_OK;
+
+fail_pipe:
+  close(ad->wake[0]);
+  close(ad->wake[1]);
+fail_socket:
+  close(ad->listen_fd);
+  unlink(ad->path);
+fail:
+  free(ad->path);
+  free(ad);
+  return rc;
+}
+
+void hive__admin_stop(hive_t *h) {
+  hive__admin_t *ad = h->admin;
+  if (ad == NULL)
+    return;
+  char byte = 0;
+  while (write(ad->wake[1], &byte, 1) < 0 && errno == EINTR) {
+  }
+  pthread_join(ad->thread, NULL);
+  for (int i = 0; i < ADMIN_CLIENTS_MAX; i++)
+    if (ad->clients[i].fd >= 0)
+      client_close(&ad->clients[i]);
+  close(ad->listen_fd);
+  unlink(ad->path);
+  close(ad->wake[0]);
+  close(ad->wake[1]);
+  free(ad->path);
+  free(ad);
+  h->admin = NULL;
+}
