@@ -122,7 +122,6 @@ typedef struct hive__worker {
   _Atomic(struct hive__actor *) next; /* woken by this worker: runs next */
   unsigned next_streak;               /* turns taken from next in a row */
   ck_ec32_t wake;                     /* parked here; see sched.c */
-  uint32_t calls_to_sample;           /* statistics: hive__stats_sample */
   _Atomic bool parked;
   bool blocking; /* one of the blocking pool's threads */
   /* The handler call in progress, for the watchdog: call_seq is odd while a
@@ -131,6 +130,8 @@ typedef struct hive__worker {
   _Atomic hive_pid_t call_pid;
   void *altstack; /* owned: the signal stack for trapped faults */
   unsigned tick;
+  uint32_t calls_to_sample; /* statistics: hive__stats_sample; kept away from `next`,
+                               which thieves read, as it changes on every call */
   uint64_t rng;
   struct hive__worker *watched; /* a victim whose next slot we may take */
   uint64_t watched_turns;

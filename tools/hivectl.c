@@ -362,8 +362,8 @@ static void tree_print(const msgpack_object *n, int depth) {
            : name[0]    ? name
            : depth == 0 ? "(top)"
                         : "(dynamic)");
-  printf("%-32s %-14s %-10s %-14s restarts %llu%s%s\n", label, pid[0] ? pid : "-", type, behaviour,
-         (unsigned long long)field_u64(n, "restarts"), name[0] ? "  name " : "", name);
+  printf("%-28s %-12s %-10s %-14s %8llu  %s\n", label, pid[0] ? pid : "-", type, behaviour,
+         (unsigned long long)field_u64(n, "restarts"), name);
   const msgpack_object *kids = field(n, "children");
   if (kids != NULL && kids->type == MSGPACK_OBJECT_ARRAY)
     for (uint32_t i = 0; i < kids->via.array.size; i++)
@@ -379,7 +379,8 @@ static void cmd_tree(int fd, bool as_json) {
     json(tree);
     putchar('\n');
   } else {
-    printf("%-32s %-14s %-10s %-14s %s\n", "ID", "PID", "TYPE", "BEHAVIOUR", "RESTARTS");
+    printf("%-28s %-12s %-10s %-14s %8s  %s\n", "ID", "PID", "TYPE", "BEHAVIOUR", "RESTARTS",
+           "NAME");
     for (uint32_t i = 0; i < tree->via.array.size; i++)
       tree_print(&tree->via.array.ptr[i], 0);
     if (tree->via.array.size == 0)
