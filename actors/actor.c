@@ -443,7 +443,7 @@ int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t ar
   hive__actor_t *spawner = hive__tls.node == h ? hive__tls.actor : NULL;
   atomic_store_explicit(&a->parent, spawner != NULL ? spawner->self : 0, memory_order_relaxed);
   atomic_store_explicit(&a->restarts, extra != NULL ? extra->restarts : 0, memory_order_relaxed);
-  a->supervisor = extra != NULL && extra->supervisor;
+  atomic_store_explicit(&a->supervisor, extra != NULL && extra->supervisor, memory_order_relaxed);
   atomic_store_explicit(&a->behaviour_name, b->name != NULL ? b->name : "", memory_order_relaxed);
   hive__mailbox_reset_owner(&a->mb, opts->mailbox, (int64_t)opts->capacity, opts->block_ms);
   atomic_store_explicit(&a->state, HIVE_ACTOR_RUNNING, memory_order_relaxed);
@@ -589,7 +589,7 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   s.max_wait_ns = atomic_load_explicit(&a->wait_max_ns, memory_order_relaxed);
   s.restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
   s.parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
-  s.supervisor = a->supervisor;
+  s.supervisor = atomic_load_explicit(&a->supervisor, memory_order_relaxed);
   s.links = atomic_load_explicit(&a->nlinks, memory_order_relaxed);
   s.monitors = atomic_load_explicit(&a->nmonitors, memory_order_relaxed);
   s.enqueued = s.processed + s.dropped + s.dead_letters + s.mailbox_len;

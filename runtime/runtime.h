@@ -63,7 +63,7 @@ typedef struct hive__actor {
   _Atomic(const char *) behaviour_name; /* atomic: for statistics */
   void *state_block;                    /* owned: state_size bytes, freed at exit */
   bool blocking;                        /* runs on the blocking pool (set before publication) */
-  bool supervisor;                      /* a supervisor (set before publication) */
+  _Atomic bool supervisor;              /* a supervisor (set before publication) */
   bool exiting;                         /* an exit has been decided; no more handlers run */
   bool retiring;                        /* exited: free the slot once the mailbox is empty */
   hive_reason_t exit_reason;

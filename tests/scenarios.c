@@ -715,6 +715,22 @@ static void *sc_crasher(void *arg) {
   return NULL;
 }
 
+/* Reads every statistic, as the admin socket does, until told to stop. */
+static atomic_bool sc_inspecting;
+static void *sc_inspector(void *arg) {
+  (void)arg;
+  while (atomic_load(&sc_inspecting)) {
+    char *text;
+    size_t len;
+    if (hive_metrics(sc_node, &text, &len) == HIVE_OK)
+      free(text);
+    hive_child_info_t info[SC_CHILDREN];
+    size_t n;
+    hive_sup_which_children(sc_node, sc_sup, info, SC_CHILDREN, &n);
+  }
+  return NULL;
+}
+
 scenario_result_t scenario_supervision_churn(unsigned workers) {
   atomic_store(&sc_started, 0);
   atomic_store(&sc_ended, 0);
@@ -735,11 +751,15 @@ scenario_result_t scenario_supervision_churn(unsigned workers) {
   spec.children = specs;
   spec.nchildren = SC_CHILDREN;
   CHECK(hive_sup_start(sc_node, &spec, &sc_sup) == HIVE_OK, "hive_sup_start");
-  pthread_t threads[2];
+  pthread_t threads[2], inspector;
+  atomic_store(&sc_inspecting, true);
+  pthread_create(&inspector, NULL, sc_inspector, NULL);
   for (uintptr_t i = 0; i < 2; i++)
     pthread_create(&threads[i], NULL, sc_crasher, (void *)i);
   for (int i = 0; i < 2; i++)
     pthread_join(threads[i], NULL);
+  atomic_store(&sc_inspecting, false);
+  pthread_join(inspector, NULL);
   hive_child_counts_t counts;
   int rc = hive_sup_count_children(sc_node, sc_sup, &counts);
   hive_stop(sc_node);

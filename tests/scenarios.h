@@ -43,8 +43,9 @@ scenario_result_t scenario_requests_and_timers(unsigned workers);
 scenario_result_t scenario_links_and_monitors(unsigned workers);
 
 /* A supervisor's children crash at random while plain threads call it
- * (which, count, terminate, restart); then the node stops: every child
- * started had its terminate run once, and no spec was lost. */
+ * (which, count, terminate, restart) and another reads every statistic
+ * (hive_metrics) as the admin socket does; then the node stops: every
+ * child started had its terminate run once, and no spec was lost. */
 scenario_result_t scenario_supervision_churn(unsigned workers);
 
 #endif /* HIVE_TEST_SCENARIOS_H */
