@@ -27,6 +27,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <msgpack.h>
+
 #include "admin.h"
 #include "hive/sup.h"
 
@@ -90,7 +92,8 @@ static void pack_key_pid(msgpack_packer *pk, const char *key, hive_pid_t pid) {
   pack_key_str(pk, key, text);
 }
 
-void hive__admin_pack_actor(msgpack_packer *pk, const hive_actor_stats_t *s) {
+/* One actor's statistics as a map (docs/admin-protocol.md, "actor"). */
+static void admin_pack_actor(msgpack_packer *pk, const hive_actor_stats_t *s) {
   msgpack_pack_map(pk, 20);
   pack_key_pid(pk, "pid", s->pid);
   pack_key_str(pk, "name", s->name);
@@ -131,8 +134,7 @@ static void pack_error(msgpack_packer *pk, const char *text) {
   pack_key_str(pk, "error", text);
 }
 
-/* Every actor's pids, in a new array (*n of them); NULL on no memory. */
-static hive_pid_t *admin_all_pids(hive_t *h, size_t *n) {
+hive_pid_t *hive__admin_all_pids(hive_t *h, size_t *n) {
   size_t cap = 256;
   for (;;) {
     hive_pid_t *pids = malloc(cap * sizeof(*pids));
@@ -148,7 +150,7 @@ static hive_pid_t *admin_all_pids(hive_t *h, size_t *n) {
 
 static void admin_ps(hive_t *h, msgpack_packer *pk) {
   size_t n;
-  hive_pid_t *pids = admin_all_pids(h, &n);
+  hive_pid_t *pids = hive__admin_all_pids(h, &n);
   if (pids == NULL) {
     pack_error(pk, "out of memory");
     return;
@@ -168,7 +170,7 @@ static void admin_ps(hive_t *h, msgpack_packer *pk) {
   pack_str(pk, "actors");
   msgpack_pack_array(pk, live);
   for (size_t i = 0; i < live; i++)
-    hive__admin_pack_actor(pk, &stats[i]);
+    admin_pack_actor(pk, &stats[i]);
   free(stats);
 }
 
@@ -200,7 +202,7 @@ static void admin_stats(hive_t *h, msgpack_packer *pk, const char *target) {
   } else {
     pack_ok(pk, 1);
     pack_str(pk, "actor");
-    hive__admin_pack_actor(pk, &s);
+    admin_pack_actor(pk, &s);
   }
 }
 
@@ -271,7 +273,7 @@ static void admin_pack_sup(hive_t *h, msgpack_packer *pk, hive_pid_t pid, const 
 /* The roots are the supervisors no other supervisor started. */
 static void admin_tree(hive_t *h, msgpack_packer *pk) {
   size_t n;
-  hive_pid_t *pids = admin_all_pids(h, &n);
+  hive_pid_t *pids = hive__admin_all_pids(h, &n);
   if (pids == NULL) {
     pack_error(pk, "out of memory");
     return;

@@ -1,6 +1,6 @@
 /*
- * admin.h - the admin layer's private interface: encoding statistics as
- * msgpack maps, shared by the admin socket (admin.c) and nothing else yet.
+ * admin.h - the admin layer's private interface: what the admin socket
+ * (admin.c) and the Prometheus text (metrics.c) share.
  *
  * admin/ sits on top of the other layers: it reads statistics through the
  * public API and asks supervisors for their children, so it depends on
@@ -10,15 +10,14 @@
 #ifndef HIVE_ADMIN_H
 #define HIVE_ADMIN_H
 
-#include <msgpack.h>
-
 #include "runtime/runtime.h"
 
 /* The longest request frame the admin socket reads (replies may be longer). */
 #define HIVE__ADMIN_REQUEST_MAX 65536u
 
-/* Packs one actor's statistics as a map (docs/admin-protocol.md, "actor"). */
-void hive__admin_pack_actor(msgpack_packer *pk, const hive_actor_stats_t *s);
+/* Every actor's pid, in a new array (*n of them; free it); NULL on no
+ * memory. */
+hive_pid_t *hive__admin_all_pids(hive_t *h, size_t *n);
 
 /* The name of a HIVE_ACTOR_* state and of a HIVE_REASON_* kind. */
 const char *hive__admin_state_name(int state);

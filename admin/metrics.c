@@ -120,17 +120,10 @@ static int metrics_read(metrics_t *m) {
     return HIVE_ENOMEM;
   for (unsigned i = 0; i < threads; i++)
     hive_worker_stats(m->h, i, &m->workers[i]);
-  size_t cap = 256, n;
-  hive_pid_t *pids = NULL;
-  for (;;) {
-    free(pids);
-    if ((pids = malloc(cap * sizeof(*pids))) == NULL)
-      return HIVE_ENOMEM;
-    hive_actor_list(m->h, pids, cap, &n);
-    if (n <= cap)
-      break;
-    cap = n + n / 4;
-  }
+  size_t n;
+  hive_pid_t *pids = hive__admin_all_pids(m->h, &n);
+  if (pids == NULL)
+    return HIVE_ENOMEM;
   m->actors = malloc((n ? n : 1) * sizeof(*m->actors));
   if (m->actors == NULL) {
     free(pids);

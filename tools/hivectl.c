@@ -200,6 +200,12 @@ static void check_ok(const msgpack_object *reply) {
   die(1, "%s", why[0] ? why : "the node refused the request");
 }
 
+/* request, then exits 1 with the node's error unless the reply says ok. */
+static void request_ok(int fd, const char *op, const char *target, reply_t *reply) {
+  request(fd, op, target, reply);
+  check_ok(&reply->u.data);
+}
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 static void json_string(const char *s, size_t n) {
@@ -299,8 +305,7 @@ static const msgpack_object *array_field(const msgpack_object *reply, const char
 
 static void cmd_ps(int fd, bool as_json) {
   reply_t reply;
-  request(fd, "ps", NULL, &reply);
-  check_ok(&reply.u.data);
+  request_ok(fd, "ps", NULL, &reply);
   const msgpack_object *actors = array_field(&reply.u.data, "actors");
   if (as_json) {
     json(actors);
@@ -315,8 +320,7 @@ static void cmd_ps(int fd, bool as_json) {
 
 static void cmd_stats(int fd, const char *target, bool as_json) {
   reply_t reply;
-  request(fd, "stats", target, &reply);
-  check_ok(&reply.u.data);
+  request_ok(fd, "stats", target, &reply);
   const msgpack_object *a = field(&reply.u.data, "actor");
   if (a == NULL || a->type != MSGPACK_OBJECT_MAP)
     die(2, "the node's reply has no 'actor'");
@@ -342,8 +346,7 @@ static void cmd_stats(int fd, const char *target, bool as_json) {
 
 static void cmd_kill(int fd, const char *target) {
   reply_t reply;
-  request(fd, "kill", target, &reply);
-  check_ok(&reply.u.data);
+  request_ok(fd, "kill", target, &reply);
   char pid[32];
   printf("killed %s\n", field_str(&reply.u.data, "pid", pid, sizeof(pid)));
   reply_free(&reply);
@@ -372,8 +375,7 @@ static void tree_print(const msgpack_object *n, int depth) {
 
 static void cmd_tree(int fd, bool as_json) {
   reply_t reply;
-  request(fd, "tree", NULL, &reply);
-  check_ok(&reply.u.data);
+  request_ok(fd, "tree", NULL, &reply);
   const msgpack_object *tree = array_field(&reply.u.data, "tree");
   if (as_json) {
     json(tree);
@@ -391,8 +393,7 @@ static void cmd_tree(int fd, bool as_json) {
 
 static void cmd_node(int fd, bool as_json) {
   reply_t reply;
-  request(fd, "node", NULL, &reply);
-  check_ok(&reply.u.data);
+  request_ok(fd, "node", NULL, &reply);
   const msgpack_object *node = field(&reply.u.data, "node");
   const msgpack_object *workers = array_field(&reply.u.data, "workers");
   if (as_json) {
@@ -433,8 +434,7 @@ static void cmd_node(int fd, bool as_json) {
 
 static void cmd_metrics(int fd) {
   reply_t reply;
-  request(fd, "metrics", NULL, &reply);
-  check_ok(&reply.u.data);
+  request_ok(fd, "metrics", NULL, &reply);
   const msgpack_object *text = field(&reply.u.data, "text");
   if (text == NULL || text->type != MSGPACK_OBJECT_STR)
     die(2, "the node's reply has no 'text'");
@@ -501,10 +501,8 @@ static void cmd_top(int fd, int interval_ms, long iterations) {
   uint64_t last_messages = 0;
   for (long round = 0; iterations <= 0 || round < iterations; round++) {
     reply_t node_reply, ps_reply;
-    request(fd, "node", NULL, &node_reply);
-    check_ok(&node_reply.u.data);
-    request(fd, "ps", NULL, &ps_reply);
-    check_ok(&ps_reply.u.data);
+    request_ok(fd, "node", NULL, &node_reply);
+    request_ok(fd, "ps", NULL, &ps_reply);
     const msgpack_object *node = field(&node_reply.u.data, "node");
     const msgpack_object *actors = array_field(&ps_reply.u.data, "actors");
     uint32_t n = actors->via.array.size;
