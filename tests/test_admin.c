@@ -4,6 +4,7 @@
  * messages, a supervisor whose children were restarted, named actors.
  */
 #include <msgpack.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,9 +306,11 @@ static void raw_reply(int fd, bool *ok, char *error, size_t size) {
   free(body);
 }
 
+/* True if the node closed fd: end of file within the test timeout. */
 static bool closed_by_node(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
   char c;
-  return read(fd, &c, 1) == 0;
+  return poll(&p, 1, TEST_TIMEOUT_MS) == 1 && read(fd, &c, 1) == 0;
 }
 
 static char logged[8192];
