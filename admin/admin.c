@@ -222,51 +222,45 @@ static void admin_kill(hive_t *h, msgpack_packer *pk, const char *target) {
 
 /* ---- the supervision tree ------------------------------------------------ */
 
-/* Packs the supervisor pid and its children, depth first. */
-static void admin_pack_sup(hive_t *h, msgpack_packer *pk, hive_pid_t pid, const char *id,
-                           uint64_t restarts, int depth) {
-  hive_actor_stats_t s = {.pid = pid, .behaviour = ""};
-  hive_actor_stats(h, pid, &s);
-  size_t n = 0;
+/* The children of the supervisor pid, in a new array (*n of them); NULL
+ * when it has none, or cannot tell. */
+static hive_child_info_t *admin_children(hive_t *h, hive_pid_t pid, size_t *n) {
   hive_child_info_t *kids = NULL;
-  if (depth < ADMIN_TREE_DEPTH_MAX && hive_sup_which_children(h, pid, NULL, 0, &n) == HIVE_OK &&
-      n > 0 && (kids = malloc(n * sizeof(*kids))) != NULL) {
-    size_t again;
-    if (hive_sup_which_children(h, pid, kids, n, &again) != HIVE_OK)
-      n = 0;
-    else if (again < n)
-      n = again;
-  } else {
-    n = 0;
+  size_t again;
+  if (hive_sup_which_children(h, pid, NULL, 0, n) != HIVE_OK || *n == 0 ||
+      (kids = malloc(*n * sizeof(*kids))) == NULL ||
+      hive_sup_which_children(h, pid, kids, *n, &again) != HIVE_OK) {
+    free(kids);
+    *n = 0;
+    return NULL;
   }
+  if (again < *n)
+    *n = again; /* some were deleted meanwhile */
+  return kids;
+}
+
+/* Packs one node of the tree: a child (pid 0: not running), and, for a
+ * running supervisor, its own children, depth first. */
+static void admin_pack_node(hive_t *h, msgpack_packer *pk, hive_pid_t pid, const char *id,
+                            bool supervisor, uint64_t restarts, int depth) {
+  hive_actor_stats_t s = {.pid = pid, .behaviour = ""};
+  if (pid != 0)
+    hive_actor_stats(h, pid, &s);
+  size_t n = 0;
+  hive_child_info_t *kids =
+      supervisor && pid != 0 && depth < ADMIN_TREE_DEPTH_MAX ? admin_children(h, pid, &n) : NULL;
   msgpack_pack_map(pk, 7);
   pack_key_pid(pk, "pid", pid);
   pack_key_str(pk, "id", id);
   pack_key_str(pk, "name", s.name);
   pack_key_str(pk, "behaviour", s.behaviour);
-  pack_key_str(pk, "type", "supervisor");
+  pack_key_str(pk, "type", supervisor ? "supervisor" : "worker");
   pack_key_u64(pk, "restarts", restarts);
   pack_str(pk, "children");
   msgpack_pack_array(pk, n);
-  for (size_t i = 0; i < n; i++) {
-    hive_child_info_t *k = &kids[i];
-    if (k->type == HIVE_CHILD_SUPERVISOR && k->pid != 0) {
-      admin_pack_sup(h, pk, k->pid, k->id, k->restarts, depth + 1);
-      continue;
-    }
-    hive_actor_stats_t c = {.pid = k->pid, .behaviour = ""};
-    if (k->pid != 0)
-      hive_actor_stats(h, k->pid, &c);
-    msgpack_pack_map(pk, 7);
-    pack_key_pid(pk, "pid", k->pid);
-    pack_key_str(pk, "id", k->id);
-    pack_key_str(pk, "name", c.name);
-    pack_key_str(pk, "behaviour", c.behaviour);
-    pack_key_str(pk, "type", k->type == HIVE_CHILD_SUPERVISOR ? "supervisor" : "worker");
-    pack_key_u64(pk, "restarts", k->restarts);
-    pack_str(pk, "children");
-    msgpack_pack_array(pk, 0);
-  }
+  for (size_t i = 0; i < n; i++)
+    admin_pack_node(h, pk, kids[i].pid, kids[i].id, kids[i].type == HIVE_CHILD_SUPERVISOR,
+                    kids[i].restarts, depth + 1);
   free(kids);
 }
 
@@ -291,7 +285,7 @@ static void admin_tree(hive_t *h, msgpack_packer *pk) {
   pack_str(pk, "tree");
   msgpack_pack_array(pk, roots);
   for (size_t i = 0; i < roots; i++)
-    admin_pack_sup(h, pk, pids[i], "", 0, 0);
+    admin_pack_node(h, pk, pids[i], "", true, 0, 0);
   free(pids);
 }
 

@@ -8,8 +8,10 @@
  * pid, name and behaviour, so a restarted child shows up as a new series
  * (its pid changed) with the same name.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "admin.h"
 
@@ -44,70 +46,67 @@ static void node_metric(metrics_t *m, const char *name, const char *type, const 
   fprintf(m->out, "%s %llu\n", name, (unsigned long long)value);
 }
 
-/* What one worker metric reads. */
-typedef double (*worker_value_fn)(const hive_worker_stats_t *w);
-static double w_turns(const hive_worker_stats_t *w) {
-  return (double)w->turns;
-}
-static double w_messages(const hive_worker_stats_t *w) {
-  return (double)w->messages;
-}
-static double w_steals_tried(const hive_worker_stats_t *w) {
-  return (double)w->steals_tried;
-}
-static double w_steals_won(const hive_worker_stats_t *w) {
-  return (double)w->steals_won;
-}
-static double w_parks(const hive_worker_stats_t *w) {
-  return (double)w->parks;
-}
-static double w_busy(const hive_worker_stats_t *w) {
-  return (double)w->busy_ns / 1e9;
+/* A per-thread or per-actor metric: a uint64_t field of the stats struct,
+ * divided by `scale` (1e9 turns nanoseconds into seconds). */
+typedef struct {
+  const char *name, *type, *help;
+  size_t field; /* offsetof */
+  double scale;
+} metric_t;
+
+static double field_value(const void *stats, const metric_t *mt) {
+  uint64_t v;
+  memcpy(&v, (const char *)stats + mt->field, sizeof(v));
+  return (double)v / mt->scale;
 }
 
-static void worker_metric(metrics_t *m, const char *name, const char *help, worker_value_fn fn) {
-  family(m, name, "counter", help);
+#define WORKER(name, field, scale, help)                                                           \
+  { name, "counter", help, offsetof(hive_worker_stats_t, field), scale }
+static const metric_t worker_metrics[] = {
+    WORKER("hive_worker_turns_total", turns, 1, "Actor turns run by the thread."),
+    WORKER("hive_worker_messages_total", messages, 1, "Messages handled by the thread."),
+    WORKER("hive_worker_steals_tried_total", steals_tried, 1, "Run queues of other workers tried."),
+    WORKER("hive_worker_steals_won_total", steals_won, 1, "Actors taken from other workers."),
+    WORKER("hive_worker_parks_total", parks, 1, "Times the thread went to sleep."),
+    WORKER("hive_worker_busy_seconds_total", busy_ns, 1e9, "Time the thread was awake."),
+};
+
+#define ACTOR(name, type, field, scale, help)                                                      \
+  { name, type, help, offsetof(hive_actor_stats_t, field), scale }
+static const metric_t actor_metrics[] = {
+    ACTOR("hive_actor_mailbox_length", "gauge", mailbox_len, 1, "User messages queued now."),
+    ACTOR("hive_actor_mailbox_high_water", "gauge", mailbox_hwm, 1,
+          "Most user messages ever queued at once."),
+    ACTOR("hive_actor_processed_total", "counter", processed, 1, "Messages handed to the handler."),
+    ACTOR("hive_actor_dropped_total", "counter", dropped, 1,
+          "Messages dropped by the actor's full mailbox."),
+    ACTOR("hive_actor_dead_letters_total", "counter", dead_letters, 1,
+          "Messages discarded because the actor was ending."),
+    ACTOR("hive_actor_handler_seconds_total", "counter", handler_ns, 1e9,
+          "Time spent in the handler (sampled estimate)."),
+    ACTOR("hive_actor_restarts", "gauge", restarts, 1,
+          "Times its supervisor had restarted the child when this actor started."),
+};
+
+static void worker_metric(metrics_t *m, const metric_t *mt) {
+  family(m, mt->name, mt->type, mt->help);
   unsigned n = m->node.workers + m->node.blocking_workers;
   for (unsigned i = 0; i < n; i++)
-    fprintf(m->out, "%s{worker=\"%u\",pool=\"%s\"} %.17g\n", name, m->workers[i].index,
-            m->workers[i].blocking ? "blocking" : "workers", fn(&m->workers[i]));
+    fprintf(m->out, "%s{worker=\"%u\",pool=\"%s\"} %.17g\n", mt->name, m->workers[i].index,
+            m->workers[i].blocking ? "blocking" : "workers", field_value(&m->workers[i], mt));
 }
 
-typedef double (*actor_value_fn)(const hive_actor_stats_t *s);
-static double a_len(const hive_actor_stats_t *s) {
-  return (double)s->mailbox_len;
-}
-static double a_hwm(const hive_actor_stats_t *s) {
-  return (double)s->mailbox_hwm;
-}
-static double a_processed(const hive_actor_stats_t *s) {
-  return (double)s->processed;
-}
-static double a_dropped(const hive_actor_stats_t *s) {
-  return (double)s->dropped;
-}
-static double a_dead(const hive_actor_stats_t *s) {
-  return (double)s->dead_letters;
-}
-static double a_handler(const hive_actor_stats_t *s) {
-  return (double)s->handler_ns / 1e9;
-}
-static double a_restarts(const hive_actor_stats_t *s) {
-  return (double)s->restarts;
-}
-
-static void actor_metric(metrics_t *m, const char *name, const char *type, const char *help,
-                         actor_value_fn fn) {
-  family(m, name, type, help);
+static void actor_metric(metrics_t *m, const metric_t *mt) {
+  family(m, mt->name, mt->type, mt->help);
   for (size_t i = 0; i < m->nactors; i++) {
     const hive_actor_stats_t *s = &m->actors[i];
     char pid[HIVE_PID_STRLEN];
     hive_pid_format(s->pid, pid, sizeof(pid));
-    fprintf(m->out, "%s{pid=\"%s\",name=\"", name, pid);
+    fprintf(m->out, "%s{pid=\"%s\",name=\"", mt->name, pid);
     label_value(m->out, s->name);
     fputs("\",behaviour=\"", m->out);
     label_value(m->out, s->behaviour);
-    fprintf(m->out, "\"} %.17g\n", fn(s));
+    fprintf(m->out, "\"} %.17g\n", field_value(s, mt));
   }
 }
 
@@ -157,28 +156,10 @@ static void metrics_write(metrics_t *m) {
   node_metric(m, "hive_restarts_total", "counter", "Children restarted by supervisors.",
               ns->restarts);
 
-  worker_metric(m, "hive_worker_turns_total", "Actor turns run by the thread.", w_turns);
-  worker_metric(m, "hive_worker_messages_total", "Messages handled by the thread.", w_messages);
-  worker_metric(m, "hive_worker_steals_tried_total", "Run queues of other workers tried.",
-                w_steals_tried);
-  worker_metric(m, "hive_worker_steals_won_total", "Actors taken from other workers.",
-                w_steals_won);
-  worker_metric(m, "hive_worker_parks_total", "Times the thread went to sleep.", w_parks);
-  worker_metric(m, "hive_worker_busy_seconds_total", "Time the thread was awake.", w_busy);
-
-  actor_metric(m, "hive_actor_mailbox_length", "gauge", "User messages queued now.", a_len);
-  actor_metric(m, "hive_actor_mailbox_high_water", "gauge",
-               "Most user messages ever queued at once.", a_hwm);
-  actor_metric(m, "hive_actor_processed_total", "counter", "Messages handed to the handler.",
-               a_processed);
-  actor_metric(m, "hive_actor_dropped_total", "counter",
-               "Messages dropped by the actor's full mailbox.", a_dropped);
-  actor_metric(m, "hive_actor_dead_letters_total", "counter",
-               "Messages discarded because the actor was ending.", a_dead);
-  actor_metric(m, "hive_actor_handler_seconds_total", "counter",
-               "Time spent in the handler (sampled estimate).", a_handler);
-  actor_metric(m, "hive_actor_restarts", "gauge",
-               "Times its supervisor had restarted the child when this actor started.", a_restarts);
+  for (size_t i = 0; i < sizeof(worker_metrics) / sizeof(worker_metrics[0]); i++)
+    worker_metric(m, &worker_metrics[i]);
+  for (size_t i = 0; i < sizeof(actor_metrics) / sizeof(actor_metrics[0]); i++)
+    actor_metric(m, &actor_metrics[i]);
 }
 
 int hive_metrics(hive_t *h, char **text, size_t *len) {

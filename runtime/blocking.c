@@ -29,11 +29,7 @@ void hive__blocking_push(hive_t *h, hive__actor_t *a) {
 static void *blocking_main(void *arg) {
   hive__worker_t *w = arg;
   hive_t *h = w->node;
-  hive__tls.node = h;
-  hive__tls.worker = w;
-  hive__tls.stamp = HIVE__STAMP_NEVER; /* but in timed turns */
-  hive__faults_thread_init(w);
-  hive__worker_note_wake(w);
+  hive__worker_thread_enter(w);
   pthread_mutex_lock(&h->blocking_lock);
   while (!h->blocking_quit) {
     hive__actor_t *a = h->blocking_head;
@@ -53,9 +49,7 @@ static void *blocking_main(void *arg) {
     pthread_mutex_lock(&h->blocking_lock);
   }
   pthread_mutex_unlock(&h->blocking_lock);
-  hive__faults_thread_fini(w);
-  hive__tls.node = NULL;
-  hive__tls.worker = NULL;
+  hive__worker_thread_leave(w);
   return NULL;
 }
 

@@ -280,6 +280,10 @@ static inline void hive__stats_add(_Atomic uint64_t *counter, uint64_t n) {
                         memory_order_relaxed);
 }
 
+/* What every worker and blocking-pool thread does first and last: its
+ * thread-local state, its signal stack, its busy time (sched.c). */
+void hive__worker_thread_enter(hive__worker_t *w);
+void hive__worker_thread_leave(hive__worker_t *w);
 /* A worker or blocking thread goes to sleep, and wakes: its busy time. */
 void hive__worker_note_sleep(hive__worker_t *w);
 void hive__worker_note_wake(hive__worker_t *w);

@@ -297,6 +297,20 @@ static hive__actor_t *sched_spin(hive__worker_t *w) {
   return a;
 }
 
+void hive__worker_thread_enter(hive__worker_t *w) {
+  hive__tls.node = w->node;
+  hive__tls.worker = w;
+  hive__tls.stamp = HIVE__STAMP_NEVER; /* but in timed calls */
+  hive__faults_thread_init(w);
+  hive__worker_note_wake(w);
+}
+
+void hive__worker_thread_leave(hive__worker_t *w) {
+  hive__faults_thread_fini(w);
+  hive__tls.node = NULL;
+  hive__tls.worker = NULL;
+}
+
 void hive__worker_note_sleep(hive__worker_t *w) {
   uint64_t since = atomic_load_explicit(&w->awake_since, memory_order_relaxed);
   hive__stats_add(&w->busy_ns, hive__now_ns() - since);
@@ -327,11 +341,7 @@ static void sched_park(hive__worker_t *w) {
 static void *sched_worker_main(void *arg) {
   hive__worker_t *w = arg;
   hive_t *h = w->node;
-  hive__tls.node = h;
-  hive__tls.worker = w;
-  hive__tls.stamp = HIVE__STAMP_NEVER; /* but in timed turns */
-  hive__faults_thread_init(w);
-  hive__worker_note_wake(w);
+  hive__worker_thread_enter(w);
   while (!atomic_load_explicit(&h->quit, memory_order_relaxed)) {
     hive__actor_t *a = sched_find_work(w);
     if (a == NULL)
@@ -344,9 +354,7 @@ static void *sched_worker_main(void *arg) {
     if (!atomic_load(&h->quit))
       sched_park(w);
   }
-  hive__faults_thread_fini(w);
-  hive__tls.node = NULL;
-  hive__tls.worker = NULL;
+  hive__worker_thread_leave(w);
   return NULL;
 }
 

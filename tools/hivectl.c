@@ -80,26 +80,13 @@ static int node_connect(void) {
   default:
     die(2, "cannot connect to %s: %s", socket_path, strerror(errno));
   }
-  return -1;
 }
 
-static void write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      die(2, "the node closed the connection");
-    p += n;
-    len -= (size_t)n;
-  }
-}
-
-static void read_all(int fd, void *buf, size_t len) {
+/* Writes (or reads) exactly len bytes; exits if the node hangs up. */
+static void transfer_all(int fd, void *buf, size_t len, bool writing) {
   char *p = buf;
   while (len > 0) {
-    ssize_t n = read(fd, p, len);
+    ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -140,11 +127,11 @@ static void request(int fd, const char *op, const char *target, reply_t *reply) 
   }
   unsigned char header[4] = {(unsigned char)(sbuf.size >> 24), (unsigned char)(sbuf.size >> 16),
                              (unsigned char)(sbuf.size >> 8), (unsigned char)sbuf.size};
-  write_all(fd, header, 4);
-  write_all(fd, sbuf.data, sbuf.size);
+  transfer_all(fd, header, 4, true);
+  transfer_all(fd, sbuf.data, sbuf.size, true);
   msgpack_sbuffer_destroy(&sbuf);
 
-  read_all(fd, header, 4);
+  transfer_all(fd, header, 4, false);
   size_t len =
       ((size_t)header[0] << 24) | ((size_t)header[1] << 16) | ((size_t)header[2] << 8) | header[3];
   if (len > REPLY_MAX)
@@ -152,7 +139,7 @@ static void request(int fd, const char *op, const char *target, reply_t *reply) 
   char *body = malloc(len ? len : 1);
   if (body == NULL)
     die(2, "out of memory");
-  read_all(fd, body, len);
+  transfer_all(fd, body, len, false);
   reply->body = body;
   msgpack_unpacked_init(&reply->u);
   size_t off = 0;
