@@ -7,7 +7,7 @@
 #include "bench.h"
 
 enum { TAG_GO = HIVE_TAG_USER, TAG_DONE };
-#define SPAWN_CHUNK 1000
+#define SPAWN_CHUNK 50
 
 struct spawner {
   hive_pid_t collector;

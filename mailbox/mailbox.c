@@ -8,30 +8,14 @@
 #include "mailbox.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tsan.h"
 
-hive__msg_t *hive__msg_new(const void *data, size_t len) {
-  hive__msg_t *msg = malloc(sizeof(*msg) + len);
-  if (msg == NULL)
-    return NULL;
-  memset(msg, 0, sizeof(*msg));
-  if (len > 0) {
-    if (data != NULL)
-      memcpy(msg + 1, data, len);
-    msg->pub.data = msg + 1;
-  }
-  msg->pub.len = len;
-  return msg;
-}
-
-void hive__msg_free(hive__msg_t *msg) {
-  if (msg->flags & HIVE__MSG_OWNED)
-    free((void *)msg->pub.data);
-  free(msg);
-}
+_Static_assert(offsetof(hive__mailbox_t, sys) == HIVE__MAILBOX_LINE, "senders' part fits a line");
+_Static_assert(sizeof(hive__mailbox_t) == 2 * HIVE__MAILBOX_LINE, "owner's part fits a line");
 
 void hive__mailbox_init(hive__mailbox_t *mb, const struct ck_ec_mode *room_mode) {
   assert(atomic_load(&mb->pending) == 0);
@@ -52,6 +36,7 @@ void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity
   atomic_store_explicit(&mb->bounded_len, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->dropped, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->capacity, capacity, memory_order_relaxed);
+  mb->owner_bounded = capacity > 0;
   atomic_store_explicit(&mb->policy, policy, memory_order_relaxed);
   atomic_store_explicit(&mb->block_ms, block_ms, memory_order_relaxed);
 }
@@ -178,8 +163,7 @@ hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
     return NULL;
   atomic_store_explicit(&mb->taken, atomic_load_explicit(&mb->taken, memory_order_relaxed) + 1,
                         memory_order_relaxed);
-  if (msg->to == self && !(msg->flags & HIVE__MSG_UNBOUNDED) &&
-      atomic_load_explicit(&mb->capacity, memory_order_relaxed) > 0) {
+  if (mb->owner_bounded && msg->to == self && !(msg->flags & HIVE__MSG_UNBOUNDED)) {
     atomic_fetch_sub_explicit(&mb->bounded_len, 1, memory_order_relaxed);
     if (atomic_load_explicit(&mb->policy, memory_order_relaxed) == HIVE_MAILBOX_BLOCK)
       ck_ec32_inc(&mb->room, mb->room_mode); /* a place is free: wake a waiting sender */

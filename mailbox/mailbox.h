@@ -21,6 +21,7 @@
 
 #include <ck_ec.h>
 #include <ck_stack.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,33 +60,71 @@ typedef struct hive__msg {
  * answer, a timeout or a DOWN that was dropped would leave someone waiting. */
 #define HIVE__MSG_UNBOUNDED (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT | HIVE__MSG_NOBOUND)
 
+/* Size classes of cached messages (message.c); a message's class is kept
+ * in two flag bits, HIVE__MSG_CLASS_FLAG(c). */
+#define HIVE__MSG_CLASSES 2
+#define HIVE__MSG_CLASS_SHIFT 6
+#define HIVE__MSG_CLASS_FLAG(c) ((uint32_t)((c) + 1) << HIVE__MSG_CLASS_SHIFT)
+#define HIVE__MSG_CLASS_OF(flags) ((int)(((flags) >> HIVE__MSG_CLASS_SHIFT) & 3u) - 1)
+#define HIVE__MSG_BATCH 128        /* messages a cache trades with the depot at once */
+#define HIVE__MSG_DEPOT_BATCHES 64 /* batches a depot keeps per class; more are freed */
+
+/* Free messages shared by the workers of one node, in whole batches. */
+typedef struct hive__msg_depot {
+  pthread_mutex_t lock;
+  unsigned nbatches[HIVE__MSG_CLASSES];
+  hive__msg_t *batches[HIVE__MSG_CLASSES][HIVE__MSG_DEPOT_BATCHES]; /* owned */
+} hive__msg_depot_t;
+
+/* One thread's free messages; only that thread touches it. */
+typedef struct hive__msg_cache {
+  hive__msg_t *free[HIVE__MSG_CLASSES]; /* owned, linked through link.next */
+  unsigned count[HIVE__MSG_CLASSES];
+  hive__msg_depot_t *depot;
+} hive__msg_cache_t;
+
 /* Allocates a message with len bytes of inline payload, copied from data
- * unless data is NULL (the caller fills msg + 1). */
+ * unless data is NULL (the caller fills msg + 1). Any thread. */
 hive__msg_t *hive__msg_new(const void *data, size_t len);
-/* Frees msg and the payload it owns. */
+/* Frees msg and the payload it owns. Any thread. */
 void hive__msg_free(hive__msg_t *msg);
 
+int hive__msg_depot_init(hive__msg_depot_t *depot);
+void hive__msg_depot_fini(hive__msg_depot_t *depot); /* frees the batches */
+/* The calling thread allocates from and frees into cache until it leaves;
+ * leaving frees the messages the cache holds. */
+void hive__msg_cache_enter(hive__msg_cache_t *cache, hive__msg_depot_t *depot);
+void hive__msg_cache_leave(hive__msg_cache_t *cache);
+
+/* Senders touch the first cache line on every push; the owner touches the
+ * second on every take. Keeping them apart means a producer and a consumer
+ * on two cores do not pass a line back and forth for each message. The
+ * static asserts in mailbox.c keep each part within its line. */
+#define HIVE__MAILBOX_LINE 64
+
 typedef struct hive__mailbox {
-  /* Shared with producers. */
-  ck_stack_t user;
-  ck_stack_t sys;
+  /* Senders' line: written by every push, read by the owner once a swap. */
+  _Alignas(HIVE__MAILBOX_LINE) ck_stack_t user;
   _Atomic int64_t pending;     /* all lanes plus a spawn's claim; the token */
-  _Atomic int64_t sys_pending; /* system messages and claims in pending */
   _Atomic int64_t hwm;         /* most user messages seen queued */
-  _Atomic int64_t taken;       /* user messages taken this turn, not yet finished */
+  _Atomic int64_t capacity;    /* 0: unbounded; set before the actor is published */
   _Atomic int64_t bounded_len; /* bounded mailboxes only: user messages queued */
   _Atomic uint64_t dropped;    /* drop-new policy only */
-  _Atomic int64_t capacity;    /* 0: unbounded; set before the actor is published */
   _Atomic int policy;          /* HIVE_MAILBOX_* */
   _Atomic unsigned block_ms;   /* HIVE_MAILBOX_BLOCK: longest a plain thread waits */
+
+  /* Owner's line: written on every take; senders of system messages and
+   * the statistics come here only now and then. */
+  _Alignas(HIVE__MAILBOX_LINE) ck_stack_t sys;
+  _Atomic int64_t sys_pending; /* system messages and claims in pending */
+  _Atomic int64_t taken;       /* user messages taken this turn, not yet finished */
+  hive__msg_t *sys_head;       /* owner: what the last swaps took, oldest first */
+  hive__msg_t *user_head;
+  const struct ck_ec_mode *room_mode; /* set once by the runtime */
   /* HIVE_MAILBOX_BLOCK: bumped by the owner each time it frees a place;
    * senders waiting for room sleep on it. No syscall while nobody waits. */
   ck_ec32_t room;
-  const struct ck_ec_mode *room_mode; /* set once by the runtime */
-
-  /* Owner only: what the last swaps took, oldest first. */
-  hive__msg_t *sys_head;
-  hive__msg_t *user_head;
+  bool owner_bounded; /* owner: capacity > 0, read on every take */
 } hive__mailbox_t;
 
 /* Resets an unused mailbox (no messages anywhere) to unbounded. room_mode

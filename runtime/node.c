@@ -69,8 +69,10 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_node;
   if (hive__cond_init_monotonic(&h->stop_cond) != 0)
     goto fail_lock;
-  if ((rc = hive__pidtab_init(h)) != HIVE_OK)
+  if (hive__msg_depot_init(&h->msg_depot) != 0)
     goto fail_cond;
+  if ((rc = hive__pidtab_init(h)) != HIVE_OK)
+    goto fail_depot;
   if ((rc = hive__registry_init(h)) != HIVE_OK)
     goto fail_pidtab;
   if ((rc = hive__asks_init(h)) != HIVE_OK)
@@ -102,6 +104,8 @@ fail_registry:
   hive__registry_free(h);
 fail_pidtab:
   hive__pidtab_free(h);
+fail_depot:
+  hive__msg_depot_fini(&h->msg_depot);
 fail_cond:
   pthread_cond_destroy(&h->stop_cond);
 fail_lock:
@@ -256,6 +260,7 @@ int hive_stop(hive_t *h) {
   hive__asks_free(h);
   hive__registry_free(h);
   hive__pidtab_free(h);
+  hive__msg_depot_fini(&h->msg_depot); /* after every thread that caches messages */
   free(h->stop_first);
   pthread_cond_destroy(&h->stop_cond);
   pthread_mutex_destroy(&h->stop_lock);

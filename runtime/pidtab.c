@@ -13,14 +13,30 @@
  * turn that runs then finds no incarnation and counts the message as a dead
  * letter. hive__pidtab_alloc claims the mailbox token before handing a slot
  * out, so such a stray turn and a new incarnation never overlap.
+ *
+ * Each worker keeps up to PIDTAB_CACHE_MAX free slots of its own, so that
+ * actors spawned and ended on different workers do not queue for the
+ * node's lock one slot at a time: a worker takes PIDTAB_BATCH slots from the
+ * node's list at once, and gives its whole cache back when it overflows, so
+ * every freed slot returns to the node's list in time. The table has room
+ * for max_actors plus what the caches can hold, so a cached slot never makes
+ * a spawn fail; where the pid's 24 slot bits leave no such room, the caches
+ * are off.
  */
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime.h"
 
+#define PIDTAB_BATCH 32
+#define PIDTAB_CACHE_MAX (2 * PIDTAB_BATCH)
+
 int hive__pidtab_init(hive_t *h) {
-  h->nchunks = (h->max_actors + HIVE__CHUNK_SLOTS - 1) / HIVE__CHUNK_SLOTS;
+  uint64_t cached = (uint64_t)h->nworkers * PIDTAB_CACHE_MAX;
+  h->slot_caches = h->max_actors + cached <= HIVE_MAX_ACTORS;
+  uint64_t slots = h->max_actors + (h->slot_caches ? cached : 0);
+  h->nchunks = (unsigned)((slots + HIVE__CHUNK_SLOTS - 1) / HIVE__CHUNK_SLOTS);
   h->chunks = calloc(h->nchunks, sizeof(*h->chunks));
   if (h->chunks == NULL)
     return HIVE_ENOMEM;
@@ -64,11 +80,12 @@ static hive__actor_t *pidtab_new_slot(hive_t *h, int *err) {
   uint32_t c = slot >> HIVE__CHUNK_SHIFT;
   hive__actor_t *chunk = atomic_load_explicit(&h->chunks[c], memory_order_relaxed);
   if (chunk == NULL) {
-    chunk = calloc(HIVE__CHUNK_SLOTS, sizeof(*chunk));
+    chunk = aligned_alloc(HIVE__CACHELINE, HIVE__CHUNK_SLOTS * sizeof(*chunk));
     if (chunk == NULL) {
       *err = HIVE_ENOMEM;
       return NULL;
     }
+    memset(chunk, 0, HIVE__CHUNK_SLOTS * sizeof(*chunk));
     for (unsigned i = 0; i < HIVE__CHUNK_SLOTS; i++) {
       chunk[i].slot = (c << HIVE__CHUNK_SHIFT) | i;
       chunk[i].gen = 1;
@@ -81,8 +98,8 @@ static hive__actor_t *pidtab_new_slot(hive_t *h, int *err) {
   return &chunk[slot & (HIVE__CHUNK_SLOTS - 1)];
 }
 
-hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err) {
-  pthread_mutex_lock(&h->slots_lock);
+/* A free slot whose mailbox token it could claim, from h's list; slots_lock held. */
+static hive__actor_t *pidtab_claim_shared(hive_t *h) {
   hive__actor_t *skipped = NULL, *a = NULL;
   while (h->free_slots != NULL) {
     hive__actor_t *candidate = h->free_slots;
@@ -101,6 +118,65 @@ hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err) {
     h->free_slots = skipped;
     skipped = next;
   }
+  return a;
+}
+
+/* Pushes a onto w's cache. */
+static void pidtab_cache_push(hive__worker_t *w, hive__actor_t *a) {
+  if (w->free_slots == NULL)
+    w->free_slots_last = a;
+  a->free_next = w->free_slots;
+  w->free_slots = a;
+  w->nfree_slots++;
+}
+
+/* Moves up to n slots from h's list to w's cache; slots_lock held. */
+static void pidtab_move_to_cache(hive_t *h, hive__worker_t *w, unsigned n) {
+  for (; n > 0 && h->free_slots != NULL; n--) {
+    hive__actor_t *a = h->free_slots;
+    h->free_slots = a->free_next;
+    pidtab_cache_push(w, a);
+  }
+}
+
+/* The current thread's worker if it is one of h's scheduler workers and
+ * the caches are on. */
+static hive__worker_t *pidtab_worker(hive_t *h) {
+  hive__worker_t *w = hive__tls.worker;
+  return h->slot_caches && w != NULL && w->node == h && !w->blocking ? w : NULL;
+}
+
+/* A claimed slot from w's cache, refilled from h's list when empty. */
+static hive__actor_t *pidtab_claim_cached(hive_t *h, hive__worker_t *w) {
+  if (w->free_slots == NULL) {
+    pthread_mutex_lock(&h->slots_lock);
+    pidtab_move_to_cache(h, w, PIDTAB_BATCH);
+    pthread_mutex_unlock(&h->slots_lock);
+  }
+  while (w->free_slots != NULL) {
+    hive__actor_t *a = w->free_slots;
+    w->free_slots = a->free_next;
+    w->nfree_slots--;
+    if (w->free_slots == NULL)
+      w->free_slots_last = NULL;
+    if (hive__mailbox_claim(&a->mb))
+      return a;
+    /* A stray turn is draining it: back to the node's list, for later. */
+    pthread_mutex_lock(&h->slots_lock);
+    a->free_next = h->free_slots;
+    h->free_slots = a;
+    pthread_mutex_unlock(&h->slots_lock);
+  }
+  return NULL;
+}
+
+hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err) {
+  hive__worker_t *w = pidtab_worker(h);
+  hive__actor_t *a = w != NULL ? pidtab_claim_cached(h, w) : NULL;
+  if (a != NULL)
+    return a;
+  pthread_mutex_lock(&h->slots_lock);
+  a = pidtab_claim_shared(h);
   if (a == NULL) {
     a = pidtab_new_slot(h, err);
     if (a != NULL) {
@@ -115,8 +191,21 @@ hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err) {
 
 void hive__pidtab_release(hive_t *h, hive__actor_t *a) {
   a->gen = a->gen == UINT32_MAX ? 1 : a->gen + 1; /* 0 is never a generation */
+  hive__worker_t *w = pidtab_worker(h);
+  if (w != NULL) {
+    pidtab_cache_push(w, a);
+    if (w->nfree_slots <= PIDTAB_CACHE_MAX)
+      return;
+  }
   pthread_mutex_lock(&h->slots_lock);
-  a->free_next = h->free_slots;
-  h->free_slots = a;
+  if (w != NULL) { /* the whole cache goes back, oldest slots too */
+    w->free_slots_last->free_next = h->free_slots;
+    h->free_slots = w->free_slots;
+    w->free_slots = w->free_slots_last = NULL;
+    w->nfree_slots = 0;
+  } else {
+    a->free_next = h->free_slots;
+    h->free_slots = a;
+  }
   pthread_mutex_unlock(&h->slots_lock);
 }

@@ -51,21 +51,30 @@ typedef struct hive__timers {
 } hive__timers_t;
 
 typedef struct hive__actor {
-  /* atomic: what senders and statistics read. */
-  _Atomic hive_pid_t alive_pid; /* the pid while it accepts messages, else 0 */
-  _Atomic hive_pid_t pid;       /* the incarnation until its slot is freed */
-  _Atomic int state;            /* HIVE_ACTOR_* */
+  /* Two cache lines: one senders write, one the owner writes (mailbox.h). */
   hive__mailbox_t mb;
 
-  /* token: the incarnation's own fields. */
-  hive_pid_t self;
-  const hive_behaviour_t *behaviour;
+  /* Read on every send, written only when an incarnation begins or ends,
+   * so this line stays in every core's cache. */
+  _Atomic hive_pid_t alive_pid;         /* the pid while it accepts messages, else 0 */
+  _Atomic hive_pid_t pid;               /* the incarnation until its slot is freed */
+  hive_pid_t self;                      /* token */
+  const hive_behaviour_t *behaviour;    /* token */
   _Atomic(const char *) behaviour_name; /* atomic: for statistics */
-  void *state_block;                    /* owned: state_size bytes, freed at exit */
-  bool blocking;                        /* runs on the blocking pool (set before publication) */
-  _Atomic bool supervisor;              /* a supervisor (set before publication) */
-  bool exiting;                         /* an exit has been decided; no more handlers run */
-  bool retiring;                        /* exited: free the slot once the mailbox is empty */
+  void *state_block;                    /* token; owned: state_size bytes, freed at exit */
+  /* Set at spawn, before the pid is published. */
+  _Atomic hive_pid_t parent; /* the actor that spawned it, 0 if none */
+  _Atomic uint64_t restarts; /* given by the supervisor that restarted it */
+  bool blocking;             /* runs on the blocking pool */
+  _Atomic bool supervisor;   /* a supervisor */
+  bool trap_faults;          /* HIVE_SPAWN_TRAP_FAULTS */
+
+  /* Written every turn: by the owner, and by whoever schedules it. */
+  _Atomic int state; /* HIVE_ACTOR_* */
+
+  /* token: the incarnation's own fields. */
+  bool exiting;  /* an exit has been decided; no more handlers run */
+  bool retiring; /* exited: free the slot once the mailbox is empty */
   hive_reason_t exit_reason;
   char *exit_text; /* owned copy of exit_reason.text */
 
@@ -76,16 +85,12 @@ typedef struct hive__actor {
   _Atomic uint64_t handler_max_ns; /* longest handler call timed */
   _Atomic uint64_t wait_max_ns;    /* longest a stamped message waited */
   bool time_every_call;            /* token: its handlers are slow; time them all */
-  /* Set at spawn, before the pid is published. */
-  _Atomic hive_pid_t parent; /* the actor that spawned it, 0 if none */
-  _Atomic uint64_t restarts; /* given by the supervisor that restarted it */
 
   /* Under hive.names_lock. */
   _Atomic(struct hive__name *) name;
 
   /* token: links, monitors and signals (actors/links.c). */
   bool trap_exit;                 /* exit signals arrive as messages */
-  bool trap_faults;               /* HIVE_SPAWN_TRAP_FAULTS (set before publication) */
   bool failed_itself;             /* its own callback's result or fault ended it */
   uint32_t last_tag;              /* of the last message handled: crash reports */
   int64_t sys_extra;              /* system messages hive_checkpoint took this turn */
@@ -108,10 +113,13 @@ typedef struct hive__actor {
 
   /* Scheduler and slot allocator. */
   struct hive__actor *inject_next; /* under hive.inject_lock */
-  struct hive__actor *free_next;   /* under hive.slots_lock */
+  struct hive__actor *free_next;   /* under hive.slots_lock, or its worker's */
   uint32_t slot;
   uint32_t gen; /* generation of the current or next incarnation */
 } hive__actor_t;
+_Static_assert(offsetof(hive__actor_t, alive_pid) == sizeof(hive__mailbox_t) &&
+                   offsetof(hive__actor_t, state) >= sizeof(hive__mailbox_t) + HIVE__CACHELINE,
+               "what senders read shares no line with what a turn writes");
 
 typedef struct hive__worker {
   _Alignas(HIVE__CACHELINE) hive_t *node; /* aligned: no false sharing */
@@ -133,6 +141,10 @@ typedef struct hive__worker {
   uint32_t calls_to_sample; /* statistics: hive__stats_sample; kept away from `next`,
                                which thieves read, as it changes on every call */
   uint64_t rng;
+  hive__msg_cache_t msgs;         /* this thread's free messages (message.c) */
+  struct hive__actor *free_slots; /* this worker's free slots (pidtab.c) */
+  struct hive__actor *free_slots_last;
+  unsigned nfree_slots;
   struct hive__worker *watched; /* a victim whose next slot we may take */
   uint64_t watched_turns;
   unsigned watched_count;
@@ -153,6 +165,7 @@ struct hive {
   unsigned nworkers;
   unsigned batch;
   unsigned max_actors;
+  bool slot_caches; /* workers keep free slots of their own (pidtab.c) */
   unsigned node_id;
   void *data;
   hive__worker_t *workers;          /* owned: nworkers */
@@ -165,6 +178,9 @@ struct hive {
   unsigned handler_budget_ms; /* 0: no watchdog */
   _Atomic hive_pid_t system_monitor;
   _Atomic bool stopping; /* hive_stop has begun: no more spawns */
+
+  /* Free messages the workers trade in batches (message.c). */
+  _Alignas(HIVE__CACHELINE) hive__msg_depot_t msg_depot;
 
   /* Actors scheduled by threads outside the pool, and run-queue overflow. */
   _Alignas(HIVE__CACHELINE) pthread_mutex_t inject_lock;

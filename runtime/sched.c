@@ -302,10 +302,12 @@ void hive__worker_thread_enter(hive__worker_t *w) {
   hive__tls.worker = w;
   hive__tls.stamp = HIVE__STAMP_NEVER; /* but in timed calls */
   hive__faults_thread_init(w);
+  hive__msg_cache_enter(&w->msgs, &w->node->msg_depot);
   hive__worker_note_wake(w);
 }
 
 void hive__worker_thread_leave(hive__worker_t *w) {
+  hive__msg_cache_leave(&w->msgs);
   hive__faults_thread_fini(w);
   hive__tls.node = NULL;
   hive__tls.worker = NULL;

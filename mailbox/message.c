@@ -1,0 +1,148 @@
+/*
+ * message.c - allocating and freeing messages.
+ *
+ * Messages are plain malloc'd blocks, so any thread may free() one. A
+ * worker thread keeps the ones it frees in a cache of its own and hands them
+ * out again, which costs a few loads and stores instead of malloc and free:
+ * one list per size class, touched by its thread only, no lock. A message
+ * made on one worker and finished on another (a producer and a consumer on
+ * two cores) piles up in the consumer's cache while the producer's runs dry,
+ * so caches trade whole batches through the node's depot; its mutex is taken
+ * once per batch, not once per message.
+ *
+ * Only messages whose payload fits the largest class come from caches; the
+ * class is kept in the flags. Everything is freed at hive_stop: caches by
+ * their workers, the depot by the node.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailbox.h"
+
+/* Bytes of inline payload each class holds. */
+static const size_t msg_class_payload[HIVE__MSG_CLASSES] = {0, 64};
+
+/* A cache holds up to 2 batches per class before it gives one back. */
+#define MSG_CACHE_MAX (2 * HIVE__MSG_BATCH)
+
+_Thread_local hive__msg_cache_t *hive__msg_cache;
+
+static int msg_class_of(size_t len) {
+  for (int c = 0; c < HIVE__MSG_CLASSES; c++)
+    if (len <= msg_class_payload[c])
+      return c;
+  return -1;
+}
+
+/* Takes a batch from the depot into an empty cache list; false if none. */
+static bool msg_cache_refill(hive__msg_cache_t *cache, int c) {
+  hive__msg_depot_t *depot = cache->depot;
+  pthread_mutex_lock(&depot->lock);
+  unsigned n = depot->nbatches[c];
+  hive__msg_t *batch = n > 0 ? depot->batches[c][n - 1] : NULL;
+  if (batch != NULL)
+    depot->nbatches[c] = n - 1;
+  pthread_mutex_unlock(&depot->lock);
+  if (batch == NULL)
+    return false;
+  cache->free[c] = batch;
+  cache->count[c] = HIVE__MSG_BATCH;
+  return true;
+}
+
+/* Frees a list of messages linked through link.next. */
+static void msg_free_list(hive__msg_t *msg) {
+  while (msg != NULL) {
+    hive__msg_t *next = (hive__msg_t *)msg->link.next;
+    free(msg);
+    msg = next;
+  }
+}
+
+/* Moves one batch of a full cache list to the depot (or frees it when the
+ * depot is full too). */
+static void msg_cache_spill(hive__msg_cache_t *cache, int c) {
+  hive__msg_t *batch = cache->free[c], *last = batch;
+  for (unsigned i = 1; i < HIVE__MSG_BATCH; i++)
+    last = (hive__msg_t *)last->link.next;
+  cache->free[c] = (hive__msg_t *)last->link.next;
+  cache->count[c] -= HIVE__MSG_BATCH;
+  last->link.next = NULL;
+  hive__msg_depot_t *depot = cache->depot;
+  pthread_mutex_lock(&depot->lock);
+  bool kept = depot->nbatches[c] < HIVE__MSG_DEPOT_BATCHES;
+  if (kept)
+    depot->batches[c][depot->nbatches[c]++] = batch;
+  pthread_mutex_unlock(&depot->lock);
+  if (!kept)
+    msg_free_list(batch);
+}
+
+hive__msg_t *hive__msg_new(const void *data, size_t len) {
+  hive__msg_cache_t *cache = hive__msg_cache;
+  int c = msg_class_of(len);
+  hive__msg_t *msg = NULL;
+  if (cache != NULL && c >= 0 && (cache->free[c] != NULL || msg_cache_refill(cache, c))) {
+    msg = cache->free[c];
+    cache->free[c] = (hive__msg_t *)msg->link.next;
+    cache->count[c]--;
+  } else {
+    msg = malloc(sizeof(*msg) + (c >= 0 ? msg_class_payload[c] : len));
+    if (msg == NULL)
+      return NULL;
+  }
+  memset(msg, 0, sizeof(*msg));
+  if (c >= 0)
+    msg->flags = HIVE__MSG_CLASS_FLAG(c);
+  if (len > 0) {
+    if (data != NULL)
+      memcpy(msg + 1, data, len);
+    msg->pub.data = msg + 1;
+  }
+  msg->pub.len = len;
+  return msg;
+}
+
+void hive__msg_free(hive__msg_t *msg) {
+  if (msg->flags & HIVE__MSG_OWNED)
+    free((void *)msg->pub.data);
+  hive__msg_cache_t *cache = hive__msg_cache;
+  int c = HIVE__MSG_CLASS_OF(msg->flags);
+  if (cache == NULL || c < 0) {
+    free(msg);
+    return;
+  }
+  msg->link.next = (ck_stack_entry_t *)cache->free[c];
+  cache->free[c] = msg;
+  if (++cache->count[c] > MSG_CACHE_MAX)
+    msg_cache_spill(cache, c);
+}
+
+int hive__msg_depot_init(hive__msg_depot_t *depot) {
+  memset(depot, 0, sizeof(*depot));
+  return pthread_mutex_init(&depot->lock, NULL) == 0 ? 0 : -1;
+}
+
+void hive__msg_depot_fini(hive__msg_depot_t *depot) {
+  for (int c = 0; c < HIVE__MSG_CLASSES; c++)
+    for (unsigned i = 0; i < depot->nbatches[c]; i++)
+      msg_free_list(depot->batches[c][i]);
+  pthread_mutex_destroy(&depot->lock);
+}
+
+void hive__msg_cache_enter(hive__msg_cache_t *cache, hive__msg_depot_t *depot) {
+  memset(cache, 0, sizeof(*cache));
+  cache->depot = depot;
+  hive__msg_cache = cache;
+}
+
+void hive__msg_cache_leave(hive__msg_cache_t *cache) {
+  assert(hive__msg_cache == cache);
+  hive__msg_cache = NULL;
+  for (int c = 0; c < HIVE__MSG_CLASSES; c++) {
+    msg_free_list(cache->free[c]);
+    cache->free[c] = NULL;
+    cache->count[c] = 0;
+  }
+}
