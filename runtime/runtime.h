@@ -121,6 +121,12 @@ _Static_assert(offsetof(hive__actor_t, alive_pid) == sizeof(hive__mailbox_t) &&
                    offsetof(hive__actor_t, state) >= sizeof(hive__mailbox_t) + HIVE__CACHELINE,
                "what senders read shares no line with what a turn writes");
 
+/* What a thief last saw of a victim (sched.c). */
+typedef struct hive__victim_watch {
+  uint64_t turns; /* the victim's turn count */
+  unsigned looks; /* how many looks in a row saw that count */
+} hive__victim_watch_t;
+
 typedef struct hive__worker {
   _Alignas(HIVE__CACHELINE) hive_t *node; /* aligned: no false sharing */
   unsigned index;
@@ -145,9 +151,7 @@ typedef struct hive__worker {
   struct hive__actor *free_slots; /* this worker's free slots (pidtab.c) */
   struct hive__actor *free_slots_last;
   unsigned nfree_slots;
-  struct hive__worker *watched; /* a victim whose next slot we may take */
-  uint64_t watched_turns;
-  unsigned watched_count;
+  hive__victim_watch_t *watch; /* owned: one per worker, as a thief sees it */
   /* atomic, single writer: statistics. */
   _Atomic uint64_t turns;
   _Atomic uint64_t messages;
@@ -345,9 +349,10 @@ void hive__sched_stop(hive_t *h); /* joins the workers */
  * workers, so the receiver runs where its sender is; else the inject
  * queue. Any thread. */
 void hive__sched_schedule(hive_t *h, hive__actor_t *a);
-/* Moves the actor in w's next slot, if any, to the inject queue, waking a
- * parked worker: w is stuck in a long call (the watchdog). Any thread. */
-void hive__sched_rescue_next(hive_t *h, hive__worker_t *w);
+/* w is stuck in a long call (the watchdog saw it): moves the actor in its
+ * next slot, if any, to the inject queue, and wakes a parked worker to
+ * steal from its run queue. Any thread. */
+void hive__sched_rescue(hive_t *h, hive__worker_t *w);
 /* Puts an actor whose turn ended with work left at the tail of the
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);

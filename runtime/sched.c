@@ -8,15 +8,19 @@
  * queue: a mutex-guarded list that workers look at every other tick, so an
  * actor flooded with messages cannot starve one scheduled from outside.
  *
- * A message that wakes an actor puts it in the sender's worker's `next`
- * slot, which that worker runs as soon as the current turn ends: a pair of
- * chatting actors stays on one core instead of bouncing a cache line per
- * message. The slot does not wake sleepers, and thieves leave it alone
- * unless its owner has been in the same turn for a while (a long handler);
- * after SCHED_NEXT_STREAK turns from the slot in a row, the owner serves its
- * run queue, so a chatting pair cannot starve the others. If every other
- * worker is parked, an actor woken by a long handler is rescued by the
- * watchdog (watchdog.c), which moves it to the inject queue.
+ * Work runs where it was made. A message that wakes an actor puts it in the
+ * sender's worker's `next` slot, which that worker runs as soon as the
+ * current turn ends: a pair of chatting actors stays on one core instead of
+ * bouncing a cache line per message. After SCHED_NEXT_STREAK turns from the
+ * slot in a row, the owner serves its run queue, so a chatting pair cannot
+ * starve the others. A worker's own run queue and next slot wake nobody,
+ * and thieves leave them alone while their owner keeps finishing turns:
+ * moving an actor to another core costs a cache miss for every message it
+ * was sent there (about 150 ns here), more than the short turns of a busy
+ * worker take. A thief steals once it has seen the victim in the same turn
+ * for SCHED_STEAL_PATIENCE looks (a long handler); if every other worker is
+ * parked, the watchdog (watchdog.c) notices the long call, moves the next
+ * slot to the inject queue and wakes a worker to steal the rest.
  *
  * Parking is Dekker's handshake, done with read-modify-writes on the node's
  * `parked` count instead of fences (which ThreadSanitizer cannot model). A
@@ -47,9 +51,9 @@ _Thread_local hive__tls_t hive__tls;
 #define SCHED_SPIN_NS 50000
 /* Turns a worker takes from its next slot in a row while others wait. */
 #define SCHED_NEXT_STREAK 64
-/* Steal attempts that must see a victim stuck in one turn before its next
- * slot may be taken (a few microseconds of spinning). */
-#define SCHED_NEXT_PATIENCE 64
+/* Looks that must see a victim in one turn before a thief takes from its
+ * run queue or next slot (a few microseconds of spinning). */
+#define SCHED_STEAL_PATIENCE 64
 
 /* ---- ck_ec operations: futex wait and wake ----------------------------- */
 
@@ -115,13 +119,10 @@ static hive__actor_t *sched_inject_pop(hive_t *h) {
   return a;
 }
 
+/* Work no running worker will get to: the inject queue. (A run queue or
+ * next slot with work has a running owner; watchdog.c covers a long turn.) */
 static bool sched_any_work(hive_t *h) {
-  if (atomic_load_explicit(&h->inject_len, memory_order_relaxed) > 0)
-    return true;
-  for (unsigned i = 0; i < h->nworkers; i++)
-    if (ck_ring_size(&h->workers[i].ring) > 0)
-      return true;
-  return false;
+  return atomic_load_explicit(&h->inject_len, memory_order_relaxed) > 0;
 }
 
 /* Wakes one parked worker, unless a spinning one will find the work. Call
@@ -141,12 +142,14 @@ static void sched_wake_one(hive_t *h) {
   }
 }
 
-/* Pushes a at the tail of w's ring (or the inject queue) and wakes a
- * sleeper if nobody is spinning. */
+/* Pushes a at the tail of w's ring, which w will get to; or, from outside
+ * the pool or with the ring full, on the inject queue, waking a sleeper if
+ * nobody is spinning. */
 static void sched_push(hive_t *h, hive__worker_t *w, hive__actor_t *a) {
   HIVE__TSAN_RELEASE(a);
-  if (w == NULL || w->node != h || !ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a))
-    sched_inject(h, a);
+  if (w != NULL && w->node == h && ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a))
+    return;
+  sched_inject(h, a);
   sched_wake_one(h);
 }
 
@@ -174,14 +177,16 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
     sched_push(h, w, older);
 }
 
-void hive__sched_rescue_next(hive_t *h, hive__worker_t *w) {
-  if (atomic_load_explicit(&w->next, memory_order_relaxed) == NULL)
-    return;
-  hive__actor_t *a = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
-  if (a != NULL) {
-    HIVE__TSAN_ACQUIRE(a);
-    sched_push(h, NULL, a);
+void hive__sched_rescue(hive_t *h, hive__worker_t *w) {
+  if (atomic_load_explicit(&w->next, memory_order_relaxed) != NULL) {
+    hive__actor_t *a = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
+    if (a != NULL) {
+      HIVE__TSAN_ACQUIRE(a);
+      sched_push(h, NULL, a);
+    }
   }
+  if (ck_ring_size(&w->ring) > 0)
+    sched_wake_one(h); /* it will see w in one turn, and steal */
 }
 
 void hive__sched_requeue(hive_t *h, hive__actor_t *a) {
@@ -192,24 +197,17 @@ void hive__sched_requeue(hive_t *h, hive__actor_t *a) {
     sched_push(h, sched_current_worker(h), a);
 }
 
-/* Takes the next slot of a victim that has been in one turn for a while. */
-static hive__actor_t *sched_steal_next(hive__worker_t *w, hive__worker_t *victim) {
-  hive__actor_t *a = atomic_load_explicit(&victim->next, memory_order_relaxed);
-  if (a == NULL)
-    return NULL;
+/* True once w has seen victim in the same turn SCHED_STEAL_PATIENCE times
+ * in a row. */
+static bool sched_victim_stuck(hive__worker_t *w, hive__worker_t *victim) {
   uint64_t turns = atomic_load_explicit(&victim->turns, memory_order_relaxed);
-  if (w->watched != victim || w->watched_turns != turns) {
-    w->watched = victim;
-    w->watched_turns = turns;
-    w->watched_count = 0;
-    return NULL;
+  hive__victim_watch_t *watch = &w->watch[victim->index];
+  if (watch->turns != turns) {
+    watch->turns = turns;
+    watch->looks = 0;
+    return false;
   }
-  if (++w->watched_count < SCHED_NEXT_PATIENCE)
-    return NULL;
-  if (!atomic_compare_exchange_strong(&victim->next, &a, NULL))
-    return NULL;
-  w->watched = NULL;
-  return a;
+  return ++watch->looks >= SCHED_STEAL_PATIENCE;
 }
 
 static hive__actor_t *sched_steal(hive__worker_t *w) {
@@ -222,20 +220,19 @@ static hive__actor_t *sched_steal(hive__worker_t *w) {
   unsigned start = (unsigned)(w->rng % h->nworkers);
   for (unsigned k = 0; k < h->nworkers; k++) {
     hive__worker_t *victim = &h->workers[(start + k) % h->nworkers];
-    if (victim == w)
+    if (victim == w || !sched_victim_stuck(w, victim))
       continue;
-    if (ck_ring_size(&victim->ring) == 0) {
-      hive__actor_t *a = sched_steal_next(w, victim);
-      if (a != NULL)
-        return a;
-      continue;
-    }
-    hive__stats_add(&w->steals_tried, 1);
     hive__actor_t *a;
-    if (ck_ring_trydequeue_spmc(&victim->ring, victim->ring_buf, &a)) {
-      hive__stats_add(&w->steals_won, 1);
-      return a;
+    if (ck_ring_size(&victim->ring) > 0) {
+      hive__stats_add(&w->steals_tried, 1);
+      if (ck_ring_trydequeue_spmc(&victim->ring, victim->ring_buf, &a)) {
+        hive__stats_add(&w->steals_won, 1);
+        return a;
+      }
     }
+    a = atomic_load_explicit(&victim->next, memory_order_relaxed);
+    if (a != NULL && atomic_compare_exchange_strong(&victim->next, &a, NULL))
+      return a;
   }
   return NULL;
 }
@@ -363,8 +360,10 @@ static void *sched_worker_main(void *arg) {
 /* ---- Start and stop ------------------------------------------------------ */
 
 static void sched_free_workers(hive_t *h, unsigned n) {
-  for (unsigned i = 0; i < n; i++)
+  for (unsigned i = 0; i < n; i++) {
     free(h->workers[i].ring_buf);
+    free(h->workers[i].watch);
+  }
   free(h->workers);
   h->workers = NULL;
 }
@@ -392,7 +391,10 @@ int hive__sched_start(hive_t *h) {
     hive__worker_t *w = &h->workers[i];
     *w = (hive__worker_t){.node = h, .index = i, .rng = 0x9e3779b97f4a7c15ull * (i + 1)};
     w->ring_buf = calloc(HIVE__RUNQ_SIZE, sizeof(ck_ring_buffer_t));
-    if (w->ring_buf == NULL) {
+    w->watch = calloc(h->nworkers, sizeof(*w->watch));
+    if (w->ring_buf == NULL || w->watch == NULL) {
+      free(w->ring_buf);
+      free(w->watch);
       sched_free_workers(h, i);
       pthread_mutex_destroy(&h->inject_lock);
       return HIVE_ENOMEM;

@@ -10,11 +10,12 @@
  * monitor, if one is registered. The blocking pool is not watched: its
  * handlers are expected to block.
  *
- * The same look also rescues actors stuck behind a long call: an actor a
- * handler woke sits in its worker's `next` slot, which only that worker (or
- * a spinning thief) takes. If every other worker is parked, it would wait
- * for the call to return. A worker seen in the same call twice in a row has
- * its next slot moved to the inject queue, which wakes a parked worker.
+ * The same look also rescues actors stuck behind a long call: actors a
+ * worker scheduled sit in its `next` slot and run queue, which wake nobody
+ * (sched.c). If every other worker is parked, they would wait for the call
+ * to return. A worker seen in the same call twice in a row has its next
+ * slot moved to the inject queue and, if its run queue holds actors, a
+ * parked worker woken to steal them.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -95,7 +96,7 @@ static void *watchdog_main(void *arg) {
         continue;
       }
       if (seq & 1) /* the same call as at the last look */
-        hive__sched_rescue_next(h, w);
+        hive__sched_rescue(h, w);
       if ((seq & 1) && watch[i].reported != seq && now - watch[i].since_ns >= budget_ns) {
         watch[i].reported = seq;
         watchdog_report(h, pid, now - watch[i].since_ns);

@@ -233,3 +233,60 @@ Test(scheduler, an_actor_woken_by_a_long_handler_runs_before_it_returns) {
                "the woken actor waited for the long handler to return");
   hive_stop(h);
 }
+
+/* ---- nor does one in the run queue of a worker stuck in a long call ------- */
+
+static atomic_bool queued_ran;
+static atomic_int long_handler_saw_queued = -1;
+static hive_pid_t queued_pid, long_pid;
+
+static int queued_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state, (void)msg;
+  atomic_store(&queued_ran, true);
+  return HIVE_OK;
+}
+static const hive_behaviour_t queued_b = {.name = "queued", .handle = queued_handle};
+
+/* Spins until `queued` has run, for up to 10 s. */
+static int long_wait_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state, (void)msg;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (!atomic_load(&queued_ran) && now.tv_sec - t0.tv_sec < 10);
+  atomic_store(&long_handler_saw_queued, atomic_load(&queued_ran));
+  sem_post(&probe_done);
+  return HIVE_OK;
+}
+static const hive_behaviour_t long_wait_b = {.name = "long", .handle = long_wait_handle};
+
+/* Runs 5 ms, so the other worker parks, then wakes `queued` and then the
+ * long actor: the long one takes this worker's next slot, `queued` goes to
+ * its run queue (which wakes nobody), and the long one runs next, here. */
+static int starter_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state, (void)msg;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < 5000000L);
+  hive_send(hive_node(ctx), queued_pid, HIVE_TAG_USER, NULL, 0);
+  hive_send(hive_node(ctx), long_pid, HIVE_TAG_USER, NULL, 0);
+  return HIVE_OK;
+}
+static const hive_behaviour_t starter_b = {.name = "starter", .handle = starter_handle};
+
+Test(scheduler, an_actor_queued_behind_a_long_handler_runs_before_it_returns) {
+  sem_init(&probe_done, 0, 0);
+  hive_t *h = test_start(2);
+  hive_pid_t starter;
+  cr_assert_eq(hive_spawn(h, &queued_b, NULL, 0, NULL, &queued_pid), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &long_wait_b, NULL, 0, NULL, &long_pid), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &starter_b, NULL, 0, NULL, &starter), HIVE_OK);
+  cr_assert_eq(hive_send(h, starter, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&probe_done);
+  cr_assert_eq(atomic_load(&long_handler_saw_queued), 1,
+               "the queued actor waited for the long handler to return");
+  hive_stop(h);
+}
