@@ -9,7 +9,7 @@
 set -euo pipefail
 runs="${1:-5}"
 build="${2:-$(dirname "$0")/../build}"
-benches=(pingpong spawn memory ask request timers)
+benches=(pingpong threadring fanout spawn big memory ask request timers)
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 

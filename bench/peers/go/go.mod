@@ -1,0 +1,3 @@
+module hivebench
+
+go 1.19
