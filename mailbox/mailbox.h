@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hive/hive.h"
 
@@ -83,11 +84,57 @@ typedef struct hive__msg_cache {
   hive__msg_depot_t *depot;
 } hive__msg_cache_t;
 
+/* The calling thread's cache, NULL outside the workers (message.c). */
+extern _Thread_local hive__msg_cache_t *hive__msg_cache;
+
+/* Payload bytes the largest cached class holds inline. */
+#define HIVE__MSG_CACHED_PAYLOAD 64
+
+hive__msg_t *hive__msg_new_slow(const void *data, size_t len);
+void hive__msg_free_slow(hive__msg_t *msg);
+
+/* Fills a fresh message of class c (-1: not cached) for len payload bytes. */
+static inline hive__msg_t *hive__msg_init(hive__msg_t *msg, int c, const void *data, size_t len) {
+  memset(msg, 0, sizeof(*msg));
+  if (c >= 0)
+    msg->flags = HIVE__MSG_CLASS_FLAG(c);
+  if (len > 0) {
+    if (data != NULL)
+      memcpy(msg + 1, data, len);
+    msg->pub.data = msg + 1;
+  }
+  msg->pub.len = len;
+  return msg;
+}
+
 /* Allocates a message with len bytes of inline payload, copied from data
- * unless data is NULL (the caller fills msg + 1). Any thread. */
-hive__msg_t *hive__msg_new(const void *data, size_t len);
-/* Frees msg and the payload it owns. Any thread. */
-void hive__msg_free(hive__msg_t *msg);
+ * unless data is NULL (the caller fills msg + 1). Any thread; a worker
+ * takes it from its cache when it can (inline: every send does this). */
+static inline hive__msg_t *hive__msg_new(const void *data, size_t len) {
+  hive__msg_cache_t *cache = hive__msg_cache;
+  int c = len == 0 ? 0 : len <= HIVE__MSG_CACHED_PAYLOAD ? 1 : -1;
+  hive__msg_t *msg;
+  if (cache == NULL || c < 0 || (msg = cache->free[c]) == NULL)
+    return hive__msg_new_slow(data, len);
+  cache->free[c] = (hive__msg_t *)msg->link.next;
+  cache->count[c]--;
+  return hive__msg_init(msg, c, data, len);
+}
+
+/* Frees msg and the payload it owns. Any thread; a worker keeps it in its
+ * cache when it can. */
+static inline void hive__msg_free(hive__msg_t *msg) {
+  hive__msg_cache_t *cache = hive__msg_cache;
+  int c = HIVE__MSG_CLASS_OF(msg->flags);
+  if (cache == NULL || c < 0 || (msg->flags & HIVE__MSG_OWNED) ||
+      cache->count[c] >= 2 * HIVE__MSG_BATCH) {
+    hive__msg_free_slow(msg);
+    return;
+  }
+  msg->link.next = (ck_stack_entry_t *)cache->free[c];
+  cache->free[c] = msg;
+  cache->count[c]++;
+}
 
 int hive__msg_depot_init(hive__msg_depot_t *depot);
 void hive__msg_depot_fini(hive__msg_depot_t *depot); /* frees the batches */

@@ -20,10 +20,12 @@
 
 #include "mailbox.h"
 
-/* Bytes of inline payload each class holds. */
-static const size_t msg_class_payload[HIVE__MSG_CLASSES] = {0, 64};
+/* Bytes of inline payload each class holds; hive__msg_new picks the class
+ * with the same bounds. */
+static const size_t msg_class_payload[HIVE__MSG_CLASSES] = {0, HIVE__MSG_CACHED_PAYLOAD};
 
-/* A cache holds up to 2 batches per class before it gives one back. */
+/* A cache holds up to 2 batches per class before it gives one back
+ * (hive__msg_free checks the same bound). */
 #define MSG_CACHE_MAX (2 * HIVE__MSG_BATCH)
 
 _Thread_local hive__msg_cache_t *hive__msg_cache;
@@ -79,32 +81,24 @@ static void msg_cache_spill(hive__msg_cache_t *cache, int c) {
     msg_free_list(batch);
 }
 
-hive__msg_t *hive__msg_new(const void *data, size_t len) {
+/* hive__msg_new found no cached message: refill from the depot, or malloc. */
+hive__msg_t *hive__msg_new_slow(const void *data, size_t len) {
   hive__msg_cache_t *cache = hive__msg_cache;
   int c = msg_class_of(len);
-  hive__msg_t *msg = NULL;
-  if (cache != NULL && c >= 0 && (cache->free[c] != NULL || msg_cache_refill(cache, c))) {
+  hive__msg_t *msg;
+  if (cache != NULL && c >= 0 && msg_cache_refill(cache, c)) {
     msg = cache->free[c];
     cache->free[c] = (hive__msg_t *)msg->link.next;
     cache->count[c]--;
-  } else {
-    msg = malloc(sizeof(*msg) + (c >= 0 ? msg_class_payload[c] : len));
-    if (msg == NULL)
-      return NULL;
+  } else if ((msg = malloc(sizeof(*msg) + (c >= 0 ? msg_class_payload[c] : len))) == NULL) {
+    return NULL;
   }
-  memset(msg, 0, sizeof(*msg));
-  if (c >= 0)
-    msg->flags = HIVE__MSG_CLASS_FLAG(c);
-  if (len > 0) {
-    if (data != NULL)
-      memcpy(msg + 1, data, len);
-    msg->pub.data = msg + 1;
-  }
-  msg->pub.len = len;
-  return msg;
+  return hive__msg_init(msg, c, data, len);
 }
 
-void hive__msg_free(hive__msg_t *msg) {
+/* hive__msg_free could not simply cache msg: it owns a payload, this
+ * thread has no cache, or the cache is full. */
+void hive__msg_free_slow(hive__msg_t *msg) {
   if (msg->flags & HIVE__MSG_OWNED)
     free((void *)msg->pub.data);
   hive__msg_cache_t *cache = hive__msg_cache;
