@@ -25,24 +25,27 @@ void hive__stats_stamp_sampled(hive__msg_t *msg) {
   msg->stamp_us = (uint32_t)(hive__now_ns() / 1000u);
 }
 
-/* Turns a push's outcome into a return code, scheduling or freeing. */
-static inline int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, int pushed) {
-  switch (pushed) {
-  case HIVE__PUSH_SCHEDULE:
-    hive__sched_schedule(h, a);
-    return HIVE_OK;
-  case HIVE__PUSH_QUEUED:
-    return HIVE_OK;
-  case HIVE__PUSH_DROPPED:
+int hive__deliver_refused(hive_t *h, hive__msg_t *msg, int pushed) {
+  if (pushed == HIVE__PUSH_DROPPED) {
     /* Counted, and HIVE_OK: a moved buffer was given up, so free it. */
     atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
     hive__msg_free(msg);
     return HIVE__DROPPED;
-  default:
-    msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps buf */
-    hive__msg_free(msg);
-    return HIVE_EFULL;
   }
+  msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps buf */
+  hive__msg_free(msg);
+  return HIVE_EFULL;
+}
+
+/* Turns a push's outcome into a return code, scheduling or freeing. */
+static inline int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, int pushed) {
+  if (pushed == HIVE__PUSH_SCHEDULE) {
+    hive__sched_schedule(h, a);
+    return HIVE_OK;
+  }
+  if (pushed == HIVE__PUSH_QUEUED)
+    return HIVE_OK;
+  return hive__deliver_refused(h, msg, pushed);
 }
 
 int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
@@ -57,15 +60,13 @@ static inline bool deliver_must_wait(hive__actor_t *a, int pushed) {
          atomic_load_explicit(&a->mb.policy, memory_order_relaxed) == HIVE_MAILBOX_BLOCK;
 }
 
-int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
-  hive__stats_stamp(msg);
-  int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
-  if (!deliver_must_wait(a, pushed))
-    return deliver_finish(h, a, msg, pushed); /* the common case: one push */
+/* A plain thread's push found a HIVE_MAILBOX_BLOCK mailbox full: retries
+ * until there is room, the actor is gone or block_ms has passed. */
+int hive__deliver_wait_for_room(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   uint64_t deadline = hive__now_ns() + (uint64_t)atomic_load(&a->mb.block_ms) * 1000000u;
   for (;;) {
     uint32_t seen = ck_ec32_value(&a->mb.room); /* before the retry: no lost wakeup */
-    pushed = hive__mailbox_push_mpsc(&a->mb, msg);
+    int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
     if (!deliver_must_wait(a, pushed))
       return deliver_finish(h, a, msg, pushed);
     bool dead = atomic_load_explicit(&a->alive_pid, memory_order_acquire) != msg->to;
@@ -79,6 +80,14 @@ int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
     struct timespec until = hive__timespec_at(deadline);
     ck_ec32_wait(&a->mb.room, a->mb.room_mode, seen, &until);
   }
+}
+
+int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
+  hive__stats_stamp(msg);
+  int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
+  if (!deliver_must_wait(a, pushed))
+    return deliver_finish(h, a, msg, pushed); /* the common case: one push */
+  return hive__deliver_wait_for_room(h, a, msg);
 }
 
 void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
