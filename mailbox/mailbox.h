@@ -61,6 +61,12 @@ typedef struct hive__msg {
  * answer, a timeout or a DOWN that was dropped would leave someone waiting. */
 #define HIVE__MSG_UNBOUNDED (HIVE__MSG_ANSWER | HIVE__MSG_RECV_TIMEOUT | HIVE__MSG_NOBOUND)
 
+/* 0 turns the workers' message caches off (sanitizer builds: ASan then
+ * sees every message freed). */
+#ifndef HIVE_MSG_CACHE
+#define HIVE_MSG_CACHE 1
+#endif
+
 /* Size classes of cached messages (message.c); a message's class is kept
  * in two flag bits, HIVE__MSG_CLASS_FLAG(c). */
 #define HIVE__MSG_CLASSES 2

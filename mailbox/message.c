@@ -12,7 +12,8 @@
  *
  * Only messages whose payload fits the largest class come from caches; the
  * class is kept in the flags. Everything is freed at hive_stop: caches by
- * their workers, the depot by the node.
+ * their workers, the depot by the node. ASan builds turn the caches off
+ * (HIVE_MSG_CACHE=0), so that a message used after its free is caught.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -128,11 +129,11 @@ void hive__msg_depot_fini(hive__msg_depot_t *depot) {
 void hive__msg_cache_enter(hive__msg_cache_t *cache, hive__msg_depot_t *depot) {
   memset(cache, 0, sizeof(*cache));
   cache->depot = depot;
-  hive__msg_cache = cache;
+  hive__msg_cache = HIVE_MSG_CACHE ? cache : NULL;
 }
 
 void hive__msg_cache_leave(hive__msg_cache_t *cache) {
-  assert(hive__msg_cache == cache);
+  assert(hive__msg_cache == (HIVE_MSG_CACHE ? cache : NULL));
   hive__msg_cache = NULL;
   for (int c = 0; c < HIVE__MSG_CLASSES; c++) {
     msg_free_list(cache->free[c]);
