@@ -62,6 +62,29 @@ static inline void bench_check(int rc, const char *what) {
   }
 }
 
+/* An actor that stops after as many messages as its argument (a long)
+ * says: the collector or sink that main joins. */
+static inline int bench_countdown_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)ctx, (void)len;
+  memcpy(state, arg, sizeof(long));
+  return HIVE_OK;
+}
+static inline int bench_countdown_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)msg;
+  long *left = state;
+  return --*left == 0 ? HIVE_STOP : HIVE_OK;
+}
+/* Spawns a countdown actor that stops after n messages. */
+static inline hive_pid_t bench_spawn_countdown(hive_t *node, long n) {
+  static const hive_behaviour_t countdown_b = {.name = "countdown",
+                                               .state_size = sizeof(long),
+                                               .init = bench_countdown_init,
+                                               .handle = bench_countdown_handle};
+  hive_pid_t pid;
+  bench_check(hive_spawn(node, &countdown_b, &n, sizeof(n), NULL, &pid), "spawn countdown");
+  return pid;
+}
+
 static inline void bench_result(const char *name, long n, double secs, double rate) {
   printf("RESULT peer=hive bench=%s n=%ld secs=%.3f rate=%.0f\n", name, n, secs, rate);
 }

@@ -54,22 +54,6 @@ static int big_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
 static const hive_behaviour_t big_b = {
     .name = "big", .state_size = sizeof(struct big_actor), .init = big_init, .handle = big_handle};
 
-struct sink {
-  long left;
-};
-static int sink_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
-  (void)ctx, (void)len;
-  memcpy(state, arg, sizeof(struct sink));
-  return HIVE_OK;
-}
-static int sink_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
-  (void)ctx, (void)msg;
-  struct sink *s = state;
-  return --s->left == 0 ? HIVE_STOP : HIVE_OK;
-}
-static const hive_behaviour_t sink_b = {
-    .name = "sink", .state_size = sizeof(struct sink), .init = sink_init, .handle = sink_handle};
-
 int main(int argc, char **argv) {
   bench_args_t args = {.sizes = {120, 40000}, .nsizes = 2};
   if (bench_parse(argc, argv, &args, "[ACTORS] [PINGS_EACH]") != 0)
@@ -83,9 +67,7 @@ int main(int argc, char **argv) {
   hive_pid_t *peers = calloc((size_t)count, sizeof(*peers));
   if (peers == NULL)
     return 1;
-  struct sink s = {.left = count};
-  hive_pid_t sink;
-  bench_check(hive_spawn(node, &sink_b, &s, sizeof(s), NULL, &sink), "spawn sink");
+  hive_pid_t sink = bench_spawn_countdown(node, count);
   double t0 = bench_now();
   for (long i = 0; i < count; i++) {
     struct big_arg arg = {.peers = peers, .count = count, .index = i, .pings = pings, .sink = sink};

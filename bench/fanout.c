@@ -20,10 +20,6 @@ struct sender {
   long rounds_left;
 };
 
-struct collector {
-  long left;
-};
-
 static int receiver_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
   (void)ctx, (void)len;
   memcpy(state, arg, sizeof(struct receiver));
@@ -64,21 +60,6 @@ static const hive_behaviour_t sender_b = {.name = "sender",
                                           .init = sender_init,
                                           .handle = sender_handle};
 
-static int collector_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
-  (void)ctx, (void)len;
-  memcpy(state, arg, sizeof(struct collector));
-  return HIVE_OK;
-}
-static int collector_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
-  (void)ctx, (void)msg;
-  struct collector *c = state;
-  return --c->left == 0 ? HIVE_STOP : HIVE_OK;
-}
-static const hive_behaviour_t collector_b = {.name = "collector",
-                                             .state_size = sizeof(struct collector),
-                                             .init = collector_init,
-                                             .handle = collector_handle};
-
 int main(int argc, char **argv) {
   bench_args_t args = {.sizes = {60, 250000}, .nsizes = 2};
   if (bench_parse(argc, argv, &args, "[RECEIVERS] [MESSAGES_EACH]") != 0)
@@ -88,9 +69,7 @@ int main(int argc, char **argv) {
   hive_pid_t *receivers = calloc((size_t)count, sizeof(*receivers));
   if (receivers == NULL)
     return 1;
-  struct collector c = {.left = count};
-  hive_pid_t collector;
-  bench_check(hive_spawn(node, &collector_b, &c, sizeof(c), NULL, &collector), "spawn");
+  hive_pid_t collector = bench_spawn_countdown(node, count);
   double t0 = bench_now();
   struct receiver r = {.collector = collector, .left = each};
   for (long i = 0; i < count; i++)

@@ -14,10 +14,6 @@ struct spawner {
   long left;
 };
 
-struct collector {
-  long left;
-};
-
 /* A child: tells the collector (whose pid is the payload) and exits. */
 static int child_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)state;
@@ -27,21 +23,6 @@ static int child_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   return HIVE_STOP;
 }
 static const hive_behaviour_t child_b = {.name = "child", .handle = child_handle};
-
-static int collector_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
-  (void)ctx, (void)len;
-  memcpy(state, arg, sizeof(struct collector));
-  return HIVE_OK;
-}
-static int collector_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
-  (void)ctx, (void)msg;
-  struct collector *c = state;
-  return --c->left == 0 ? HIVE_STOP : HIVE_OK;
-}
-static const hive_behaviour_t collector_b = {.name = "collector",
-                                             .state_size = sizeof(struct collector),
-                                             .init = collector_init,
-                                             .handle = collector_handle};
 
 static int spawner_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
   (void)len;
@@ -75,9 +56,7 @@ int main(int argc, char **argv) {
     return 2;
   long n = args.sizes[0];
   hive_t *node = bench_start(&args);
-  struct collector c = {.left = n};
-  struct spawner s = {.left = n};
-  bench_check(hive_spawn(node, &collector_b, &c, sizeof(c), NULL, &s.collector), "spawn");
+  struct spawner s = {.collector = bench_spawn_countdown(node, n), .left = n};
   double t0 = bench_now();
   bench_check(hive_spawn(node, &spawner_b, &s, sizeof(s), NULL, NULL), "spawn");
   bench_check(hive_join(node, s.collector, -1), "join");

@@ -36,20 +36,13 @@ static const hive_behaviour_t member_b = {.name = "member",
                                           .init = member_init,
                                           .handle = member_handle};
 
-static int sink_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
-  (void)ctx, (void)state, (void)msg;
-  return HIVE_STOP;
-}
-static const hive_behaviour_t sink_b = {.name = "sink", .handle = sink_handle};
-
 int main(int argc, char **argv) {
   bench_args_t args = {.sizes = {503, 10000000}, .nsizes = 2};
   if (bench_parse(argc, argv, &args, "[RING_SIZE] [HOPS]") != 0)
     return 2;
   long ring = args.sizes[0], hops = args.sizes[1];
   hive_t *node = bench_start(&args);
-  hive_pid_t sink;
-  bench_check(hive_spawn(node, &sink_b, NULL, 0, NULL, &sink), "spawn sink");
+  hive_pid_t sink = bench_spawn_countdown(node, 1);
   hive_pid_t *members = calloc((size_t)ring, sizeof(*members));
   if (members == NULL)
     return 1;

@@ -186,6 +186,32 @@ Test(scheduler, idle_node_uses_almost_no_cpu) {
   hive_stop(h);
 }
 
+/* ---- long handlers --------------------------------------------------------- */
+
+static long elapsed_ns(const struct timespec *t0) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - t0->tv_sec) * 1000000000L + (now.tv_nsec - t0->tv_nsec);
+}
+
+/* Keeps this worker busy for ms, as a long handler does. */
+static void spin_ms(long ms) {
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (elapsed_ns(&t0) < ms * 1000000L) {
+  }
+}
+
+/* Keeps this worker busy until *flag is set or 10 s have passed; returns
+ * the flag. */
+static bool spin_until(atomic_bool *flag) {
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (!atomic_load(flag) && elapsed_ns(&t0) < 10000000000L) {
+  }
+  return atomic_load(flag);
+}
+
 /* ---- an actor woken by a long handler does not wait for it ------------------ */
 
 static atomic_bool woken_ran;
@@ -205,17 +231,9 @@ static const hive_behaviour_t woken_b = {.name = "woken", .handle = woken_handle
  * `woken` has run elsewhere. */
 static int long_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)state, (void)msg;
-  struct timespec t0, now;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  do {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-  } while ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < 5000000L);
+  spin_ms(5);
   hive_send(hive_node(ctx), woken_pid, HIVE_TAG_USER, NULL, 0);
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  do {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-  } while (!atomic_load(&woken_ran) && now.tv_sec - t0.tv_sec < 10);
-  atomic_store(&long_handler_saw_it, atomic_load(&woken_ran));
+  atomic_store(&long_handler_saw_it, spin_until(&woken_ran));
   sem_post(&probe_done);
   return HIVE_OK;
 }
@@ -250,12 +268,7 @@ static const hive_behaviour_t queued_b = {.name = "queued", .handle = queued_han
 /* Spins until `queued` has run, for up to 10 s. */
 static int long_wait_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)ctx, (void)state, (void)msg;
-  struct timespec t0, now;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  do {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-  } while (!atomic_load(&queued_ran) && now.tv_sec - t0.tv_sec < 10);
-  atomic_store(&long_handler_saw_queued, atomic_load(&queued_ran));
+  atomic_store(&long_handler_saw_queued, spin_until(&queued_ran));
   sem_post(&probe_done);
   return HIVE_OK;
 }
@@ -266,11 +279,7 @@ static const hive_behaviour_t long_wait_b = {.name = "long", .handle = long_wait
  * its run queue (which wakes nobody), and the long one runs next, here. */
 static int starter_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)state, (void)msg;
-  struct timespec t0, now;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  do {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-  } while ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < 5000000L);
+  spin_ms(5);
   hive_send(hive_node(ctx), queued_pid, HIVE_TAG_USER, NULL, 0);
   hive_send(hive_node(ctx), long_pid, HIVE_TAG_USER, NULL, 0);
   return HIVE_OK;
