@@ -172,7 +172,16 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
     return;
   }
   HIVE__TSAN_RELEASE(a);
-  hive__actor_t *older = atomic_exchange_explicit(&w->next, a, memory_order_acq_rel);
+  /* Only this worker puts actors in its slot; thieves and the watchdog
+   * only take them out. So a slot seen empty stays empty until this store,
+   * and no read-modify-write is needed (the common case: the slot was
+   * emptied when this turn began). A full slot may be taken meanwhile. */
+  hive__actor_t *older = atomic_load_explicit(&w->next, memory_order_relaxed);
+  if (older == NULL) {
+    atomic_store_explicit(&w->next, a, memory_order_release);
+    return;
+  }
+  older = atomic_exchange_explicit(&w->next, a, memory_order_acq_rel);
   if (older != NULL)
     sched_push(h, w, older);
 }
