@@ -123,8 +123,8 @@ _Static_assert(offsetof(hive__actor_t, alive_pid) == sizeof(hive__mailbox_t) &&
 
 /* What a thief last saw of a victim (sched.c). */
 typedef struct hive__victim_watch {
-  uint64_t turns; /* the victim's turn count */
-  unsigned looks; /* how many looks in a row saw that count */
+  uint64_t turns;    /* the victim's turn count */
+  uint64_t since_ns; /* when the thief first saw that count */
 } hive__victim_watch_t;
 
 typedef struct hive__worker {
@@ -152,6 +152,7 @@ typedef struct hive__worker {
   struct hive__actor *free_slots_last;
   unsigned nfree_slots;
   hive__victim_watch_t *watch; /* owned: one per worker, as a thief sees it */
+  bool watching;               /* its last look saw a victim that may be stuck */
   /* atomic, single writer: statistics. */
   _Atomic uint64_t turns;
   _Atomic uint64_t messages;
@@ -231,6 +232,8 @@ struct hive {
   pthread_mutex_t watchdog_lock;
   pthread_cond_t watchdog_cond;
   bool watchdog_quit;
+  _Atomic bool watchdog_napping; /* waiting a quarter budget; poke to wake it */
+  bool watchdog_poked;           /* under watchdog_lock */
 
   /* Rarer events, and the waits of hive_stop and hive_join. */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t dead_letters;
@@ -353,6 +356,9 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a);
  * next slot, if any, to the inject queue, and wakes a parked worker to
  * steal from its run queue. Any thread. */
 void hive__sched_rescue(hive_t *h, hive__worker_t *w);
+/* Wakes a napping watchdog so it looks every millisecond for a while: a
+ * worker queued an actor while others are parked. Any thread. */
+void hive__watchdog_poke(hive_t *h);
 /* Puts an actor whose turn ended with work left at the tail of the
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);

@@ -18,7 +18,8 @@
  * moving an actor to another core costs a cache miss for every message it
  * was sent there (about 150 ns here), more than the short turns of a busy
  * worker take. A thief steals once it has seen the victim in the same turn
- * for SCHED_STEAL_PATIENCE looks (a long handler); if every other worker is
+ * for SCHED_STEAL_AFTER_NS (a long handler), and keeps spinning that long
+ * while it watches a victim with work queued; if every other worker is
  * parked, the watchdog (watchdog.c) notices the long call, moves the next
  * slot to the inject queue and wakes a worker to steal the rest.
  *
@@ -51,9 +52,12 @@ _Thread_local hive__tls_t hive__tls;
 #define SCHED_SPIN_NS 50000
 /* Turns a worker takes from its next slot in a row while others wait. */
 #define SCHED_NEXT_STREAK 64
-/* Looks that must see a victim in one turn before a thief takes from its
- * run queue or next slot (a few microseconds of spinning). */
-#define SCHED_STEAL_PATIENCE 64
+/* How long a thief must see a victim in one turn before it takes from its
+ * run queue or next slot. Longer than the turns of a worker feeding many
+ * actors (a sender's turn of 64 messages to 60 receivers is ~100 us here),
+ * whose actors would pay a cache miss per message on another core; short
+ * beside a handler that computes for milliseconds. */
+#define SCHED_STEAL_AFTER_NS 200000
 
 /* ---- ck_ec operations: futex wait and wake ----------------------------- */
 
@@ -147,8 +151,13 @@ static void sched_wake_one(hive_t *h) {
  * nobody is spinning. */
 static void sched_push(hive_t *h, hive__worker_t *w, hive__actor_t *a) {
   HIVE__TSAN_RELEASE(a);
-  if (w != NULL && w->node == h && ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a))
+  if (w != NULL && w->node == h && ck_ring_enqueue_spmc(&w->ring, w->ring_buf, a)) {
+    /* If this turn runs long, the watchdog must be looking to notice. */
+    if (atomic_load_explicit(&h->watchdog_napping, memory_order_relaxed) &&
+        atomic_load_explicit(&h->parked, memory_order_relaxed) > 0)
+      hive__watchdog_poke(h);
     return;
+  }
   sched_inject(h, a);
   sched_wake_one(h);
 }
@@ -206,17 +215,22 @@ void hive__sched_requeue(hive_t *h, hive__actor_t *a) {
     sched_push(h, sched_current_worker(h), a);
 }
 
-/* True once w has seen victim in the same turn SCHED_STEAL_PATIENCE times
- * in a row. */
-static bool sched_victim_stuck(hive__worker_t *w, hive__worker_t *victim) {
+/* True once w has seen victim in the same turn for SCHED_STEAL_AFTER_NS. */
+static bool sched_victim_stuck(hive__worker_t *w, hive__worker_t *victim, uint64_t now) {
   uint64_t turns = atomic_load_explicit(&victim->turns, memory_order_relaxed);
   hive__victim_watch_t *watch = &w->watch[victim->index];
   if (watch->turns != turns) {
     watch->turns = turns;
-    watch->looks = 0;
+    watch->since_ns = now;
     return false;
   }
-  return ++watch->looks >= SCHED_STEAL_PATIENCE;
+  return now - watch->since_ns >= SCHED_STEAL_AFTER_NS;
+}
+
+/* Whether victim has actors queued in its run queue or next slot. */
+static bool sched_victim_has_work(hive__worker_t *victim) {
+  return ck_ring_size(&victim->ring) > 0 ||
+         atomic_load_explicit(&victim->next, memory_order_relaxed) != NULL;
 }
 
 static hive__actor_t *sched_steal(hive__worker_t *w) {
@@ -227,10 +241,17 @@ static hive__actor_t *sched_steal(hive__worker_t *w) {
   w->rng ^= w->rng >> 7;
   w->rng ^= w->rng << 17;
   unsigned start = (unsigned)(w->rng % h->nworkers);
+  uint64_t now = 0; /* read once, and only if some victim has work */
   for (unsigned k = 0; k < h->nworkers; k++) {
     hive__worker_t *victim = &h->workers[(start + k) % h->nworkers];
-    if (victim == w || !sched_victim_stuck(w, victim))
+    if (victim == w || !sched_victim_has_work(victim))
       continue;
+    if (now == 0)
+      now = hive__now_ns();
+    if (!sched_victim_stuck(w, victim, now)) {
+      w->watching = true; /* worth spinning on: it may be stuck */
+      continue;
+    }
     hive__actor_t *a;
     if (ck_ring_size(&victim->ring) > 0) {
       hive__stats_add(&w->steals_tried, 1);
@@ -282,19 +303,24 @@ static hive__actor_t *sched_find_work(hive__worker_t *w) {
   return a;
 }
 
-/* Looks for work for a while before the worker parks. */
+/* Looks for work for a while before the worker parks: SCHED_SPIN_NS, or
+ * while it watches a victim that may be stuck, long enough to tell. */
 static hive__actor_t *sched_spin(hive__worker_t *w) {
   hive_t *h = w->node;
   atomic_fetch_add(&h->spinning, 1);
-  uint64_t deadline = hive__now_ns() + SCHED_SPIN_NS;
+  uint64_t start = hive__now_ns();
   hive__actor_t *a = NULL;
   for (unsigned i = 1; !atomic_load_explicit(&h->quit, memory_order_relaxed); i++) {
+    w->watching = false;
     a = sched_find_work(w);
     if (a != NULL)
       break;
     ck_pr_stall();
-    if ((i & 63) == 0 && hive__now_ns() > deadline)
-      break;
+    if ((i & 63) == 0) {
+      uint64_t spun = hive__now_ns() - start;
+      if (spun > SCHED_SPIN_NS && (!w->watching || spun > SCHED_STEAL_AFTER_NS + SCHED_SPIN_NS))
+        break;
+    }
   }
   atomic_fetch_sub(&h->spinning, 1);
   /* We were the one to notice; if more is waiting, get a sleeper going. */

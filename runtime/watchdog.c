@@ -15,7 +15,10 @@
  * (sched.c). If every other worker is parked, they would wait for the call
  * to return. A worker seen in the same call twice in a row has its next
  * slot moved to the inject queue and, if its run queue holds actors, a
- * parked worker woken to steal them.
+ * parked worker woken to steal them. While no call runs the watchdog naps
+ * a quarter budget; a worker that queues an actor while others are parked
+ * pokes it (hive__watchdog_poke), so that calls of a few milliseconds are
+ * looked at too.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -23,10 +26,22 @@
 #include "runtime.h"
 
 /* How often the watchdog looks while some worker is inside a call: bounds
- * how long an actor woken by a long handler waits. When no call runs, it
- * looks every quarter budget, so an idle node wakes it a few times a
- * second. */
-#define WATCHDOG_BUSY_PERIOD_NS 20000000u
+ * how long actors queued behind a long handler wait, since a worker's run
+ * queue wakes nobody (sched.c): a call seen twice, 1-2 ms, and a parked
+ * worker comes to steal. About a thousand wakeups a second while the node
+ * is busy, a fraction of a percent of a core. When no call runs, it looks
+ * every quarter budget, so an idle node wakes it a few times a second. */
+#define WATCHDOG_BUSY_PERIOD_NS 1000000u
+/* Looks at the busy period after a poke, whether or not a call runs at
+ * each: 10 ms, so that pokes come at most about a hundred times a second. */
+#define WATCHDOG_POKED_LOOKS 10
+
+void hive__watchdog_poke(hive_t *h) {
+  pthread_mutex_lock(&h->watchdog_lock);
+  h->watchdog_poked = true;
+  pthread_cond_signal(&h->watchdog_cond);
+  pthread_mutex_unlock(&h->watchdog_lock);
+}
 
 typedef struct {
   uint64_t seq;      /* the call_seq last seen */
@@ -73,17 +88,29 @@ static void *watchdog_main(void *arg) {
   uint64_t busy_period_ns =
       idle_period_ns < WATCHDOG_BUSY_PERIOD_NS ? idle_period_ns : WATCHDOG_BUSY_PERIOD_NS;
   uint64_t period_ns = idle_period_ns;
+  unsigned busy_looks_left = 0; /* looks to keep the busy period after a poke */
   watch_t *watch = calloc(h->nworkers, sizeof(*watch));
   pthread_mutex_lock(&h->watchdog_lock);
   while (!h->watchdog_quit && watch != NULL) {
     uint64_t wake = hive__now_ns() + period_ns;
     struct timespec ts = hive__timespec_at(wake);
-    pthread_cond_timedwait(&h->watchdog_cond, &h->watchdog_lock, &ts);
+    atomic_store(&h->watchdog_napping, period_ns == idle_period_ns);
+    if (!h->watchdog_poked)
+      pthread_cond_timedwait(&h->watchdog_cond, &h->watchdog_lock, &ts);
+    atomic_store(&h->watchdog_napping, false);
+    if (h->watchdog_poked) { /* work was queued while workers were parked */
+      h->watchdog_poked = false;
+      busy_looks_left = WATCHDOG_POKED_LOOKS;
+    }
     if (h->watchdog_quit)
       break;
     pthread_mutex_unlock(&h->watchdog_lock);
     uint64_t now = hive__now_ns();
     period_ns = idle_period_ns;
+    if (busy_looks_left > 0) {
+      busy_looks_left--;
+      period_ns = busy_period_ns;
+    }
     for (unsigned i = 0; i < h->nworkers; i++) {
       hive__worker_t *w = &h->workers[i];
       uint64_t seq = atomic_load_explicit(&w->call_seq, memory_order_acquire);
@@ -118,6 +145,7 @@ int hive__watchdog_start(hive_t *h) {
     pthread_mutex_destroy(&h->watchdog_lock);
     return HIVE_ESYS;
   }
+  atomic_store(&h->watchdog_napping, true); /* pokes count from the start */
   if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
     pthread_cond_destroy(&h->watchdog_cond);
     pthread_mutex_destroy(&h->watchdog_lock);

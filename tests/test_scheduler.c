@@ -2,6 +2,7 @@
  * test_scheduler.c - ordering, no loss under stealing, fairness, parking.
  * The heavy scenarios live in scenarios.c so that TSan runs them too.
  */
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -297,5 +298,51 @@ Test(scheduler, an_actor_queued_behind_a_long_handler_runs_before_it_returns) {
   TEST_WAIT(&probe_done);
   cr_assert_eq(atomic_load(&long_handler_saw_queued), 1,
                "the queued actor waited for the long handler to return");
+  hive_stop(h);
+}
+
+/* ---- handlers that compute for milliseconds spread over the workers ------- */
+
+#define HEAVY_ACTORS 16
+static pthread_t heavy_threads[HEAVY_ACTORS];
+static atomic_int heavy_done;
+static hive_pid_t heavy_pids[HEAVY_ACTORS];
+
+/* Computes for 10 ms and notes the thread it ran on. */
+static int heavy_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state;
+  spin_ms(10);
+  int index;
+  memcpy(&index, msg->data, sizeof(index));
+  heavy_threads[index] = pthread_self();
+  if (atomic_fetch_add(&heavy_done, 1) + 1 == HEAVY_ACTORS)
+    sem_post(&probe_done);
+  return HIVE_OK;
+}
+static const hive_behaviour_t heavy_b = {.name = "heavy", .handle = heavy_handle};
+
+/* Wakes every heavy actor from one worker: all land in its next slot and
+ * run queue, which wake nobody. */
+static int dispatch_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state, (void)msg;
+  for (int i = 0; i < HEAVY_ACTORS; i++)
+    hive_send(hive_node(ctx), heavy_pids[i], HIVE_TAG_USER, &i, sizeof(i));
+  return HIVE_OK;
+}
+static const hive_behaviour_t dispatch_b = {.name = "dispatch", .handle = dispatch_handle};
+
+Test(scheduler, handlers_that_compute_for_milliseconds_spread_over_the_workers) {
+  sem_init(&probe_done, 0, 0);
+  hive_t *h = test_start(2);
+  for (int i = 0; i < HEAVY_ACTORS; i++)
+    cr_assert_eq(hive_spawn(h, &heavy_b, NULL, 0, NULL, &heavy_pids[i]), HIVE_OK);
+  hive_pid_t dispatcher;
+  cr_assert_eq(hive_spawn(h, &dispatch_b, NULL, 0, NULL, &dispatcher), HIVE_OK);
+  cr_assert_eq(hive_send(h, dispatcher, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+  TEST_WAIT(&probe_done);
+  int on_first = 0;
+  for (int i = 0; i < HEAVY_ACTORS; i++)
+    on_first += pthread_equal(heavy_threads[i], heavy_threads[0]) != 0;
+  cr_assert_lt(on_first, HEAVY_ACTORS, "all %d handlers of 10 ms ran on one worker", HEAVY_ACTORS);
   hive_stop(h);
 }
