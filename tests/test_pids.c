@@ -98,3 +98,30 @@ Test(pids, node_id_is_part_of_every_pid) {
   TEST_WAIT(&handled);
   hive_stop(h);
 }
+
+/* Workers keep the slots of actors that ended on them; those cached slots
+ * must never make a spawn fail while fewer than max_actors are alive. */
+static int stop_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state, (void)msg;
+  return HIVE_STOP;
+}
+static const hive_behaviour_t stop_b = {.name = "stop", .handle = stop_handle};
+
+Test(pids, slots_freed_on_workers_never_make_a_spawn_fail) {
+  enum { MAX = 1024 }; /* a whole chunk of slots: no slack in the table */
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.max_actors = MAX;
+  hive_t *h = test_start_config(&cfg);
+  static hive_pid_t pids[MAX];
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < MAX; i++)
+      cr_assert_eq(hive_spawn(h, &stop_b, NULL, 0, NULL, &pids[i]), HIVE_OK, "round %d, actor %d",
+                   round, i);
+    for (int i = 0; i < MAX; i++) /* each ends on a worker, which keeps its slot */
+      cr_assert_eq(hive_send(h, pids[i], HIVE_TAG_USER, NULL, 0), HIVE_OK);
+    for (int i = 0; i < MAX; i++)
+      TEST_JOIN(h, pids[i]);
+  }
+  hive_stop(h);
+}
