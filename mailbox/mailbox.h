@@ -95,6 +95,14 @@ extern _Thread_local hive__msg_cache_t *hive__msg_cache;
 
 /* Payload bytes the largest cached class holds inline. */
 #define HIVE__MSG_CACHED_PAYLOAD 64
+/* Messages a cache holds per class before it gives a batch back. */
+#define HIVE__MSG_CACHE_MAX (2 * HIVE__MSG_BATCH)
+
+/* The cached class for len payload bytes: 0 none, 1 up to
+ * HIVE__MSG_CACHED_PAYLOAD; -1 for larger payloads, never cached. */
+static inline int hive__msg_class(size_t len) {
+  return len == 0 ? 0 : len <= HIVE__MSG_CACHED_PAYLOAD ? 1 : -1;
+}
 
 hive__msg_t *hive__msg_new_slow(const void *data, size_t len);
 void hive__msg_free_slow(hive__msg_t *msg);
@@ -118,7 +126,7 @@ static inline hive__msg_t *hive__msg_init(hive__msg_t *msg, int c, const void *d
  * takes it from its cache when it can (inline: every send does this). */
 static inline hive__msg_t *hive__msg_new(const void *data, size_t len) {
   hive__msg_cache_t *cache = hive__msg_cache;
-  int c = len == 0 ? 0 : len <= HIVE__MSG_CACHED_PAYLOAD ? 1 : -1;
+  int c = hive__msg_class(len);
   hive__msg_t *msg;
   if (cache == NULL || c < 0 || (msg = cache->free[c]) == NULL)
     return hive__msg_new_slow(data, len);
@@ -133,7 +141,7 @@ static inline void hive__msg_free(hive__msg_t *msg) {
   hive__msg_cache_t *cache = hive__msg_cache;
   int c = HIVE__MSG_CLASS_OF(msg->flags);
   if (cache == NULL || c < 0 || (msg->flags & HIVE__MSG_OWNED) ||
-      cache->count[c] >= 2 * HIVE__MSG_BATCH) {
+      cache->count[c] >= HIVE__MSG_CACHE_MAX) {
     hive__msg_free_slow(msg);
     return;
   }

@@ -21,22 +21,7 @@
 
 #include "mailbox.h"
 
-/* Bytes of inline payload each class holds; hive__msg_new picks the class
- * with the same bounds. */
-static const size_t msg_class_payload[HIVE__MSG_CLASSES] = {0, HIVE__MSG_CACHED_PAYLOAD};
-
-/* A cache holds up to 2 batches per class before it gives one back
- * (hive__msg_free checks the same bound). */
-#define MSG_CACHE_MAX (2 * HIVE__MSG_BATCH)
-
 _Thread_local hive__msg_cache_t *hive__msg_cache;
-
-static int msg_class_of(size_t len) {
-  for (int c = 0; c < HIVE__MSG_CLASSES; c++)
-    if (len <= msg_class_payload[c])
-      return c;
-  return -1;
-}
 
 /* Takes a batch from the depot into an empty cache list; false if none. */
 static bool msg_cache_refill(hive__msg_cache_t *cache, int c) {
@@ -85,13 +70,13 @@ static void msg_cache_spill(hive__msg_cache_t *cache, int c) {
 /* hive__msg_new found no cached message: refill from the depot, or malloc. */
 hive__msg_t *hive__msg_new_slow(const void *data, size_t len) {
   hive__msg_cache_t *cache = hive__msg_cache;
-  int c = msg_class_of(len);
+  int c = hive__msg_class(len);
   hive__msg_t *msg;
   if (cache != NULL && c >= 0 && msg_cache_refill(cache, c)) {
     msg = cache->free[c];
     cache->free[c] = (hive__msg_t *)msg->link.next;
     cache->count[c]--;
-  } else if ((msg = malloc(sizeof(*msg) + (c >= 0 ? msg_class_payload[c] : len))) == NULL) {
+  } else if ((msg = malloc(sizeof(*msg) + (c == 1 ? HIVE__MSG_CACHED_PAYLOAD : len))) == NULL) {
     return NULL;
   }
   return hive__msg_init(msg, c, data, len);
@@ -110,7 +95,7 @@ void hive__msg_free_slow(hive__msg_t *msg) {
   }
   msg->link.next = (ck_stack_entry_t *)cache->free[c];
   cache->free[c] = msg;
-  if (++cache->count[c] > MSG_CACHE_MAX)
+  if (++cache->count[c] > HIVE__MSG_CACHE_MAX)
     msg_cache_spill(cache, c);
 }
 

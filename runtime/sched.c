@@ -123,9 +123,10 @@ static hive__actor_t *sched_inject_pop(hive_t *h) {
   return a;
 }
 
-/* Work no running worker will get to: the inject queue. (A run queue or
- * next slot with work has a running owner; watchdog.c covers a long turn.) */
-static bool sched_any_work(hive_t *h) {
+/* Whether the inject queue holds actors: the only work no running worker
+ * will get to (a run queue or next slot with work has a running owner, and
+ * watchdog.c covers a long turn). */
+static bool sched_inject_waiting(hive_t *h) {
   return atomic_load_explicit(&h->inject_len, memory_order_relaxed) > 0;
 }
 
@@ -324,7 +325,7 @@ static hive__actor_t *sched_spin(hive__worker_t *w) {
   }
   atomic_fetch_sub(&h->spinning, 1);
   /* We were the one to notice; if more is waiting, get a sleeper going. */
-  if (a != NULL && sched_any_work(h))
+  if (a != NULL && sched_inject_waiting(h))
     sched_wake_one(h);
   return a;
 }
@@ -360,7 +361,7 @@ static void sched_park(hive__worker_t *w) {
   uint32_t seen = ck_ec_value(&w->wake);
   atomic_store(&w->parked, true);
   atomic_fetch_add(&h->parked, 1); /* the RMW of the handshake */
-  if (!sched_any_work(h) && !atomic_load(&h->quit)) {
+  if (!sched_inject_waiting(h) && !atomic_load(&h->quit)) {
     hive__stats_add(&w->parks, 1);
     hive__worker_note_sleep(w);
     ck_ec_wait(&w->wake, &sched_ec_mode, seen, NULL);
