@@ -19,8 +19,8 @@ _Static_assert(sizeof(hive__mailbox_t) == 2 * HIVE__MAILBOX_LINE, "owner's part 
 
 void hive__mailbox_init(hive__mailbox_t *mb, const struct ck_ec_mode *room_mode) {
   assert(atomic_load(&mb->pending) == 0);
-  ck_stack_init(&mb->user);
-  ck_stack_init(&mb->sys);
+  ck_pr_store_ptr(&mb->user, NULL);
+  ck_pr_store_ptr(&mb->sys, NULL);
   atomic_store_explicit(&mb->sys_pending, 0, memory_order_relaxed);
   mb->sys_head = NULL;
   mb->user_head = NULL;
@@ -36,23 +36,30 @@ void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity
   atomic_store_explicit(&mb->bounded_len, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->dropped, 0, memory_order_relaxed);
   atomic_store_explicit(&mb->capacity, capacity, memory_order_relaxed);
+  atomic_store_explicit(&mb->scheduled_in, 0, memory_order_relaxed); /* never for a bounded one */
   mb->owner_bounded = capacity > 0;
   atomic_store_explicit(&mb->policy, policy, memory_order_relaxed);
   atomic_store_explicit(&mb->block_ms, block_ms, memory_order_relaxed);
 }
 
 /*
- * ck_stack_push_upmc with one difference: the ThreadSanitizer release comes
- * after the last write of the link, which ck rewrites on every failed CAS.
- * (ck's atomics are inline assembly that TSan cannot see; tsan.h.)
+ * Pushes the messages from newest to oldest, already linked newest first,
+ * onto a lane with one CAS: ck_stack_push_upmc for a chain. The
+ * ThreadSanitizer release comes after the last write of the link, which
+ * is rewritten on every failed CAS. (ck's atomics are inline assembly that
+ * TSan cannot see; tsan.h.)
  */
-static void mailbox_lane_push(ck_stack_t *lane, hive__msg_t *msg) {
-  ck_stack_entry_t *head = ck_pr_load_ptr(&lane->head);
+static void mailbox_lane_push(ck_stack_entry_t **lane, hive__msg_t *newest, hive__msg_t *oldest) {
+#ifdef HIVE__TSAN
+  for (hive__msg_t *m = newest; m != oldest; m = (hive__msg_t *)m->link.next)
+    HIVE__TSAN_RELEASE(m);
+#endif
+  ck_stack_entry_t *head = ck_pr_load_ptr(lane);
   do {
-    msg->link.next = head;
+    oldest->link.next = head;
     ck_pr_fence_store();
-    HIVE__TSAN_RELEASE(msg);
-  } while (!ck_pr_cas_ptr_value(&lane->head, head, &msg->link, &head));
+    HIVE__TSAN_RELEASE(oldest);
+  } while (!ck_pr_cas_ptr_value(lane, head, &newest->link, &head));
 }
 
 /* Reserves a place in a bounded mailbox; false when full. */
@@ -93,9 +100,20 @@ int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   }
   /* acq_rel: the 0 -> 1 winner must see the state the last owner left. */
   int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
-  mailbox_lane_push(&mb->user, msg);
+  mailbox_lane_push(&mb->user, msg, msg);
 #if HIVE_STATS
   mailbox_note_len(mb, prev + 1);
+#endif
+  return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
+}
+
+int hive__mailbox_push_chain_mpsc(hive__mailbox_t *mb, hive__msg_t *newest, hive__msg_t *oldest,
+                                  int64_t n) {
+  assert(atomic_load_explicit(&mb->capacity, memory_order_relaxed) == 0);
+  int64_t prev = atomic_fetch_add_explicit(&mb->pending, n, memory_order_acq_rel);
+  mailbox_lane_push(&mb->user, newest, oldest);
+#if HIVE_STATS
+  mailbox_note_len(mb, prev + n);
 #endif
   return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
 }
@@ -104,7 +122,7 @@ int hive__mailbox_push_system_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   msg->flags |= HIVE__MSG_SYSTEM;
   atomic_fetch_add_explicit(&mb->sys_pending, 1, memory_order_relaxed);
   int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
-  mailbox_lane_push(&mb->sys, msg);
+  mailbox_lane_push(&mb->sys, msg, msg);
   return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
 }
 
@@ -118,8 +136,8 @@ bool hive__mailbox_claim(hive__mailbox_t *mb) {
 }
 
 /* Swaps a lane out and returns its messages oldest first. */
-static hive__msg_t *mailbox_swap_lane(ck_stack_t *lane) {
-  ck_stack_entry_t *entry = ck_stack_batch_pop_upmc(lane);
+static hive__msg_t *mailbox_swap_lane(ck_stack_entry_t **lane) {
+  ck_stack_entry_t *entry = ck_pr_fas_ptr(lane, NULL);
   ck_stack_entry_t *fifo = NULL;
   while (entry != NULL) {
     HIVE__TSAN_ACQUIRE(entry); /* before reading anything the producer wrote */
@@ -140,7 +158,7 @@ static hive__msg_t *mailbox_shift(hive__msg_t **head) {
 
 /* The next system message; inline, for the dequeue of every message. */
 static inline hive__msg_t *mailbox_take_system(hive__mailbox_t *mb) {
-  if (mb->sys_head == NULL && ck_pr_load_ptr(&mb->sys.head) != NULL)
+  if (mb->sys_head == NULL && ck_pr_load_ptr(&mb->sys) != NULL)
     mb->sys_head = mailbox_swap_lane(&mb->sys);
   return mailbox_shift(&mb->sys_head);
 }
@@ -154,7 +172,7 @@ hive__msg_t *hive__mailbox_take_owner(hive__mailbox_t *mb, hive_pid_t self) {
   if (msg != NULL)
     return msg;
   if (mb->user_head == NULL) {
-    if (ck_pr_load_ptr(&mb->user.head) == NULL)
+    if (ck_pr_load_ptr(&mb->user) == NULL)
       return NULL;
     mb->user_head = mailbox_swap_lane(&mb->user);
   }

@@ -1,7 +1,8 @@
 /*
  * mailbox.h - the MPSC mailbox of one actor (internal to hive).
  *
- * Two lanes, each a Concurrency Kit stack: producers push with one CAS, the
+ * Two lanes, each a stack of messages linked as in a Concurrency Kit
+ * ck_stack: producers push with one CAS (a chain of messages too), the
  * owner takes the whole lane in one swap and reverses it, which gives FIFO
  * order per producer. The system lane is never bounded and is always served
  * first.
@@ -165,7 +166,7 @@ void hive__msg_cache_leave(hive__msg_cache_t *cache);
 
 typedef struct hive__mailbox {
   /* Senders' line: written by every push, read by the owner once a swap. */
-  _Alignas(HIVE__MAILBOX_LINE) ck_stack_t user;
+  _Alignas(HIVE__MAILBOX_LINE) ck_stack_entry_t *user; /* newest user message; ck_pr */
   _Atomic int64_t pending;     /* all lanes plus a spawn's claim; the token */
   _Atomic int64_t hwm;         /* most user messages seen queued */
   _Atomic int64_t capacity;    /* 0: unbounded; set before the actor is published */
@@ -173,13 +174,16 @@ typedef struct hive__mailbox {
   _Atomic uint64_t dropped;    /* drop-new policy only */
   _Atomic int policy;          /* HIVE_MAILBOX_* */
   _Atomic unsigned block_ms;   /* HIVE_MAILBOX_BLOCK: longest a plain thread waits */
+  /* The runtime's: the worker turn whose push last scheduled the actor
+   * (runtime.h, "outbox"); written by that push, which holds the token. */
+  _Atomic uint64_t scheduled_in;
 
   /* Owner's line: written on every take; senders of system messages and
    * the statistics come here only now and then. */
-  _Alignas(HIVE__MAILBOX_LINE) ck_stack_t sys;
-  _Atomic int64_t sys_pending; /* system messages and claims in pending */
-  _Atomic int64_t taken;       /* user messages taken this turn, not yet finished */
-  hive__msg_t *sys_head;       /* owner: what the last swaps took, oldest first */
+  _Alignas(HIVE__MAILBOX_LINE) ck_stack_entry_t *sys; /* newest system message; ck_pr */
+  _Atomic int64_t sys_pending;                        /* system messages and claims in pending */
+  _Atomic int64_t taken; /* user messages taken this turn, not yet finished */
+  hive__msg_t *sys_head; /* owner: what the last swaps took, oldest first */
   hive__msg_t *user_head;
   const struct ck_ec_mode *room_mode; /* set once by the runtime */
   /* HIVE_MAILBOX_BLOCK: bumped by the owner each time it frees a place;
@@ -200,6 +204,11 @@ void hive__mailbox_init(hive__mailbox_t *mb, const struct ck_ec_mode *room_mode)
 #define HIVE__PUSH_FULL 3     /* reject policy: not enqueued */
 
 int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg);
+/* Pushes n user messages at once, linked newest to oldest through
+ * link.next (oldest's link is overwritten), with one add and one CAS.
+ * Unbounded mailboxes only. HIVE__PUSH_SCHEDULE or HIVE__PUSH_QUEUED. */
+int hive__mailbox_push_chain_mpsc(hive__mailbox_t *mb, hive__msg_t *newest, hive__msg_t *oldest,
+                                  int64_t n);
 int hive__mailbox_push_system_mpsc(hive__mailbox_t *mb, hive__msg_t *msg);
 
 /* Token holder: sets up the mailbox for a new incarnation. Messages a late
