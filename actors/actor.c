@@ -348,6 +348,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
   }
   if (self != 0 && a->exiting)
     actor_end(h, a, true, &user_done, &sys_done);
+  hive__outbox_end_turn(h, &w->outbox);
   sys_done += a->sys_extra; /* taken by hive_checkpoint during handlers */
   a->sys_extra = 0;
   hive__tls.actor = NULL;
@@ -362,6 +363,8 @@ bool hive_checkpoint(hive_ctx_t *ctx) {
     return false;
   hive__actor_t *a = ctx->actor;
   hive__msg_t *msg;
+  if (hive__tls.outbox != NULL)
+    hive__outbox_end_turn(ctx->node, hive__tls.outbox);
   /* One load when nothing waits on the system lane. */
   while (!a->exiting && (msg = hive__mailbox_take_system_owner(&a->mb)) != NULL) {
     a->sys_extra++;

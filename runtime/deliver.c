@@ -48,9 +48,51 @@ static inline int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, 
   return hive__deliver_refused(h, msg, pushed);
 }
 
+void hive__outbox_flush(hive_t *h, hive__outbox_t *out) {
+  for (unsigned k = 0; k < out->nheld; k++) {
+    hive__outbox_entry_t *e = &out->entry[out->held[k]];
+    int pushed = hive__mailbox_push_chain_mpsc(&e->actor->mb, e->newest, e->oldest, e->count);
+    e->count = 0;
+    if (pushed == HIVE__PUSH_SCHEDULE) /* it ran and went idle since */
+      hive__sched_schedule(h, e->actor);
+  }
+  out->nheld = 0;
+}
+
+/* One push of a user message; on a worker (out not NULL), through its outbox. */
+static inline int deliver_push(hive_t *h, hive__outbox_t *out, hive__actor_t *a, hive__msg_t *msg) {
+  if (out != NULL && atomic_load_explicit(&out->hold_off, memory_order_relaxed)) {
+    if (out->nheld > 0)
+      hive__outbox_flush(h, out); /* what was held goes first: order holds */
+  } else if (out != NULL) {
+    hive__outbox_entry_t *e = &out->entry[HIVE_PID_SLOT(msg->to) & (HIVE__OUTBOX_SLOTS - 1)];
+    if (e->turn == out->turn
+            ? e->to == msg->to
+            : atomic_load_explicit(&a->mb.scheduled_in, memory_order_relaxed) == out->turn) {
+      if (e->turn != out->turn) { /* the first held back: take the entry */
+        e->turn = out->turn;
+        e->to = msg->to;
+        e->actor = a;
+      }
+      msg->link.next = e->count == 0 ? NULL : &e->newest->link;
+      if (e->count++ == 0) {
+        e->oldest = msg;
+        out->held[out->nheld++] = (uint8_t)(e - out->entry);
+      }
+      e->newest = msg;
+      return HIVE_OK;
+    }
+  }
+  int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
+  if (pushed == HIVE__PUSH_SCHEDULE && out != NULL &&
+      atomic_load_explicit(&a->mb.capacity, memory_order_relaxed) == 0) /* unbounded only */
+    atomic_store_explicit(&a->mb.scheduled_in, out->turn, memory_order_relaxed);
+  return deliver_finish(h, a, msg, pushed);
+}
+
 int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   hive__stats_stamp(msg);
-  return deliver_finish(h, a, msg, hive__mailbox_push_mpsc(&a->mb, msg));
+  return deliver_push(h, hive__tls.outbox, a, msg);
 }
 
 /* A push that found the mailbox full waits for room only for a plain
@@ -84,6 +126,9 @@ int hive__deliver_wait_for_room(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
 
 int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   hive__stats_stamp(msg);
+  hive__outbox_t *out = hive__tls.outbox;
+  if (out != NULL)
+    return deliver_push(h, out, a, msg); /* a worker never waits */
   int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
   if (!deliver_must_wait(a, pushed))
     return deliver_finish(h, a, msg, pushed); /* the common case: one push */

@@ -127,6 +127,39 @@ typedef struct hive__victim_watch {
   uint64_t since_ns; /* when the thief first saw that count */
 } hive__victim_watch_t;
 
+/*
+ * A worker's outbox (deliver.c). A send from a turn that wakes an idle
+ * actor pushes as usual and marks the actor's mailbox with the turn
+ * (scheduled_in). The actor then waits in this worker's queues until the
+ * turn ends, so further messages the turn sends it are held back here and
+ * pushed together when the turn ends: a turn that sends it k messages
+ * makes 2 locked instructions for them instead of 2k, and the receiver
+ * sees them no later than it could have run. Once a message to an actor is
+ * held, every later one from the same turn is held too, so order holds.
+ *
+ * Unless the turn is long: once a thief or the watchdog finds the worker
+ * stuck in one turn (sched.c, watchdog.c), queued actors may move to other
+ * workers and should not wait for the turn's end. They set hold_off; the
+ * next send pushes what is held and the rest of the turn holds nothing.
+ */
+#define HIVE__OUTBOX_SLOTS 64 /* a power of two; indexed by the receiver's slot */
+typedef struct hive__outbox_entry {
+  uint64_t turn;             /* in use while equal to the outbox's turn */
+  hive_pid_t to;             /* the receiver */
+  struct hive__actor *actor; /* its slot */
+  hive__msg_t *newest;       /* owned: held back, linked to older ones */
+  hive__msg_t *oldest;
+  int64_t count;
+} hive__outbox_entry_t;
+typedef struct hive__outbox {
+  uint64_t turn;         /* this worker's turn: unique among the node's workers, never 0 */
+  uint64_t turn_step;    /* the node's number of workers */
+  _Atomic bool hold_off; /* set by other threads: this turn is long */
+  unsigned nheld;        /* entries holding messages, listed in held */
+  uint8_t held[HIVE__OUTBOX_SLOTS]; /* their indices */
+  hive__outbox_entry_t entry[HIVE__OUTBOX_SLOTS];
+} hive__outbox_t;
+
 typedef struct hive__worker {
   _Alignas(HIVE__CACHELINE) hive_t *node; /* aligned: no false sharing */
   unsigned index;
@@ -152,6 +185,7 @@ typedef struct hive__worker {
   struct hive__actor *free_slots_last;
   unsigned nfree_slots;
   hive__victim_watch_t *watch; /* owned: one per worker, as a thief sees it */
+  hive__outbox_t outbox;       /* held-back messages of the running turn */
   bool watching;               /* its last look saw a victim that may be stuck */
   /* atomic, single writer: statistics. */
   _Atomic uint64_t turns;
@@ -252,6 +286,7 @@ typedef struct hive__tls {
   hive_t *node;           /* set on worker threads */
   hive__worker_t *worker; /* NULL outside the pool */
   hive__actor_t *actor;   /* whose callback runs now, else NULL */
+  hive__outbox_t *outbox; /* a worker's (not the blocking pool's), else NULL */
   /* Statistics: which sends are stamped (HIVE__STAMP_*), sends left before
    * the next stamped one on a plain thread, and the state that draws the
    * gaps (hive__stats_next_gap). */
@@ -447,6 +482,22 @@ int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
  * room in a HIVE_MAILBOX_BLOCK mailbox. deliver.c only. */
 int hive__deliver_refused(hive_t *h, hive__msg_t *msg, int pushed);
 int hive__deliver_wait_for_room(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
+
+/* Pushes what the outbox holds back and frees its entries: at the end of a
+ * turn, and in hive_checkpoint. The worker's thread. */
+void hive__outbox_flush(hive_t *h, hive__outbox_t *out);
+static inline void hive__outbox_end_turn(hive_t *h, hive__outbox_t *out) {
+  if (out->nheld > 0)
+    hive__outbox_flush(h, out);
+  out->turn += out->turn_step; /* frees every entry */
+  if (atomic_load_explicit(&out->hold_off, memory_order_relaxed))
+    atomic_store_explicit(&out->hold_off, false, memory_order_relaxed);
+}
+/* Any thread: w is stuck in a long turn; its outbox stops holding. */
+static inline void hive__outbox_hold_off(hive__outbox_t *out) {
+  if (!atomic_load_explicit(&out->hold_off, memory_order_relaxed))
+    atomic_store_explicit(&out->hold_off, true, memory_order_relaxed);
+}
 
 /* Pushes msg on a's system lane and schedules a if it was idle. */
 void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg);

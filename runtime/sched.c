@@ -197,6 +197,7 @@ void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
 }
 
 void hive__sched_rescue(hive_t *h, hive__worker_t *w) {
+  hive__outbox_hold_off(&w->outbox);
   if (atomic_load_explicit(&w->next, memory_order_relaxed) != NULL) {
     hive__actor_t *a = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
     if (a != NULL) {
@@ -253,6 +254,7 @@ static hive__actor_t *sched_steal(hive__worker_t *w) {
       w->watching = true; /* worth spinning on: it may be stuck */
       continue;
     }
+    hive__outbox_hold_off(&victim->outbox);
     hive__actor_t *a;
     if (ck_ring_size(&victim->ring) > 0) {
       hive__stats_add(&w->steals_tried, 1);
@@ -336,6 +338,7 @@ void hive__worker_thread_enter(hive__worker_t *w) {
   hive__tls.stamp = HIVE__STAMP_NEVER; /* but in timed calls */
   hive__faults_thread_init(w);
   hive__msg_cache_enter(&w->msgs, &w->node->msg_depot);
+  hive__tls.outbox = w->blocking ? NULL : &w->outbox; /* sends happen in turns only */
   hive__worker_note_wake(w);
 }
 
@@ -344,6 +347,7 @@ void hive__worker_thread_leave(hive__worker_t *w) {
   hive__faults_thread_fini(w);
   hive__tls.node = NULL;
   hive__tls.worker = NULL;
+  hive__tls.outbox = NULL;
 }
 
 void hive__worker_note_sleep(hive__worker_t *w) {
@@ -425,7 +429,10 @@ int hive__sched_start(hive_t *h) {
   }
   for (unsigned i = 0; i < h->nworkers; i++) {
     hive__worker_t *w = &h->workers[i];
-    *w = (hive__worker_t){.node = h, .index = i, .rng = 0x9e3779b97f4a7c15ull * (i + 1)};
+    *w = (hive__worker_t){.node = h,
+                          .index = i,
+                          .rng = 0x9e3779b97f4a7c15ull * (i + 1),
+                          .outbox = {.turn = i + 1, .turn_step = h->nworkers}};
     w->ring_buf = calloc(HIVE__RUNQ_SIZE, sizeof(ck_ring_buffer_t));
     w->watch = calloc(h->nworkers, sizeof(*w->watch));
     if (w->ring_buf == NULL || w->watch == NULL) {

@@ -12,6 +12,7 @@ int main(void) {
     scenario_result_t (*run)(unsigned workers);
   } scenarios[] = {
       {"per_sender_order", scenario_per_sender_order},
+      {"actor_sender_order", scenario_actor_sender_order},
       {"forwarding_no_loss", scenario_forwarding_no_loss},
       {"stale_pid_race", scenario_stale_pid_race},
       {"churn_and_stop", scenario_churn_and_stop},

@@ -118,6 +118,123 @@ scenario_result_t scenario_per_sender_order(unsigned workers) {
   return NULL;
 }
 
+/* ---- actor_sender_order ------------------------------------------------- */
+
+#define AORDER_PRODUCERS 4
+#define AORDER_RECEIVERS 8
+#define AORDER_ROUNDS 20000 /* calls of each producer, each a message it sent itself */
+
+enum { AORDER_GO = HIVE_TAG_USER, AORDER_DATA, AORDER_END };
+
+struct aorder_msg {
+  uint32_t producer;
+  uint64_t seq; /* AORDER_END: how many data messages came before it */
+};
+struct aorder_producer {
+  uint32_t id;
+  uint64_t rng;
+  uint64_t rounds_left;
+  uint64_t sent[AORDER_RECEIVERS];
+};
+struct aorder_receiver {
+  uint64_t got[AORDER_PRODUCERS];
+  uint32_t ends;
+};
+static hive_pid_t aorder_receivers[AORDER_RECEIVERS]; /* written before the first GO */
+static atomic_int aorder_out_of_order, aorder_lost, aorder_send_failures;
+
+static void aorder_send(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, struct aorder_msg m,
+                        bool move) {
+  int rc;
+  struct aorder_msg *buf;
+  if (move && (buf = malloc(sizeof(*buf))) != NULL) {
+    *buf = m;
+    if ((rc = hive_send_move(hive_node(ctx), to, tag, buf, sizeof(*buf))) != HIVE_OK)
+      free(buf);
+  } else {
+    rc = hive_send(hive_node(ctx), to, tag, &m, sizeof(m));
+  }
+  if (rc != HIVE_OK)
+    atomic_fetch_add(&aorder_send_failures, 1);
+}
+
+static int aorder_producer_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  memcpy(state, arg, len);
+  return hive_send(hive_node(ctx), hive_self(ctx), AORDER_GO, NULL, 0);
+}
+/* Each call sends 0-7 messages to random receivers: within one turn, some
+ * receivers are woken by it and some are already queued or running. */
+static int aorder_producer_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)msg;
+  struct aorder_producer *p = state;
+  for (uint64_t n = xorshift(&p->rng) % 8; n > 0; n--) {
+    uint64_t r = xorshift(&p->rng);
+    unsigned i = (unsigned)(r % AORDER_RECEIVERS);
+    struct aorder_msg m = {.producer = p->id, .seq = p->sent[i]++};
+    aorder_send(ctx, aorder_receivers[i], AORDER_DATA, m, (r >> 32) % 4 == 0);
+  }
+  if (--p->rounds_left > 0)
+    return hive_send(hive_node(ctx), hive_self(ctx), AORDER_GO, NULL, 0);
+  for (unsigned i = 0; i < AORDER_RECEIVERS; i++)
+    aorder_send(ctx, aorder_receivers[i], AORDER_END,
+                (struct aorder_msg){.producer = p->id, .seq = p->sent[i]}, false);
+  return HIVE_STOP;
+}
+static const hive_behaviour_t aorder_producer_b = {.name = "aorder_producer",
+                                                   .state_size = sizeof(struct aorder_producer),
+                                                   .init = aorder_producer_init,
+                                                   .handle = aorder_producer_handle};
+
+static int aorder_receiver_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx;
+  struct aorder_receiver *r = state;
+  struct aorder_msg m;
+  memcpy(&m, msg->data, sizeof(m));
+  if (msg->tag == AORDER_DATA) {
+    if (m.seq != r->got[m.producer])
+      atomic_fetch_add(&aorder_out_of_order, 1);
+    r->got[m.producer] = m.seq + 1;
+    return HIVE_OK;
+  }
+  if (m.seq != r->got[m.producer]) /* END overtook data, or data was lost */
+    atomic_fetch_add(&aorder_lost, 1);
+  return ++r->ends == AORDER_PRODUCERS ? HIVE_STOP : HIVE_OK;
+}
+static const hive_behaviour_t aorder_receiver_b = {.name = "aorder_receiver",
+                                                   .state_size = sizeof(struct aorder_receiver),
+                                                   .handle = aorder_receiver_handle};
+
+scenario_result_t scenario_actor_sender_order(unsigned workers) {
+  atomic_store(&aorder_out_of_order, 0);
+  atomic_store(&aorder_lost, 0);
+  atomic_store(&aorder_send_failures, 0);
+  hive_t *h = start_node(workers);
+  CHECK(h != NULL, "hive_start failed");
+  for (int i = 0; i < AORDER_RECEIVERS; i++)
+    CHECK(hive_spawn(h, &aorder_receiver_b, NULL, 0, NULL, &aorder_receivers[i]) == HIVE_OK,
+          "spawn");
+  for (uint32_t id = 0; id < AORDER_PRODUCERS; id++) {
+    struct aorder_producer p = {
+        .id = id, .rng = 0x9e3779b97f4a7c15ull * (id + 1), .rounds_left = AORDER_ROUNDS};
+    CHECK(hive_spawn(h, &aorder_producer_b, &p, sizeof(p), NULL, NULL) == HIVE_OK, "spawn");
+  }
+  int joined = HIVE_OK;
+  for (int i = 0; i < AORDER_RECEIVERS && joined == HIVE_OK; i++)
+    joined = hive_join(h, aorder_receivers[i], JOIN_TIMEOUT_MS);
+  hive_node_stats_t ns;
+  hive_node_stats(h, &ns);
+  hive_stop(h);
+  CHECK(joined == HIVE_OK, "a receiver never got every producer's end");
+  CHECK(atomic_load(&aorder_send_failures) == 0, "%d sends failed",
+        atomic_load(&aorder_send_failures));
+  CHECK(atomic_load(&aorder_out_of_order) == 0, "%d messages out of order",
+        atomic_load(&aorder_out_of_order));
+  CHECK(atomic_load(&aorder_lost) == 0, "%d ends came before their data",
+        atomic_load(&aorder_lost));
+  CHECK(ns.dead_letters == 0, "%llu dead letters", (unsigned long long)ns.dead_letters);
+  return NULL;
+}
+
 /* ---- forwarding_no_loss ------------------------------------------------- */
 
 #define FWD_ACTORS 1000

@@ -17,6 +17,12 @@ typedef const char *scenario_result_t;
  * in order, the total is exact, and handler calls never overlap. */
 scenario_result_t scenario_per_sender_order(unsigned workers);
 
+/* 4 producer actors, each making 20 000 calls, send 0-7 messages a call
+ * (copied or moved) to 8 receivers at random, then an end message that
+ * carries the count: each producer's messages arrive in order and none is
+ * lost, whether the receiver was woken in the same turn or not. */
+scenario_result_t scenario_actor_sender_order(unsigned workers);
+
 /* 1 000 actors forward 1 000 tokens 1 000 hops each (1 000 000 messages):
  * every token arrives once, and every hop is counted exactly once. */
 scenario_result_t scenario_forwarding_no_loss(unsigned workers);

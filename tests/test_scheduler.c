@@ -24,6 +24,7 @@ TestSuite(scheduler, .timeout = 600);
   }
 
 SCENARIO_TEST(per_sender_order)
+SCENARIO_TEST(actor_sender_order)
 SCENARIO_TEST(forwarding_no_loss)
 SCENARIO_TEST(stale_pid_race)
 SCENARIO_TEST(churn_and_stop)

@@ -265,7 +265,10 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
  * mailbox rejects. To a full HIVE_MAILBOX_BLOCK mailbox, a plain thread
  * waits for room up to the mailbox's block_ms, then HIVE_ETIMEDOUT; an
  * actor gets HIVE_EFULL at once. A message dropped by a drop-new mailbox returns HIVE_OK
- * and is counted in the receiver's dropped statistic.
+ * and is counted in the receiver's dropped statistic. Inside an actor, the
+ * messages a turn sends to an actor that turn woke are pushed together when
+ * the turn ends, since the receiver waits for it anyway (docs/core.md,
+ * "Scheduling"); order and delivery are as for any other send.
  */
 int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len);
 
