@@ -59,28 +59,36 @@ void hive__outbox_flush(hive_t *h, hive__outbox_t *out) {
   out->nheld = 0;
 }
 
+/* Holds msg back in the outbox if this turn woke its receiver a, or holds
+ * messages for a already; false if msg must be pushed now. */
+static inline bool outbox_hold(hive__outbox_t *out, hive__actor_t *a, hive__msg_t *msg) {
+  hive__outbox_entry_t *e = &out->entry[HIVE_PID_SLOT(msg->to) & (HIVE__OUTBOX_SLOTS - 1)];
+  if (e->turn != out->turn) { /* free: taken for a receiver this turn woke */
+    if (atomic_load_explicit(&a->mb.scheduled_in, memory_order_relaxed) != out->turn)
+      return false;
+    e->turn = out->turn;
+    e->to = msg->to;
+    e->actor = a;
+  } else if (e->to != msg->to) {
+    return false; /* another receiver's */
+  }
+  msg->link.next = e->count == 0 ? NULL : &e->newest->link;
+  if (e->count++ == 0) {
+    e->oldest = msg;
+    out->held[out->nheld++] = (uint8_t)(e - out->entry);
+  }
+  e->newest = msg;
+  return true;
+}
+
 /* One push of a user message; on a worker (out not NULL), through its outbox. */
 static inline int deliver_push(hive_t *h, hive__outbox_t *out, hive__actor_t *a, hive__msg_t *msg) {
-  if (out != NULL && atomic_load_explicit(&out->hold_off, memory_order_relaxed)) {
-    if (out->nheld > 0)
+  if (out != NULL) {
+    if (!atomic_load_explicit(&out->hold_off, memory_order_relaxed)) {
+      if (outbox_hold(out, a, msg))
+        return HIVE_OK;
+    } else if (out->nheld > 0) {
       hive__outbox_flush(h, out); /* what was held goes first: order holds */
-  } else if (out != NULL) {
-    hive__outbox_entry_t *e = &out->entry[HIVE_PID_SLOT(msg->to) & (HIVE__OUTBOX_SLOTS - 1)];
-    if (e->turn == out->turn
-            ? e->to == msg->to
-            : atomic_load_explicit(&a->mb.scheduled_in, memory_order_relaxed) == out->turn) {
-      if (e->turn != out->turn) { /* the first held back: take the entry */
-        e->turn = out->turn;
-        e->to = msg->to;
-        e->actor = a;
-      }
-      msg->link.next = e->count == 0 ? NULL : &e->newest->link;
-      if (e->count++ == 0) {
-        e->oldest = msg;
-        out->held[out->nheld++] = (uint8_t)(e - out->entry);
-      }
-      e->newest = msg;
-      return HIVE_OK;
     }
   }
   int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
