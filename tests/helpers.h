@@ -52,6 +52,14 @@ static inline bool test_wait(sem_t *sem, int timeout_ms) {
 #define TEST_JOIN(h, pid)                                                                          \
   cr_assert_eq(hive_join((h), (pid), TEST_TIMEOUT_MS), HIVE_OK, "actor did not end in time")
 
+/* Nanoseconds of CLOCK_MONOTONIC since t0: for handlers that stand in for
+ * long computations, never for waiting on the runtime. */
+static inline long test_elapsed_ns(const struct timespec *t0) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - t0->tv_sec) * 1000000000L + (now.tv_nsec - t0->tv_nsec);
+}
+
 /* Checks the accounting rule of DESIGN.md for one live actor. */
 static inline void test_assert_accounting(hive_t *h, hive_pid_t pid) {
   hive_actor_stats_t s;

@@ -213,12 +213,6 @@ static int long_receiver_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *
 static const hive_behaviour_t long_receiver_b = {.name = "long_receiver",
                                                  .handle = long_receiver_handle};
 
-static long elapsed_ms(const struct timespec *t0) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
 /* Runs 5 ms so that the other worker parks, wakes the receiver (it waits
  * in this worker's next slot), then keeps sending it a message every
  * millisecond until it has handled 3, for 10 s at most. */
@@ -226,12 +220,12 @@ static int long_sender_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *ms
   (void)state, (void)msg;
   struct timespec t0, last;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (elapsed_ms(&t0) < 5) {
+  while (test_elapsed_ns(&t0) < 5000000L) {
   }
   last = t0;
   long seq = 0;
-  while (atomic_load(&long_received) < 3 && elapsed_ms(&t0) < 10000) {
-    if (seq == 0 || elapsed_ms(&last) >= 1) {
+  while (atomic_load(&long_received) < 3 && test_elapsed_ns(&t0) < 10000000000L) {
+    if (seq == 0 || test_elapsed_ns(&last) >= 1000000L) {
       cr_assert_eq(hive_send(hive_node(ctx), long_receiver, TAG_SEQ, &seq, sizeof(seq)), HIVE_OK);
       seq++;
       clock_gettime(CLOCK_MONOTONIC, &last);

@@ -190,17 +190,11 @@ Test(scheduler, idle_node_uses_almost_no_cpu) {
 
 /* ---- long handlers --------------------------------------------------------- */
 
-static long elapsed_ns(const struct timespec *t0) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (now.tv_sec - t0->tv_sec) * 1000000000L + (now.tv_nsec - t0->tv_nsec);
-}
-
 /* Keeps this worker busy for ms, as a long handler does. */
 static void spin_ms(long ms) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (elapsed_ns(&t0) < ms * 1000000L) {
+  while (test_elapsed_ns(&t0) < ms * 1000000L) {
   }
 }
 
@@ -209,7 +203,7 @@ static void spin_ms(long ms) {
 static bool spin_until(atomic_bool *flag) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (!atomic_load(flag) && elapsed_ns(&t0) < 10000000000L) {
+  while (!atomic_load(flag) && test_elapsed_ns(&t0) < 10000000000L) {
   }
   return atomic_load(flag);
 }
