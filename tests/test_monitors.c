@@ -11,6 +11,7 @@ Test(monitors, down_arrives_once_with_the_ref_and_reason) {
   hive_pid_t target = target_spawn(h);
   hive_pid_t w = watcher_spawn(h, (watcher_arg_t){.monitor = target});
   cr_assert(watcher_alive(h, w));
+  target_sync(h, target); /* the monitor reaches the target as a signal */
   hive_actor_stats_t s;
   cr_assert_eq(hive_actor_stats(h, target, &s), HIVE_OK);
   cr_assert_eq(s.monitors, 1);

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -104,12 +105,15 @@ static inline hive_pid_t watcher_spawn(hive_t *h, watcher_arg_t arg) {
 }
 
 /* A target that does what its message says: exit with the int payload as
- * its result (HIVE_STOP, an error code), or nothing. */
+ * its result (HIVE_STOP, an error code), or nothing; it answers a request
+ * (target_sync). */
 static inline int target_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
-  (void)ctx, (void)state;
+  (void)state;
   int rc = HIVE_OK;
   if (msg->len == sizeof(rc))
     memcpy(&rc, msg->data, sizeof(rc));
+  if (msg->ref != 0)
+    hive_reply(ctx, msg, NULL, 0);
   return rc;
 }
 static const hive_behaviour_t target_b = {.name = "target", .handle = target_handle};
@@ -118,6 +122,16 @@ static inline hive_pid_t target_spawn(hive_t *h) {
   hive_pid_t pid;
   cr_assert_eq(hive_spawn(h, &target_b, NULL, 0, NULL, &pid), HIVE_OK);
   return pid;
+}
+
+/* Returns once target has applied every signal sent to it so far (a
+ * monitor, a link): an ask round trip, since system messages are handled
+ * before user messages. */
+static inline void target_sync(hive_t *h, hive_pid_t target) {
+  void *reply = NULL;
+  size_t len;
+  cr_assert_eq(hive_ask(h, target, HIVE_TAG_USER, NULL, 0, TEST_TIMEOUT_MS, &reply, &len), HIVE_OK);
+  free(reply);
 }
 
 /* Makes target end with handler result rc and waits for it. */
