@@ -88,6 +88,19 @@ static inline void mailbox_note_len(hive__mailbox_t *mb, int64_t pending_now) {
 }
 #endif
 
+/* Counts n user messages (a chain, as for mailbox_lane_push) in pending and
+ * links them onto the user lane, bound already checked. */
+static inline int mailbox_push_user(hive__mailbox_t *mb, hive__msg_t *newest, hive__msg_t *oldest,
+                                    int64_t n) {
+  /* acq_rel: the 0 -> 1 winner must see the state the last owner left. */
+  int64_t prev = atomic_fetch_add_explicit(&mb->pending, n, memory_order_acq_rel);
+  mailbox_lane_push(&mb->user, newest, oldest);
+#if HIVE_STATS
+  mailbox_note_len(mb, prev + n);
+#endif
+  return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
+}
+
 int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
   int64_t capacity = atomic_load_explicit(&mb->capacity, memory_order_relaxed);
   if (capacity > 0 && !(msg->flags & HIVE__MSG_UNBOUNDED) &&
@@ -98,24 +111,13 @@ int hive__mailbox_push_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
     }
     return HIVE__PUSH_FULL;
   }
-  /* acq_rel: the 0 -> 1 winner must see the state the last owner left. */
-  int64_t prev = atomic_fetch_add_explicit(&mb->pending, 1, memory_order_acq_rel);
-  mailbox_lane_push(&mb->user, msg, msg);
-#if HIVE_STATS
-  mailbox_note_len(mb, prev + 1);
-#endif
-  return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
+  return mailbox_push_user(mb, msg, msg, 1);
 }
 
 int hive__mailbox_push_chain_mpsc(hive__mailbox_t *mb, hive__msg_t *newest, hive__msg_t *oldest,
                                   int64_t n) {
   assert(atomic_load_explicit(&mb->capacity, memory_order_relaxed) == 0);
-  int64_t prev = atomic_fetch_add_explicit(&mb->pending, n, memory_order_acq_rel);
-  mailbox_lane_push(&mb->user, newest, oldest);
-#if HIVE_STATS
-  mailbox_note_len(mb, prev + n);
-#endif
-  return prev == 0 ? HIVE__PUSH_SCHEDULE : HIVE__PUSH_QUEUED;
+  return mailbox_push_user(mb, newest, oldest, n);
 }
 
 int hive__mailbox_push_system_mpsc(hive__mailbox_t *mb, hive__msg_t *msg) {
