@@ -363,8 +363,8 @@ bool hive_checkpoint(hive_ctx_t *ctx) {
     return false;
   hive__actor_t *a = ctx->actor;
   hive__msg_t *msg;
-  if (hive__tls.outbox != NULL)
-    hive__outbox_end_turn(ctx->node, hive__tls.outbox);
+  if (hive__tls.outbox != NULL && hive__tls.outbox->nheld > 0)
+    hive__outbox_flush(ctx->node, hive__tls.outbox); /* the turn goes on holding */
   /* One load when nothing waits on the system lane. */
   while (!a->exiting && (msg = hive__mailbox_take_system_owner(&a->mb)) != NULL) {
     a->sys_extra++;

@@ -153,7 +153,7 @@ typedef struct hive__outbox_entry {
 } hive__outbox_entry_t;
 typedef struct hive__outbox {
   uint64_t turn;         /* this worker's turn: unique among the node's workers, never 0 */
-  uint64_t turn_step;    /* the node's number of workers */
+  uint64_t turn_step;    /* h->nworkers, kept here: 3 instructions less a turn */
   _Atomic bool hold_off; /* set by other threads: this turn is long */
   unsigned nheld;        /* entries holding messages, listed in held */
   uint8_t held[HIVE__OUTBOX_SLOTS]; /* their indices */
