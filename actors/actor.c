@@ -202,8 +202,9 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
  * mailbox is empty. The caller must not touch a afterwards.
  */
 static void actor_release(hive_t *h, hive__actor_t *a, int64_t user, int64_t sys) {
-  bool retire = a->retiring;
+  bool retire = a->retiring, yielded = a->yielding;
   a->retiring = false; /* before the token goes: a stray turn may follow */
+  a->yielding = false;
   if (a->self != 0)
     atomic_store_explicit(&a->state, HIVE_ACTOR_IDLE, memory_order_relaxed);
   if (!hive__mailbox_finish_owner(&a->mb, user, sys)) {
@@ -212,7 +213,10 @@ static void actor_release(hive_t *h, hive__actor_t *a, int64_t user, int64_t sys
     return;
   }
   a->retiring = retire; /* still ours: the token stayed */
-  hive__sched_requeue(h, a);
+  if (yielded)
+    hive__sched_yield(h, a);
+  else
+    hive__sched_requeue(h, a);
 }
 
 /* Answers and timeouts reach the handler only while the request or timer
@@ -315,7 +319,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
   atomic_store_explicit(&w->call_pid, self, memory_order_relaxed);
   uint64_t seq = atomic_load_explicit(&w->call_seq, memory_order_relaxed);
 
-  while (user_done + sys_done < h->batch && !a->exiting) {
+  while (user_done + sys_done < h->batch && a->turn_ends == 0) {
     hive__msg_t *msg = hive__mailbox_take_owner(&a->mb, self);
     if (msg == NULL)
       break;
@@ -356,6 +360,13 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
   hive__stats_add(&w->messages, (uint64_t)(user_done + sys_done));
 #endif
   actor_release(h, a, user_done, sys_done);
+}
+
+int hive_yield(hive_ctx_t *ctx) {
+  if (ctx == NULL)
+    return HIVE_EINVAL;
+  ctx->actor->yielding = true; /* read by the turn and actor_release */
+  return HIVE_OK;
 }
 
 bool hive_checkpoint(hive_ctx_t *ctx) {

@@ -73,7 +73,14 @@ typedef struct hive__actor {
   _Atomic int state; /* HIVE_ACTOR_* */
 
   /* token: the incarnation's own fields. */
-  bool exiting;  /* an exit has been decided; no more handlers run */
+  /* A turn goes on while turn_ends, both flags read in one load, is 0. */
+  union {
+    struct {
+      bool exiting;  /* an exit has been decided; no more handlers run */
+      bool yielding; /* hive_yield: the turn ends after this handler */
+    };
+    uint16_t turn_ends;
+  };
   bool retiring; /* exited: free the slot once the mailbox is empty */
   hive_reason_t exit_reason;
   char *exit_text; /* owned copy of exit_reason.text */
@@ -174,8 +181,8 @@ typedef struct hive__worker {
   /* The handler call in progress, for the watchdog: call_seq is odd while a
    * call runs; written by the worker, read by the watchdog. */
   _Atomic uint64_t call_seq;
-  _Atomic hive_pid_t call_pid;
-  void *altstack; /* owned: the signal stack for trapped faults */
+  _Atomic hive_pid_t call_pid; /* the actor whose turn runs; 0 between turns */
+  void *altstack;              /* owned: the signal stack for trapped faults */
   unsigned tick;
   uint32_t calls_to_sample; /* statistics: hive__stats_sample; kept away from `next`,
                                which thieves read, as it changes on every call */
@@ -221,9 +228,12 @@ struct hive {
   /* Free messages the workers trade in batches (message.c). */
   _Alignas(HIVE__CACHELINE) hive__msg_depot_t msg_depot;
 
-  /* Actors scheduled by threads outside the pool, and run-queue overflow. */
+  /* Actors scheduled by threads outside the pool, and run-queue overflow;
+   * and actors that yielded, waiting for what was queued before them
+   * (sched.c). inject_len counts both. */
   _Alignas(HIVE__CACHELINE) pthread_mutex_t inject_lock;
   hive__actor_t *inject_head, *inject_tail;
+  struct hive__yielded *yielded_head, *yielded_tail; /* owned */
   _Atomic size_t inject_len;
 
   /* The blocking pool (blocking.c). */
@@ -397,6 +407,11 @@ void hive__watchdog_poke(hive_t *h);
 /* Puts an actor whose turn ended with work left at the tail of the
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);
+/* hive__sched_requeue for an actor that called hive_yield: it runs again
+ * only once every actor now waiting in a run queue of the node, or in the
+ * inject queue or this worker's next slot, has been taken to run. Any
+ * thread (outside the pool: hive__sched_requeue). */
+void hive__sched_yield(hive_t *h, hive__actor_t *a);
 
 /* ---- Logging (log.c), watchdog (watchdog.c), faults (faults.c) ---------- */
 

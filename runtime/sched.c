@@ -23,6 +23,18 @@
  * parked, the watchdog (watchdog.c) notices the long call, moves the next
  * slot to the inject queue and wakes a worker to steal the rest.
  *
+ * An actor that calls hive_yield ends its turn after that handler, and
+ * runs again only after every actor that was then waiting to run has been
+ * taken from its queue (hive__sched_yield): the actors in its worker's next
+ * slot and in the inject queue move into its worker's run queue, and the
+ * actor waits, with the inject queue, for each run queue's consumer count
+ * to pass the producer count it had at the yield, and for each other
+ * worker to finish the turn it was in (for up to SCHED_YIELD_PATIENCE_NS,
+ * so a long handler elsewhere does not hold it up for long). A supervisor retrying a
+ * failed restart relies on it: the dying actors that still hold the names,
+ * on whichever worker, release them in between. While it waits, workers
+ * see the inject queue non-empty and do not park.
+ *
  * Parking is Dekker's handshake, done with read-modify-writes on the node's
  * `parked` count instead of fences (which ThreadSanitizer cannot model). A
  * worker about to sleep reads its event count, raises its flag, adds one to
@@ -58,6 +70,11 @@ _Thread_local hive__tls_t hive__tls;
  * whose actors would pay a cache miss per message on another core; short
  * beside a handler that computes for milliseconds. */
 #define SCHED_STEAL_AFTER_NS 200000
+/* How long an actor that yielded waits for a turn in progress on another
+ * worker: a few of the kernel's time slices, so a worker preempted in the
+ * middle of a turn (a dying actor releasing its name) gets back to it
+ * first; short beside a handler that computes for a second. */
+#define SCHED_YIELD_PATIENCE_NS 5000000
 
 /* ---- ck_ec operations: futex wait and wake ----------------------------- */
 
@@ -108,19 +125,74 @@ static void sched_inject(hive_t *h, hive__actor_t *a) {
   pthread_mutex_unlock(&h->inject_lock);
 }
 
-static hive__actor_t *sched_inject_pop(hive_t *h) {
-  if (atomic_load_explicit(&h->inject_len, memory_order_relaxed) == 0)
-    return NULL;
+/* An actor that yielded, waiting until each worker's run queue has given
+ * out everything it held at the yield. */
+typedef struct hive__yielded {
+  struct hive__yielded *next;
+  hive__actor_t *actor;
+  uint64_t patience_until; /* after this, turns in progress are not waited for */
+  struct {
+    unsigned ring_tail; /* its ring's producer count at the yield */
+    bool in_turn;       /* it was running an actor's turn */
+    uint64_t turns;     /* its turn count at the yield */
+  } worker[];
+} hive__yielded_t;
+
+/* Whether every worker has handed out what its ring held at the yield, and
+ * finished the turn it was in (for up to SCHED_YIELD_PATIENCE_NS: a long
+ * handler is not waited for). */
+static bool sched_yield_done(hive_t *h, const hive__yielded_t *y) {
+  bool patient = true;
+  for (unsigned i = 0; i < h->nworkers; i++) {
+    hive__worker_t *w = &h->workers[i];
+    if ((int)(ck_pr_load_uint(&w->ring.c_head) - y->worker[i].ring_tail) < 0)
+      return false; /* modulo 2^32, as the ring counts */
+    if (!y->worker[i].in_turn || atomic_load_explicit(&w->call_pid, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&w->turns, memory_order_relaxed) != y->worker[i].turns)
+      continue;
+    if (patient && (patient = hive__now_ns() < y->patience_until))
+      return false;
+  }
+  return true;
+}
+
+/* The oldest yielded actor whose wait is over, or NULL. Under inject_lock. */
+static hive__actor_t *sched_yielded_take(hive_t *h) {
+  for (hive__yielded_t **link = &h->yielded_head, *prev = NULL; *link != NULL;
+       prev = *link, link = &(*link)->next) {
+    hive__yielded_t *y = *link;
+    if (!sched_yield_done(h, y))
+      continue;
+    *link = y->next;
+    if (h->yielded_tail == y)
+      h->yielded_tail = prev;
+    hive__actor_t *a = y->actor;
+    free(y);
+    return a;
+  }
+  return NULL;
+}
+
+/* sched_inject_pop once the queue was seen non-empty. A function of its
+ * own: inlined, it cost pingpong 1% more instructions (callgrind). */
+static hive__actor_t *sched_inject_take(hive_t *h) {
   pthread_mutex_lock(&h->inject_lock);
-  hive__actor_t *a = h->inject_head;
-  if (a != NULL) {
+  hive__actor_t *a = h->yielded_head != NULL ? sched_yielded_take(h) : NULL;
+  if (a == NULL && (a = h->inject_head) != NULL) {
     h->inject_head = a->inject_next;
     if (h->inject_head == NULL)
       h->inject_tail = NULL;
-    atomic_fetch_sub_explicit(&h->inject_len, 1, memory_order_relaxed);
   }
+  if (a != NULL)
+    atomic_fetch_sub_explicit(&h->inject_len, 1, memory_order_relaxed);
   pthread_mutex_unlock(&h->inject_lock);
   return a;
+}
+
+static inline hive__actor_t *sched_inject_pop(hive_t *h) {
+  if (atomic_load_explicit(&h->inject_len, memory_order_relaxed) == 0)
+    return NULL;
+  return sched_inject_take(h);
 }
 
 /* Whether the inject queue holds actors: the only work no running worker
@@ -215,6 +287,56 @@ void hive__sched_requeue(hive_t *h, hive__actor_t *a) {
     hive__blocking_push(h, a);
   else
     sched_push(h, sched_current_worker(h), a);
+}
+
+void hive__sched_yield(hive_t *h, hive__actor_t *a) {
+  hive__worker_t *w = sched_current_worker(h);
+  if (w == NULL || a->blocking) {
+    hive__sched_requeue(h, a);
+    return;
+  }
+  atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
+  /* The next slot and the inject queue as they are now (not what others
+   * add meanwhile) join the run queue, while it has room. */
+  hive__actor_t *next = atomic_exchange_explicit(&w->next, NULL, memory_order_acq_rel);
+  if (next != NULL) {
+    HIVE__TSAN_ACQUIRE(next);
+    sched_push(h, w, next);
+  }
+  for (size_t waiting = atomic_load_explicit(&h->inject_len, memory_order_relaxed);
+       waiting > 0 && ck_ring_size(&w->ring) < HIVE__RUNQ_SIZE - 2; waiting--) {
+    hive__actor_t *b = sched_inject_pop(h);
+    if (b == NULL)
+      break;
+    HIVE__TSAN_ACQUIRE(b);
+    sched_push(h, w, b);
+  }
+  /* Then a waits until every run queue has given out what it holds now,
+   * and every other worker has finished the turn it is in. */
+  hive__yielded_t *y = malloc(sizeof(*y) + h->nworkers * sizeof(y->worker[0]));
+  if (y == NULL) { /* the tail will do */
+    sched_push(h, w, a);
+    return;
+  }
+  for (unsigned i = 0; i < h->nworkers; i++) {
+    hive__worker_t *other = &h->workers[i];
+    y->worker[i].ring_tail = ck_pr_load_uint(&other->ring.p_tail);
+    y->worker[i].turns = atomic_load_explicit(&other->turns, memory_order_relaxed);
+    y->worker[i].in_turn =
+        other != w && atomic_load_explicit(&other->call_pid, memory_order_relaxed) != 0;
+  }
+  y->patience_until = hive__now_ns() + SCHED_YIELD_PATIENCE_NS;
+  HIVE__TSAN_RELEASE(a);
+  y->actor = a;
+  y->next = NULL;
+  pthread_mutex_lock(&h->inject_lock);
+  if (h->yielded_tail != NULL)
+    h->yielded_tail->next = y;
+  else
+    h->yielded_head = y;
+  h->yielded_tail = y;
+  atomic_fetch_add_explicit(&h->inject_len, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&h->inject_lock);
 }
 
 /* True once w has seen victim in the same turn for SCHED_STEAL_AFTER_NS. */
@@ -388,6 +510,7 @@ static void *sched_worker_main(void *arg) {
     if (a != NULL) {
       hive__stats_add(&w->turns, 1); /* also how thieves see progress */
       hive__actor_turn(w, a);
+      atomic_store_explicit(&w->call_pid, 0, memory_order_relaxed); /* between turns */
       continue;
     }
     if (!atomic_load(&h->quit))
@@ -458,6 +581,11 @@ int hive__sched_start(hive_t *h) {
 
 void hive__sched_stop(hive_t *h) {
   sched_quit_and_join(h, h->nworkers);
+  while (h->yielded_head != NULL) { /* none once every actor has ended */
+    hive__yielded_t *y = h->yielded_head;
+    h->yielded_head = y->next;
+    free(y);
+  }
   sched_free_workers(h, h->nworkers);
   pthread_mutex_destroy(&h->inject_lock);
 }

@@ -355,6 +355,16 @@ int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason
  */
 bool hive_checkpoint(hive_ctx_t *ctx);
 
+/*
+ * Actor only, as Erlang's erlang:yield/0: once the current callback
+ * returns, the actor's turn ends and every actor waiting to run on its
+ * worker runs before the actor's next message is handled. A turn otherwise
+ * handles up to `batch` messages in a row, those the actor sends itself
+ * included, so a message to self is not by itself a way to let others run:
+ * send it and yield (supervisors do so before retrying a failed restart).
+ */
+int hive_yield(hive_ctx_t *ctx);
+
 /* ---- Logging and reporting ------------------------------------------------ */
 
 /* Logs a line through the node's logger (printf-style). */
