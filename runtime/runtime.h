@@ -167,6 +167,10 @@ typedef struct hive__outbox {
   hive__outbox_entry_t entry[HIVE__OUTBOX_SLOTS];
 } hive__outbox_t;
 
+/* hive__worker_t.call_pid of a worker looking for an actor to run, or
+ * about to begin the turn of one it took (sched.c, yields). */
+#define HIVE__PID_TAKEN UINT64_MAX
+
 typedef struct hive__worker {
   _Alignas(HIVE__CACHELINE) hive_t *node; /* aligned: no false sharing */
   unsigned index;
@@ -181,7 +185,9 @@ typedef struct hive__worker {
   /* The handler call in progress, for the watchdog: call_seq is odd while a
    * call runs; written by the worker, read by the watchdog. */
   _Atomic uint64_t call_seq;
-  _Atomic hive_pid_t call_pid; /* the actor whose turn runs; 0 between turns */
+  _Atomic hive_pid_t call_pid; /* the actor whose turn runs or last ran; HIVE__PID_TAKEN
+                                  while it looks for one and until its turn begins;
+                                  0: it found none */
   void *altstack;              /* owned: the signal stack for trapped faults */
   unsigned tick;
   uint32_t calls_to_sample; /* statistics: hive__stats_sample; kept away from `next`,

@@ -28,7 +28,8 @@
  * taken from its queue (hive__sched_yield): the actors in its worker's next
  * slot and in the inject queue move into its worker's run queue, and the
  * actor waits, with the inject queue, for each run queue's consumer count
- * to pass the producer count it had at the yield, and for each other
+ * to pass the producer count it had at the yield, for each next slot to
+ * give up the actor it held, and for each other
  * worker to finish the turn it was in (for up to SCHED_YIELD_PATIENCE_NS,
  * so a long handler elsewhere does not hold it up for long). A supervisor retrying a
  * failed restart relies on it: the dying actors that still hold the names,
@@ -132,23 +133,31 @@ typedef struct hive__yielded {
   hive__actor_t *actor;
   uint64_t patience_until; /* after this, turns in progress are not waited for */
   struct {
-    unsigned ring_tail; /* its ring's producer count at the yield */
-    bool in_turn;       /* it was running an actor's turn */
-    uint64_t turns;     /* its turn count at the yield */
+    unsigned ring_tail;  /* its ring's producer count at the yield */
+    hive__actor_t *next; /* in its next slot at the yield */
+    uint64_t turns;      /* its turn count at the yield */
+    /* Turns it must begin before the one it was in, or the actor it had
+     * taken, has ended: 0 (it was idle), 1 (in a turn), 2 (taking). */
+    unsigned turns_to_wait;
   } worker[];
 } hive__yielded_t;
 
 /* Whether every worker has handed out what its ring held at the yield, and
- * finished the turn it was in (for up to SCHED_YIELD_PATIENCE_NS: a long
- * handler is not waited for). */
+ * finished the turn it was in or about to begin (for up to
+ * SCHED_YIELD_PATIENCE_NS: a long handler is not waited for). */
 static bool sched_yield_done(hive_t *h, const hive__yielded_t *y) {
   bool patient = true;
   for (unsigned i = 0; i < h->nworkers; i++) {
     hive__worker_t *w = &h->workers[i];
     if ((int)(ck_pr_load_uint(&w->ring.c_head) - y->worker[i].ring_tail) < 0)
       return false; /* modulo 2^32, as the ring counts */
-    if (!y->worker[i].in_turn || atomic_load_explicit(&w->call_pid, memory_order_relaxed) == 0 ||
-        atomic_load_explicit(&w->turns, memory_order_relaxed) != y->worker[i].turns)
+    if (y->worker[i].next != NULL &&
+        atomic_load_explicit(&w->next, memory_order_relaxed) == y->worker[i].next)
+      return false;
+    if (y->worker[i].turns_to_wait == 0 ||
+        atomic_load_explicit(&w->call_pid, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&w->turns, memory_order_relaxed) - y->worker[i].turns >=
+            y->worker[i].turns_to_wait)
       continue;
     if (patient && (patient = hive__now_ns() < y->patience_until))
       return false;
@@ -321,9 +330,13 @@ void hive__sched_yield(hive_t *h, hive__actor_t *a) {
   for (unsigned i = 0; i < h->nworkers; i++) {
     hive__worker_t *other = &h->workers[i];
     y->worker[i].ring_tail = ck_pr_load_uint(&other->ring.p_tail);
+    y->worker[i].next = atomic_load_explicit(&other->next, memory_order_relaxed);
+    /* call_pid first: a turn that begins after it is counted in turns. */
+    hive_pid_t running = atomic_load_explicit(&other->call_pid, memory_order_acquire);
     y->worker[i].turns = atomic_load_explicit(&other->turns, memory_order_relaxed);
-    y->worker[i].in_turn =
-        other != w && atomic_load_explicit(&other->call_pid, memory_order_relaxed) != 0;
+    y->worker[i].turns_to_wait = other == w || running == 0   ? 0
+                                 : running == HIVE__PID_TAKEN ? 2
+                                                              : 1;
   }
   y->patience_until = hive__now_ns() + SCHED_YIELD_PATIENCE_NS;
   HIVE__TSAN_RELEASE(a);
@@ -392,7 +405,20 @@ static hive__actor_t *sched_steal(hive__worker_t *w) {
   return NULL;
 }
 
+static hive__actor_t *sched_take_work(hive__worker_t *w);
+
+/* The next actor for w to run, or NULL. From before it looks until the
+ * turn of what it found begins, call_pid says HIVE__PID_TAKEN: an actor
+ * that yields meanwhile waits for that turn too. */
 static hive__actor_t *sched_find_work(hive__worker_t *w) {
+  atomic_store_explicit(&w->call_pid, HIVE__PID_TAKEN, memory_order_relaxed);
+  hive__actor_t *a = sched_take_work(w);
+  if (a == NULL)
+    atomic_store_explicit(&w->call_pid, 0, memory_order_relaxed);
+  return a;
+}
+
+static hive__actor_t *sched_take_work(hive__worker_t *w) {
   hive_t *h = w->node;
   hive__actor_t *a = NULL;
   w->tick++;
@@ -509,8 +535,7 @@ static void *sched_worker_main(void *arg) {
       a = sched_spin(w);
     if (a != NULL) {
       hive__stats_add(&w->turns, 1); /* also how thieves see progress */
-      hive__actor_turn(w, a);
-      atomic_store_explicit(&w->call_pid, 0, memory_order_relaxed); /* between turns */
+      hive__actor_turn(w, a);        /* call_pid stays until the next look for work */
       continue;
     }
     if (!atomic_load(&h->quit))
