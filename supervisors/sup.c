@@ -24,8 +24,9 @@
 #include "hive/sup.h"
 
 /* Tags in the user range that supervisors keep for themselves. */
-#define SUP_TAG_CALL 0x7fff0001u /* a hive_sup_* call, as a request */
-#define SUP_TAG_KILL 0x7fff0002u /* a child's shutdown time ran out; payload: its pid */
+#define SUP_TAG_CALL 0x7fff0001u  /* a hive_sup_* call, as a request */
+#define SUP_TAG_KILL 0x7fff0002u  /* a child's shutdown time ran out; payload: its pid */
+#define SUP_TAG_RETRY 0x7fff0003u /* restarts that failed are tried again */
 
 #define SUP_DEFAULT_WORKER_SHUTDOWN_MS 5000
 
@@ -50,9 +51,12 @@ typedef struct sup_child {
   hive_spawn_opts_t opts; /* opts.name: an owned copy */
   int restart, shutdown_ms, type;
   bool significant;
-  hive_pid_t pid; /* 0: not running */
-  bool stopping;  /* we asked it to stop */
-  bool replan;    /* to be started again when the current plan is done */
+  hive_pid_t pid;       /* 0: not running */
+  bool stopping;        /* we asked it to stop */
+  bool replan;          /* to be started again when the current plan is done */
+  int retry_rc;         /* its restart failed with this: tried again after a yield */
+  uint64_t retry_after; /* by the SUP_TAG_RETRY of this number or a later one */
+  bool retry_now;       /* being tried again by the SUP_TAG_RETRY in hand */
   hive_timer_t kill_timer;
   uint64_t restarts;
 } sup_child_t;
@@ -261,6 +265,8 @@ typedef struct {
 typedef struct {
   hive_t *h;
   hive_pid_t self;
+  bool retry_sent;       /* a SUP_TAG_RETRY is on its way */
+  uint64_t retries_sent; /* SUP_TAG_RETRY messages sent; the payload is their number */
   int strategy;
   unsigned intensity, period_s;
   int auto_shutdown;
@@ -350,6 +356,7 @@ static int sup_start(sup_t *s, sup_child_t *c) {
     return HIVE_ENOMEM;
   }
   c->pid = pid;
+  c->retry_rc = 0;
   hive__reftab_put(s->by_pid, pid, (uint64_t)(uintptr_t)c);
   return HIVE_OK;
 }
@@ -385,8 +392,12 @@ static void sup_log_child(sup_t *s, int level, const sup_child_t *c, hive_pid_t 
   hive_pid_format(s->self, sup, sizeof(sup));
   hive_pid_format(pid, child, sizeof(child));
   hive_reason_format(reason, why, sizeof(why));
-  hive_log(s->h, level, "supervisor %s: child %s %s ended: %s; %s (restarts %llu)", sup,
-           sup_child_name(c), child, why, what, (unsigned long long)c->restarts);
+  if (pid == 0) /* a retry */
+    hive_log(s->h, level, "supervisor %s: child %s failed to restart: %s; %s (restarts %llu)", sup,
+             sup_child_name(c), why, what, (unsigned long long)c->restarts);
+  else
+    hive_log(s->h, level, "supervisor %s: child %s %s ended: %s; %s (restarts %llu)", sup,
+             sup_child_name(c), child, why, what, (unsigned long long)c->restarts);
 }
 
 /* ---- plans ---------------------------------------------------------------- */
@@ -421,8 +432,10 @@ static void sup_plan(sup_t *s, hive_ctx_t *ctx, size_t from, sup_child_t *only, 
 /* The supervisor ends: all children stopped, last first, then it exits. */
 static void sup_shutdown(sup_t *s, hive_ctx_t *ctx, const hive_reason_t *reason) {
   s->exit_reason = (hive_reason_t){.kind = reason->kind, .code = reason->code};
-  for (size_t i = 0; i < s->n; i++)
+  for (size_t i = 0; i < s->n; i++) {
     s->children[i]->replan = false;
+    s->children[i]->retry_rc = 0;
+  }
   sup_plan(s, ctx, 0, NULL, THEN_EXIT);
 }
 
@@ -439,6 +452,7 @@ static void sup_stop_child(sup_t *s, sup_child_t *c) {
 }
 
 static void sup_child_ended(sup_t *s, hive_ctx_t *ctx, sup_child_t *c, const hive_reason_t *reason);
+static void sup_restart_failed(sup_t *s, hive_ctx_t *ctx, sup_child_t *c, int rc);
 static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
                         const sup_call_t *call);
 
@@ -464,7 +478,7 @@ static void sup_step(sup_t *s, hive_ctx_t *ctx) {
       c->replan = false;
       int rc = sup_start(s, c);
       if (rc != HIVE_OK && rc != HIVE_STOP)
-        sup_child_ended(s, ctx, c, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = rc});
+        sup_restart_failed(s, ctx, c, rc);
     }
     break;
   case THEN_EXIT:
@@ -550,9 +564,65 @@ static void sup_child_ended(sup_t *s, hive_ctx_t *ctx, sup_child_t *c,
   }
   default: { /* one_for_one, simple_one_for_one */
     int rc = sup_start(s, c);
-    if (rc != HIVE_OK && rc != HIVE_STOP) /* a failed restart counts as another exit */
-      sup_child_ended(s, ctx, c, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = rc});
+    if (rc != HIVE_OK && rc != HIVE_STOP)
+      sup_restart_failed(s, ctx, c, rc);
   }
+  }
+}
+
+/* Sends the next SUP_TAG_RETRY and yields; false if out of memory. */
+static bool sup_send_retry(sup_t *s, hive_ctx_t *ctx) {
+  uint64_t number = s->retries_sent + 1;
+  if (hive_send(s->h, s->self, SUP_TAG_RETRY, &number, sizeof(number)) != HIVE_OK)
+    return false;
+  s->retries_sent = number;
+  s->retry_sent = true;
+  hive_yield(ctx);
+  return true;
+}
+
+/*
+ * Restarting c failed with rc. As OTP's try_again_restart, the supervisor
+ * tries again only after it has let the node run: it sends itself
+ * SUP_TAG_RETRY and yields, so the actors waiting on its worker (above all
+ * a dead child's own children, still holding their names) run first. The
+ * retry counts toward the restart intensity like any restart, so a child
+ * that can never start still makes the supervisor give up.
+ */
+static void sup_restart_failed(sup_t *s, hive_ctx_t *ctx, sup_child_t *c, int rc) {
+  c->retry_rc = rc;
+  c->retry_after = s->retries_sent + 1; /* one sent after this failure and a yield */
+  if (!s->retry_sent && !sup_send_retry(s, ctx)) {
+    c->retry_rc = 0; /* no memory for the message: count it as an exit now */
+    sup_child_ended(s, ctx, c, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = rc});
+  }
+}
+
+/* SUP_TAG_RETRY number `number`: the restarts that failed before it was
+ * sent are tried again, in start order. Those that failed after it (in the
+ * same turn as its arrival) and those that fail now wait for the next. */
+static void sup_retry(sup_t *s, hive_ctx_t *ctx, uint64_t number) {
+  s->retry_sent = false;
+  bool later = false;
+  for (size_t i = 0; i < s->n; i++) {
+    sup_child_t *c = s->children[i];
+    c->retry_now = c->retry_rc != 0 && c->retry_after <= number;
+    later |= c->retry_rc != 0 && c->retry_after > number;
+  }
+  if (later)
+    sup_send_retry(s, ctx); /* they too get their yield first */
+  for (;;) {                /* from the start each time: a retry may remove children */
+    sup_child_t *c = NULL;
+    for (size_t i = 0; i < s->n && c == NULL; i++)
+      if (s->children[i]->retry_now)
+        c = s->children[i];
+    if (c == NULL)
+      return;
+    int rc = c->retry_rc;
+    c->retry_now = false;
+    c->retry_rc = 0;
+    if (rc != 0)
+      sup_child_ended(s, ctx, c, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = rc});
   }
 }
 
@@ -602,6 +672,7 @@ static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
   }
   case CALL_TERMINATE:
     if (c->pid == 0) {
+      c->retry_rc = 0; /* a stopped child is not restarted */
       sup_answer(ctx, request, HIVE_OK, 0);
       return;
     }
@@ -752,6 +823,12 @@ static int sup_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
       c->kill_timer = 0;
       hive_kill(s->h, pid); /* its shutdown time is up */
     }
+    return HIVE_OK;
+  }
+  if (msg->tag == SUP_TAG_RETRY && msg->from == s->self && msg->len == sizeof(uint64_t)) {
+    uint64_t number;
+    memcpy(&number, msg->data, sizeof(number));
+    sup_retry(s, ctx, number);
     return HIVE_OK;
   }
   if (msg->tag == SUP_TAG_CALL && msg->len == sizeof(sup_call_t) && msg->ref != 0) {

@@ -21,6 +21,13 @@
  * shutdown. Its own supervisor sees that as any child's exit, so failures
  * climb the tree until a level copes.
  *
+ * A restart that fails (its init returns an error: say a name its dead
+ * predecessor's children still hold) is tried again, as OTP's
+ * try_again_restart, after the supervisor has yielded (hive_yield), so the
+ * actors waiting to run on its worker, the dying ones among them, go
+ * first. Each try counts toward the intensity: a child that can never
+ * start still makes the supervisor give up.
+ *
  * Stopping a child: an exit signal shutdown, then a kill when its shutdown
  * time has passed (brutal kill: a kill at once; infinity: no kill).
  * Children stop in reverse start order. hive_stop stops the top-level
