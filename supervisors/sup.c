@@ -265,6 +265,7 @@ typedef struct {
 typedef struct {
   hive_t *h;
   hive_pid_t self;
+  hive_pid_t parent;     /* its spawner; 0 for a supervisor started by a plain thread */
   bool retry_sent;       /* a SUP_TAG_RETRY is on its way */
   uint64_t retries_sent; /* SUP_TAG_RETRY messages sent; the payload is their number */
   int strategy;
@@ -398,6 +399,17 @@ static void sup_log_child(sup_t *s, int level, const sup_child_t *c, hive_pid_t 
   else
     hive_log(s->h, level, "supervisor %s: child %s %s ended: %s; %s (restarts %llu)", sup,
              sup_child_name(c), child, why, what, (unsigned long long)c->restarts);
+}
+
+/* An exit signal from an actor that is neither the parent nor a child. */
+static void sup_log_stranger(sup_t *s, hive_pid_t pid, const hive_reason_t *reason) {
+  char sup[HIVE_PID_STRLEN], from[HIVE_PID_STRLEN], why[160];
+  hive_pid_format(s->self, sup, sizeof(sup));
+  hive_pid_format(pid, from, sizeof(from));
+  hive_reason_format(reason, why, sizeof(why));
+  hive_log(s->h, HIVE_LOG_WARNING,
+           "supervisor %s: exit signal from %s, neither its parent nor a child, ignored: %s", sup,
+           from, why);
 }
 
 /* ---- plans ---------------------------------------------------------------- */
@@ -693,8 +705,8 @@ static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
   }
   case CALL_COUNT: {
     sup_answer_t answer = {.rc = HIVE_OK};
+    answer.counts.specs = simple ? 1 : s->n; /* as OTP: the template is simple's one spec */
     for (size_t i = 0; i < s->n; i++) {
-      answer.counts.specs++;
       answer.counts.active += s->children[i]->pid != 0;
       if (s->children[i]->type == HIVE_CHILD_SUPERVISOR)
         answer.counts.supervisors++;
@@ -752,6 +764,7 @@ static int sup_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
     return rc;
   s->h = hive_node(ctx);
   s->self = hive_self(ctx);
+  s->parent = atomic_load_explicit(&ctx->actor->parent, memory_order_relaxed);
   s->strategy = spec->strategy;
   s->intensity = spec->intensity;
   s->period_s = spec->period_s;
@@ -800,7 +813,12 @@ static int sup_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     hive_exit_info(msg, &pid, &reason);
     sup_child_t *c = sup_find_pid(s, pid);
     if (c == NULL) {
-      /* From our parent, or an order from outside: stop everything. */
+      /* From its parent, or from outside any actor (a plain thread, the
+       * node stopping), which stands for the parent: stop everything. */
+      if (pid != s->parent && pid != 0) {
+        sup_log_stranger(s, pid, &reason); /* as OTP: neither parent nor child */
+        return HIVE_OK;
+      }
       if (reason.kind != HIVE_REASON_NORMAL && !(s->busy && s->then == THEN_EXIT))
         sup_shutdown(s, ctx, &reason);
       return HIVE_OK;

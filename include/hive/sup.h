@@ -28,6 +28,11 @@
  * first. Each try counts toward the intensity: a child that can never
  * start still makes the supervisor give up.
  *
+ * Exit signals: from a child, handled as above; from the supervisor's
+ * parent (the actor that started it) or from outside any actor (a plain
+ * thread's hive_exit, hive_stop), any reason but normal stops it; from any
+ * other actor, ignored and logged, as in OTP. hive_kill ends it regardless.
+ *
  * Stopping a child: an exit signal shutdown, then a kill when its shutdown
  * time has passed (brutal kill: a kill at once; infinity: no kill).
  * Children stop in reverse start order. hive_stop stops the top-level
@@ -135,6 +140,9 @@ typedef struct hive_child_info {
 int hive_sup_which_children(hive_t *h, hive_pid_t sup, hive_child_info_t *out, size_t max,
                             size_t *count);
 
+/* As OTP's count_children: specs, the child specs it holds (1 for
+ * simple_one_for_one: the template); active, the children running;
+ * supervisors and workers, the children of each type, running or not. */
 typedef struct hive_child_counts {
   size_t specs, active, supervisors, workers;
 } hive_child_counts_t;
