@@ -19,6 +19,7 @@ int main(void) {
       {"requests_and_timers", scenario_requests_and_timers},
       {"links_and_monitors", scenario_links_and_monitors},
       {"supervision_churn", scenario_supervision_churn},
+      {"named_restarts", scenario_named_restarts},
   };
   static const unsigned worker_counts[] = {0, 1};
   int passed = 0, failed = 0;

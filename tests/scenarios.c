@@ -888,3 +888,79 @@ scenario_result_t scenario_supervision_churn(unsigned workers) {
   CHECK(atomic_load(&sc_started) > SC_CHILDREN, "nothing was restarted");
   return NULL;
 }
+
+/* ---- named restarts: supervisors retry after a yield -------------------- */
+
+static int nr_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state, (void)msg;
+  return HIVE_OK;
+}
+static const hive_behaviour_t nr_b = {.name = "named", .handle = nr_handle};
+
+#define NR_WORKERS 3
+#define NR_KILLS 50
+
+/* True once the child "inner" of top runs, other than `old`, with all its
+ * workers running under their names. Each look is a round trip. */
+static bool nr_whole(hive_t *h, hive_pid_t top, hive_pid_t old, const char names[][8],
+                     hive_pid_t *inner) {
+  hive_child_info_t info[NR_WORKERS];
+  size_t n;
+  if (hive_sup_which_children(h, top, info, 1, &n) != HIVE_OK || n != 1 || info[0].pid == 0 ||
+      info[0].pid == old)
+    return false;
+  *inner = info[0].pid;
+  if (hive_sup_which_children(h, *inner, info, NR_WORKERS, &n) != HIVE_OK || n != NR_WORKERS)
+    return false;
+  for (int k = 0; k < NR_WORKERS; k++)
+    if (info[k].pid == 0 || hive_whereis(h, names[k]) != info[k].pid)
+      return false;
+  return true;
+}
+
+scenario_result_t scenario_named_restarts(unsigned workers) {
+  hive_t *h = start_node(workers);
+  CHECK(h != NULL, "hive_start failed");
+  static const char names[NR_WORKERS][8] = {"nr0", "nr1", "nr2"};
+  hive_spawn_opts_t opts[NR_WORKERS];
+  hive_child_spec_t specs[NR_WORKERS];
+  for (int k = 0; k < NR_WORKERS; k++) {
+    hive_spawn_opts_init(&opts[k]);
+    opts[k].name = names[k];
+    hive_child_spec_init(&specs[k]);
+    specs[k].id = names[k];
+    specs[k].behaviour = &nr_b;
+    specs[k].opts = &opts[k];
+  }
+  hive_sup_spec_t inner;
+  hive_sup_spec_init(&inner);
+  inner.children = specs;
+  inner.nchildren = NR_WORKERS;
+  hive_child_spec_t inner_child;
+  hive_child_spec_init(&inner_child);
+  inner_child.id = "inner";
+  inner_child.behaviour = hive_sup_behaviour();
+  inner_child.arg = &inner;
+  inner_child.arg_len = sizeof(inner);
+  inner_child.type = HIVE_CHILD_SUPERVISOR;
+  hive_sup_spec_t top;
+  hive_sup_spec_init(&top);
+  top.intensity = 1000; /* a kill costs a restart, and a retry or two */
+  top.period_s = 60;
+  top.children = &inner_child;
+  top.nchildren = 1;
+  hive_pid_t top_pid, current = 0;
+  CHECK(hive_sup_start(h, &top, &top_pid) == HIVE_OK, "hive_sup_start");
+  for (int round = 0; round < NR_KILLS; round++) {
+    hive_pid_t old = current;
+    long looks = 0;
+    while (!nr_whole(h, top_pid, old, names, &current))
+      CHECK(++looks < 10000000, "round %d: the tree did not come back", round);
+    CHECK(hive_kill(h, current) == HIVE_OK, "round %d: kill", round);
+    CHECK(hive_join(h, current, JOIN_TIMEOUT_MS) == HIVE_OK, "round %d: inner did not end", round);
+  }
+  hive_actor_stats_t stats;
+  CHECK(hive_actor_stats(h, top_pid, &stats) == HIVE_OK, "the top supervisor gave up");
+  hive_stop(h);
+  return NULL;
+}

@@ -54,4 +54,10 @@ scenario_result_t scenario_links_and_monitors(unsigned workers);
  * child started had its terminate run once, and no spec was lost. */
 scenario_result_t scenario_supervision_churn(unsigned workers);
 
+/* A child supervisor whose workers hold registered names is killed 50
+ * times: each time it comes back with its workers under the same names
+ * (its parent retries the restart after a yield), and the parent never
+ * gives up. */
+scenario_result_t scenario_named_restarts(unsigned workers);
+
 #endif /* HIVE_TEST_SCENARIOS_H */

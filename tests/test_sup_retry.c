@@ -329,7 +329,7 @@ static void random_kills_under_load(unsigned workers) {
   pthread_join(killer, NULL);
   for (int i = 0; i < 2; i++)
     pthread_join(senders[i], NULL);
-  cr_assert_gt(atomic_load(&c.kills), 1000, "only %ld kills", atomic_load(&c.kills));
+  cr_assert_gt(atomic_load(&c.kills), 200, "only %ld kills", atomic_load(&c.kills));
   cr_assert_gt(atomic_load(&c.sent), 0);
   /* The last kills may still be settling: ask again (each a round trip)
    * until the tree is whole, for up to the usual timeout. */
