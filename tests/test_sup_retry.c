@@ -35,7 +35,7 @@ static void wait_for_event(int mark, const char *event) {
 typedef struct {
   int ninner, nworkers;
   w_arg_t args[MAX_INNER][MAX_NAMED];
-  char worker_names[MAX_INNER][MAX_NAMED][16];
+  char worker_names[MAX_INNER][MAX_NAMED][sizeof(((w_arg_t *)0)->id)];
   char inner_ids[MAX_INNER][16];
   hive_spawn_opts_t worker_opts[MAX_INNER][MAX_NAMED];
   hive_child_spec_t workers[MAX_INNER][MAX_NAMED];
@@ -53,8 +53,10 @@ static hive_pid_t named_tree_start(hive_t *h, named_tree_t *t, int ninner, int n
   t->nworkers = nworkers;
   for (int i = 0; i < ninner; i++) {
     for (int k = 0; k < nworkers; k++) {
-      snprintf(t->args[i][k].id, sizeof(t->args[i][k].id), "w%d.%d", i, k);
-      snprintf(t->worker_names[i][k], sizeof(t->worker_names[i][k]), "w%d.%d", i, k);
+      /* i and k are below MAX_INNER and MAX_NAMED: one digit each */
+      snprintf(t->args[i][k].id, sizeof(t->args[i][k].id), "w%u.%u", (unsigned)i % 10u,
+               (unsigned)k % 10u);
+      memcpy(t->worker_names[i][k], t->args[i][k].id, sizeof(t->worker_names[i][k]));
       hive_spawn_opts_init(&t->worker_opts[i][k]);
       t->worker_opts[i][k].name = t->worker_names[i][k];
       t->worker_opts[i][k].mailbox = HIVE_MAILBOX_REJECT; /* senders flood them */
@@ -68,7 +70,7 @@ static hive_pid_t named_tree_start(hive_t *h, named_tree_t *t, int ninner, int n
     t->inner[i].period_s = period_s;
     t->inner[i].children = t->workers[i];
     t->inner[i].nchildren = (size_t)nworkers;
-    snprintf(t->inner_ids[i], sizeof(t->inner_ids[i]), "inner%d", i);
+    snprintf(t->inner_ids[i], sizeof(t->inner_ids[i]), "inner%u", (unsigned)i % 10u);
     hive_spawn_opts_init(&t->inner_opts[i]);
     t->inner_opts[i].name = t->inner_ids[i];
     hive_child_spec_init(&t->inner_children[i]);
