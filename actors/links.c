@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "actor.h"
-#include "reftab.h"
+#include "util/reftab.h"
 
 typedef struct hive__links {
   ck_ht_t *linked;     /* pid -> 1 */

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "actor.h"
-#include "reftab.h"
+#include "util/reftab.h"
 
 /* ---- per-actor request state (token holder) ----------------------------- */
 

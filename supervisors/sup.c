@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "actors/actor.h"
-#include "actors/reftab.h"
+#include "util/reftab.h"
 #include "hive/sup.h"
 
 /* Tags in the user range that supervisors keep for themselves. */
