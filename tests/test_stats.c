@@ -52,7 +52,8 @@ Test(stats, slow_handlers_are_timed_on_every_call) {
    * So the estimate is within 64 calls of the truth. */
   cr_assert_geq(s.handler_ns, (CALLS - 64) * 1000000ull, "total %llu ns",
                 (unsigned long long)s.handler_ns);
-  cr_assert_leq(s.handler_ns, elapsed + 64 * 2000000ull, "total %llu ns in %llu",
+  /* ... and the call that counts for 64 took at most the longest. */
+  cr_assert_leq(s.handler_ns, elapsed + 64 * s.handler_max_ns, "total %llu ns in %llu",
                 (unsigned long long)s.handler_ns, (unsigned long long)elapsed);
   hive_stop(h);
 }
