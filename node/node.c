@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 /* How often hive_stop re-asks actors spawned during its first round. */
 #define NODE_STOP_ROUND_MS 100
