@@ -5,6 +5,7 @@
 #define HIVE_ACTOR_H
 
 #include "runtime/runtime.h"
+#include "runtime/upcall.h"
 
 /* Handed to callbacks; lives on the stack of the call. */
 struct hive_ctx {
@@ -43,6 +44,13 @@ int hive__actor_stop_now(hive_t *h, hive_pid_t pid, const hive_reason_t *reason)
 /* Records why the actor ends; the first decision wins (true if this call
  * made it). Token holder. */
 bool hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text);
+
+/* For node/: asks the actor to end with reason shutdown, or kill
+ * (hive_stop); and sets up and frees the node's table of plain threads
+ * waiting in hive_ask (request.c). */
+void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill);
+int hive__asks_init(hive_t *h);
+void hive__asks_free(hive_t *h);
 
 /* ---- links.c ---- */
 

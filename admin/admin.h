@@ -5,12 +5,17 @@
  * admin/ sits on top of the other layers: it reads statistics through the
  * public API and asks supervisors for their children, so it depends on
  * supervisors/, actors/ and runtime/, and nothing depends on it but the
- * node's start and stop (the upcalls in runtime.h).
+ * node's start and stop (node/).
  */
 #ifndef HIVE_ADMIN_H
 #define HIVE_ADMIN_H
 
 #include "runtime/runtime.h"
+
+/* For node/: opens the admin socket at path (NULL: none) and starts its
+ * thread; closes it and removes the file. */
+int hive__admin_start(hive_t *h, const char *path);
+void hive__admin_stop(hive_t *h);
 
 /* The longest request frame the admin socket reads (replies may be longer). */
 #define HIVE__ADMIN_REQUEST_MAX 65536u

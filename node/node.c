@@ -1,5 +1,7 @@
 /*
- * node.c - starting and stopping a node, its configuration and totals.
+ * node.c - hive_start and hive_stop: every part of a node started, and
+ * stopped, in order. The top of the layers (docs/architecture.md): it
+ * calls into runtime/, actors/ and admin/, and nothing calls into it.
  *
  * hive_stop ends every actor with an exit signal (reason shutdown), waits
  * until the last terminate callback has run, then joins the workers and
@@ -12,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/actor.h"
+#include "admin/admin.h"
 #include "runtime/runtime.h"
 
 /* How often hive_stop re-asks actors spawned during its first round. */
@@ -115,46 +119,6 @@ fail_node:
   return rc;
 }
 
-void *hive_data(hive_t *h) {
-  return h != NULL ? h->data : NULL;
-}
-
-int hive_system_monitor(hive_t *h, hive_pid_t pid) {
-  if (h == NULL)
-    return HIVE_EINVAL;
-  if (pid != 0 && hive__lookup_live(h, pid) == NULL)
-    return HIVE_ENOPROC;
-  atomic_store(&h->system_monitor, pid);
-  return HIVE_OK;
-}
-
-int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
-  if (h == NULL || pid == 0)
-    return HIVE_EINVAL;
-  if (hive__tls.node == h)
-    return HIVE_EDEADLK;
-  hive__actor_t *a = hive__pidtab_lookup(h, pid);
-  if (a == NULL)
-    return HIVE_OK;
-  struct timespec until;
-  if (timeout_ms >= 0)
-    until = hive__timespec_at(hive__now_ns() + (uint64_t)timeout_ms * 1000000u);
-  int rc = HIVE_OK;
-  atomic_store(&a->joined, pid);
-  pthread_mutex_lock(&h->stop_lock);
-  while (atomic_load(&a->pid) == pid) {
-    if (timeout_ms < 0) {
-      pthread_cond_wait(&h->stop_cond, &h->stop_lock);
-    } else if (pthread_cond_timedwait(&h->stop_cond, &h->stop_lock, &until) != 0 &&
-               atomic_load(&a->pid) == pid) {
-      rc = HIVE_ETIMEDOUT;
-      break;
-    }
-  }
-  pthread_mutex_unlock(&h->stop_lock);
-  return rc;
-}
-
 /* Sends shutdown (or kill) to every live actor. */
 static void node_request_shutdown_all(hive_t *h, bool kill) {
   pthread_mutex_lock(&h->slots_lock);
@@ -167,55 +131,6 @@ static void node_request_shutdown_all(hive_t *h, bool kill) {
     if (atomic_load_explicit(&a->alive_pid, memory_order_acquire) != 0)
       hive__actor_request_shutdown(h, a, kill);
   }
-}
-
-uint32_t hive__stats_next_gap(void) {
-  uint64_t x = hive__tls.rng;
-  if (x == 0)
-    x = (uint64_t)(uintptr_t)&hive__tls | 1u; /* differs per thread */
-  x ^= x << 13;                               /* xorshift64 */
-  x ^= x >> 7;
-  x ^= x << 17;
-  hive__tls.rng = x;
-  return 1u + (uint32_t)(x % (2u * HIVE__STATS_SAMPLE - 1u));
-}
-
-bool hive__node_count_exit(hive_t *h, int reason_kind) {
-  if (reason_kind >= 0 && reason_kind < HIVE_REASON_KINDS)
-    atomic_fetch_add_explicit(&h->exits[reason_kind], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&h->exited, 1, memory_order_relaxed);
-  return atomic_fetch_sub(&h->alive, 1) == 1 && atomic_load(&h->stopping);
-}
-
-void hive__node_actor_exited(hive_t *h, hive__actor_t *a, hive_pid_t pid, bool last) {
-  /* seq_cst, after the seq_cst clearing of a->pid: hive_join stores
-   * `joined` before it reads a->pid, so one of the two sees the other. */
-  if (last || atomic_load(&a->joined) == pid) {
-    pthread_mutex_lock(&h->stop_lock);
-    pthread_cond_broadcast(&h->stop_cond);
-    pthread_mutex_unlock(&h->stop_lock);
-  }
-}
-
-void hive__node_count_restart(hive_t *h) {
-  atomic_fetch_add_explicit(&h->restarts, 1, memory_order_relaxed);
-}
-
-int hive__node_stop_first(hive_t *h, hive_pid_t pid) {
-  pthread_mutex_lock(&h->stop_lock);
-  int rc = HIVE_OK;
-  if (h->nstop_first == h->stop_first_cap) {
-    size_t cap = h->stop_first_cap ? 2 * h->stop_first_cap : 8;
-    hive_pid_t *grown = realloc(h->stop_first, cap * sizeof(*grown));
-    if (grown == NULL)
-      rc = HIVE_ENOMEM;
-    else
-      h->stop_first = grown, h->stop_first_cap = cap;
-  }
-  if (rc == HIVE_OK)
-    h->stop_first[h->nstop_first++] = pid;
-  pthread_mutex_unlock(&h->stop_lock);
-  return rc;
 }
 
 /* Ends the actors registered with hive__node_stop_first, last first, each
@@ -265,52 +180,5 @@ int hive_stop(hive_t *h) {
   pthread_cond_destroy(&h->stop_cond);
   pthread_mutex_destroy(&h->stop_lock);
   free(h);
-  return HIVE_OK;
-}
-
-/* Worker index i, then the blocking pool's threads. */
-static hive__worker_t *node_thread(hive_t *h, unsigned i) {
-  return i < h->nworkers ? &h->workers[i] : &h->blocking[i - h->nworkers];
-}
-
-int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
-  if (h == NULL || out == NULL)
-    return HIVE_EINVAL;
-  *out = (hive_node_stats_t){
-      .workers = h->nworkers,
-      .blocking_workers = h->nblocking,
-      .actors_alive = atomic_load(&h->alive),
-      .actors_spawned = atomic_load(&h->spawned),
-      .actors_exited = atomic_load(&h->exited),
-      .dead_letters = atomic_load(&h->dead_letters),
-      .dropped = atomic_load(&h->dropped),
-      .late_replies = atomic_load(&h->late_replies),
-      .restarts = atomic_load(&h->restarts),
-  };
-  for (int k = 0; k < HIVE_REASON_KINDS; k++)
-    out->exits[k] = atomic_load_explicit(&h->exits[k], memory_order_relaxed);
-  for (unsigned i = 0; i < h->nworkers + h->nblocking; i++)
-    out->messages += atomic_load_explicit(&node_thread(h, i)->messages, memory_order_relaxed);
-  return HIVE_OK;
-}
-
-int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out) {
-  if (h == NULL || out == NULL || index >= h->nworkers + h->nblocking)
-    return HIVE_EINVAL;
-  hive__worker_t *w = node_thread(h, index);
-  *out = (hive_worker_stats_t){
-      .index = index,
-      .blocking = w->blocking,
-      .turns = atomic_load_explicit(&w->turns, memory_order_relaxed),
-      .messages = atomic_load_explicit(&w->messages, memory_order_relaxed),
-      .steals_tried = atomic_load_explicit(&w->steals_tried, memory_order_relaxed),
-      .steals_won = atomic_load_explicit(&w->steals_won, memory_order_relaxed),
-      .parks = atomic_load_explicit(&w->parks, memory_order_relaxed),
-      .busy_ns = atomic_load_explicit(&w->busy_ns, memory_order_relaxed),
-  };
-  uint64_t since = atomic_load_explicit(&w->awake_since, memory_order_relaxed);
-  uint64_t now = hive__now_ns();
-  if (since != 0 && now > since) /* awake now: count the time so far */
-    out->busy_ns += now - since;
   return HIVE_OK;
 }

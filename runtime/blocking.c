@@ -12,6 +12,7 @@
 
 #include "mailbox/tsan.h"
 #include "runtime.h"
+#include "upcall.h"
 
 void hive__blocking_push(hive_t *h, hive__actor_t *a) {
   HIVE__TSAN_RELEASE(a);

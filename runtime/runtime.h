@@ -2,10 +2,8 @@
  * runtime.h - the node, its workers and the actor table (internal to hive).
  *
  * This is the interface runtime/ offers to actors/ and the layers above; the
- * files of runtime/ keep everything else static. Two calls go the other way
- * and are provided by actors/ (see "Upcalls" below): the scheduler runs
- * actor turns and hive_stop asks actors to end, without knowing what a
- * behaviour is.
+ * files of runtime/ keep everything else static. One call goes the other
+ * way, the scheduler running an actor's turn: it is declared in upcall.h.
  *
  * Ownership of an actor slot (struct hive__actor):
  *   - Slots live in chunks that are never freed before hive_stop, so a
@@ -554,22 +552,6 @@ void hive__registry_free(hive_t *h);
 void hive__registry_release(hive_t *h, hive__actor_t *a);
 /* Copies the actor's name (or "") into buf of HIVE_NAME_MAX + 1 bytes. */
 void hive__registry_name_of(hive_t *h, hive__actor_t *a, char *buf);
-
-/* ---- Upcalls: provided by admin/ ---------------------------------------- */
-
-/* Opens the admin socket at path (NULL: none) and starts its thread. */
-int hive__admin_start(hive_t *h, const char *path);
-void hive__admin_stop(hive_t *h); /* closes it and removes the file */
-
-/* ---- Upcalls: provided by actors/ --------------------------------------- */
-
-/* Runs one turn of a scheduled actor on worker w; reschedules it if needed. */
-void hive__actor_turn(hive__worker_t *w, hive__actor_t *a);
-/* Asks the actor to end with reason shutdown, or kill (hive_stop). */
-void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill);
-/* Set up and free the node's table of plain threads waiting in hive_ask. */
-int hive__asks_init(hive_t *h);
-void hive__asks_free(hive_t *h);
 
 /* Counts a child restarted by a supervisor (hive_node_stats.restarts). */
 void hive__node_count_restart(hive_t *h);

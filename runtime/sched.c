@@ -57,6 +57,7 @@
 
 #include "mailbox/tsan.h"
 #include "runtime.h"
+#include "upcall.h"
 
 _Thread_local hive__tls_t hive__tls;
 
