@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mailbox.h"
+#include "message.h"
 
 _Thread_local hive__msg_cache_t *hive__msg_cache;
 
