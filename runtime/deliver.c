@@ -6,7 +6,7 @@
  * has moved on is a dead actor, and the push that takes the mailbox token
  * schedules the actor.
  */
-#include "runtime.h"
+#include "deliver.h"
 
 void hive__count_dead_letter(hive_t *h, hive__actor_t *owner) {
   atomic_fetch_add_explicit(&h->dead_letters, 1, memory_order_relaxed);
@@ -14,49 +14,6 @@ void hive__count_dead_letter(hive_t *h, hive__actor_t *owner) {
     atomic_store_explicit(&owner->dead_letters,
                           atomic_load_explicit(&owner->dead_letters, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-}
-
-void hive__stats_stamp_sampled(hive__msg_t *msg) {
-  if (hive__tls.stamp == HIVE__STAMP_NEXT)
-    hive__tls.stamp = HIVE__STAMP_NEVER; /* one a timed turn */
-  else if (!hive__stats_sample(&hive__tls.sends_to_sample))
-    return;
-  msg->flags |= HIVE__MSG_STAMPED;
-  msg->stamp_us = (uint32_t)(hive__now_ns() / 1000u);
-}
-
-int hive__deliver_refused(hive_t *h, hive__msg_t *msg, int pushed) {
-  if (pushed == HIVE__PUSH_DROPPED) {
-    /* Counted, and HIVE_OK: a moved buffer was given up, so free it. */
-    atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
-    hive__msg_free(msg);
-    return HIVE__DROPPED;
-  }
-  msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps buf */
-  hive__msg_free(msg);
-  return HIVE_EFULL;
-}
-
-/* Turns a push's outcome into a return code, scheduling or freeing. */
-static inline int deliver_finish(hive_t *h, hive__actor_t *a, hive__msg_t *msg, int pushed) {
-  if (pushed == HIVE__PUSH_SCHEDULE) {
-    hive__sched_schedule(h, a);
-    return HIVE_OK;
-  }
-  if (pushed == HIVE__PUSH_QUEUED)
-    return HIVE_OK;
-  return hive__deliver_refused(h, msg, pushed);
-}
-
-void hive__outbox_flush(hive_t *h, hive__outbox_t *out) {
-  for (unsigned k = 0; k < out->nheld; k++) {
-    hive__outbox_entry_t *e = &out->entry[out->held[k]];
-    int pushed = hive__mailbox_push_chain_mpsc(&e->actor->mb, e->newest, e->oldest, e->count);
-    e->count = 0;
-    if (pushed == HIVE__PUSH_SCHEDULE) /* it ran and went idle since */
-      hive__sched_schedule(h, e->actor);
-  }
-  out->nheld = 0;
 }
 
 /* Holds msg back in the outbox if this turn woke its receiver a, or holds
@@ -95,41 +52,12 @@ static inline int deliver_push(hive_t *h, hive__outbox_t *out, hive__actor_t *a,
   if (pushed == HIVE__PUSH_SCHEDULE && out != NULL &&
       atomic_load_explicit(&a->mb.capacity, memory_order_relaxed) == 0) /* unbounded only */
     atomic_store_explicit(&a->mb.scheduled_in, out->turn, memory_order_relaxed);
-  return deliver_finish(h, a, msg, pushed);
+  return hive__deliver_finish(h, a, msg, pushed);
 }
 
 int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   hive__stats_stamp(msg);
   return deliver_push(h, hive__tls.outbox, a, msg);
-}
-
-/* A push that found the mailbox full waits for room only for a plain
- * thread sending to a HIVE_MAILBOX_BLOCK mailbox. */
-static inline bool deliver_must_wait(hive__actor_t *a, int pushed) {
-  return pushed == HIVE__PUSH_FULL && hive__tls.actor == NULL &&
-         atomic_load_explicit(&a->mb.policy, memory_order_relaxed) == HIVE_MAILBOX_BLOCK;
-}
-
-/* A plain thread's push found a HIVE_MAILBOX_BLOCK mailbox full: retries
- * until there is room, the actor is gone or block_ms has passed. */
-int hive__deliver_wait_for_room(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
-  uint64_t deadline = hive__now_ns() + (uint64_t)atomic_load(&a->mb.block_ms) * 1000000u;
-  for (;;) {
-    uint32_t seen = ck_ec32_value(&a->mb.room); /* before the retry: no lost wakeup */
-    int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
-    if (!deliver_must_wait(a, pushed))
-      return deliver_finish(h, a, msg, pushed);
-    bool dead = atomic_load_explicit(&a->alive_pid, memory_order_acquire) != msg->to;
-    if (dead || hive__now_ns() >= deadline) {
-      if (dead)
-        hive__count_dead_letter(h, NULL);
-      msg->flags &= ~HIVE__MSG_OWNED; /* the caller keeps a moved buffer */
-      hive__msg_free(msg);
-      return dead ? HIVE_ENOPROC : HIVE_ETIMEDOUT;
-    }
-    struct timespec until = hive__timespec_at(deadline);
-    ck_ec32_wait(&a->mb.room, a->mb.room_mode, seen, &until);
-  }
 }
 
 int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
@@ -138,8 +66,8 @@ int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   if (out != NULL)
     return deliver_push(h, out, a, msg); /* a worker never waits */
   int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
-  if (!deliver_must_wait(a, pushed))
-    return deliver_finish(h, a, msg, pushed); /* the common case: one push */
+  if (!hive__deliver_must_wait(a, pushed))
+    return hive__deliver_finish(h, a, msg, pushed); /* the common case: one push */
   return hive__deliver_wait_for_room(h, a, msg);
 }
 

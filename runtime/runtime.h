@@ -495,13 +495,6 @@ int hive__push_user(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
  * ended meanwhile; nothing is enqueued and a moved buffer stays the
  * caller's. For hive_send and hive_ask, never for the runtime's threads. */
 int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
-/* The rare ends of a push, kept out of line (extern, so not inlined as
- * called once) so that every send's push has a short prologue: a refused
- * push (counts a drop, frees the message) and a plain thread waiting for
- * room in a HIVE_MAILBOX_BLOCK mailbox. deliver.c only. */
-int hive__deliver_refused(hive_t *h, hive__msg_t *msg, int pushed);
-int hive__deliver_wait_for_room(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
-
 /* Pushes what the outbox holds back and frees its entries: at the end of a
  * turn, and in hive_checkpoint. The worker's thread. */
 void hive__outbox_flush(hive_t *h, hive__outbox_t *out);
