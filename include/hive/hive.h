@@ -18,6 +18,8 @@
 #ifndef HIVE_HIVE_H
 #define HIVE_HIVE_H
 
+#include "hive/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,9 +52,9 @@ extern "C" {
 #define HIVE_EADDRINUSE (-17)  /* the admin socket's path is taken by a live socket or a file */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
-const char *hive_strerror(int err);
+HIVE_API const char *hive_strerror(int err);
 /* The code's name as a string, "HIVE_EFULL"; "HIVE_UNKNOWN" if unknown. */
-const char *hive_err_name(int err);
+HIVE_API const char *hive_err_name(int err);
 
 /* ---- Pids ---------------------------------------------------------------- */
 
@@ -71,9 +73,9 @@ typedef uint64_t hive_pid_t;
 /* Longest text hive_pid_format writes, with its terminating NUL. */
 #define HIVE_PID_STRLEN 32
 /* Writes pid Erlang-style, "<0.42.3>" (node.slot.generation); returns buf. */
-char *hive_pid_format(hive_pid_t pid, char *buf, size_t size);
+HIVE_API char *hive_pid_format(hive_pid_t pid, char *buf, size_t size);
 /* Reads "<0.42.3>" or "0.42.3" back; HIVE_EINVAL for anything else. */
-int hive_pid_parse(const char *text, hive_pid_t *out);
+HIVE_API int hive_pid_parse(const char *text, hive_pid_t *out);
 
 /* ---- Messages ------------------------------------------------------------ */
 
@@ -188,13 +190,13 @@ typedef struct hive_config {
 
 /* Fills cfg with the defaults: every field 0 ("choose for me"), except
  * handler_budget_ms = 1000. */
-void hive_config_init(hive_config_t *cfg);
+HIVE_API void hive_config_init(hive_config_t *cfg);
 
 /*
  * Starts a node: its worker threads are running when this returns.
  * cfg NULL: defaults. Returns HIVE_EINVAL for out-of-range fields.
  */
-int hive_start(hive_t **out, const hive_config_t *cfg);
+HIVE_API int hive_start(hive_t **out, const hive_config_t *cfg);
 
 /*
  * Stops a node: every live actor is sent an exit signal with reason shutdown
@@ -203,10 +205,10 @@ int hive_start(hive_t **out, const hive_config_t *cfg);
  * invalid afterwards. Returns HIVE_EDEADLK if called from inside one of the
  * node's own callbacks. A handler that never returns keeps hive_stop waiting.
  */
-int hive_stop(hive_t *h);
+HIVE_API int hive_stop(hive_t *h);
 
 /* The user pointer given in hive_config_t.data. */
-void *hive_data(hive_t *h);
+HIVE_API void *hive_data(hive_t *h);
 
 /* ---- Spawning ------------------------------------------------------------ */
 
@@ -245,15 +247,15 @@ typedef struct hive_spawn_opts {
   const char *name;  /* registered before init runs; NULL: none */
 } hive_spawn_opts_t;
 
-void hive_spawn_opts_init(hive_spawn_opts_t *opts);
+HIVE_API void hive_spawn_opts_init(hive_spawn_opts_t *opts);
 
 /*
  * Starts an actor running behaviour b. arg (arg_len bytes) is handed to init
  * and need not outlive the call. On HIVE_OK *out (if out is not NULL) holds
  * the new pid. May be called from any thread, and from inside callbacks.
  */
-int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
-               const hive_spawn_opts_t *opts, hive_pid_t *out);
+HIVE_API int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
+                        const hive_spawn_opts_t *opts, hive_pid_t *out);
 
 /* ---- Sending ------------------------------------------------------------- */
 
@@ -270,19 +272,19 @@ int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg
  * the turn ends, since the receiver waits for it anyway (docs/core.md,
  * "Scheduling"); order and delivery are as for any other send.
  */
-int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len);
+HIVE_API int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len);
 
 /*
  * As hive_send, but gives buf (from malloc) to the receiver instead of copying
  * it: on HIVE_OK the caller must not touch buf again and hive frees it. On an
  * error the caller still owns buf.
  */
-int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len);
+HIVE_API int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len);
 
 /* ---- Inside callbacks (actor only) --------------------------------------- */
 
-hive_t *hive_node(hive_ctx_t *ctx);
-hive_pid_t hive_self(hive_ctx_t *ctx);
+HIVE_API hive_t *hive_node(hive_ctx_t *ctx);
+HIVE_API hive_pid_t hive_self(hive_ctx_t *ctx);
 
 /* ---- Names --------------------------------------------------------------- */
 
@@ -292,11 +294,11 @@ hive_pid_t hive_self(hive_ctx_t *ctx);
  * released when the actor dies. Errors: HIVE_EEXIST (taken), HIVE_EALREADY
  * (pid already has a name), HIVE_ENOPROC, HIVE_ENAMETOOLONG, HIVE_EINVAL.
  */
-int hive_register(hive_t *h, const char *name, hive_pid_t pid);
+HIVE_API int hive_register(hive_t *h, const char *name, hive_pid_t pid);
 /* Removes name; HIVE_ENOTFOUND if it is not registered. */
-int hive_unregister(hive_t *h, const char *name);
+HIVE_API int hive_unregister(hive_t *h, const char *name);
 /* The pid registered under name, or 0. */
-hive_pid_t hive_whereis(hive_t *h, const char *name);
+HIVE_API hive_pid_t hive_whereis(hive_t *h, const char *name);
 
 /* ---- Exit signals -------------------------------------------------------- */
 
@@ -305,12 +307,12 @@ hive_pid_t hive_whereis(hive_t *h, const char *name);
  * the user messages queued before them and ignore mailbox bounds. Reason
  * normal is ignored by its target, as in Erlang; any other reason ends it.
  */
-int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason);
+HIVE_API int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason);
 
 /* Ends pid with reason kill; it cannot be trapped. An idle or queued actor
  * ends at once; a running handler ends when it returns, or when it calls
  * hive_checkpoint, which then returns true. */
-int hive_kill(hive_t *h, hive_pid_t pid);
+HIVE_API int hive_kill(hive_t *h, hive_pid_t pid);
 
 /* ---- Links, monitors, trapping exits (actor only) ------------------------ */
 
@@ -322,38 +324,38 @@ int hive_kill(hive_t *h, hive_pid_t pid);
  * caller an exit signal with reason noproc at once. Linking twice, or to
  * oneself, does nothing.
  */
-int hive_link(hive_ctx_t *ctx, hive_pid_t other);
+HIVE_API int hive_link(hive_ctx_t *ctx, hive_pid_t other);
 /* Removes the link; no exit signal caused by it arrives after this returns. */
-int hive_unlink(hive_ctx_t *ctx, hive_pid_t other);
+HIVE_API int hive_unlink(hive_ctx_t *ctx, hive_pid_t other);
 
 /*
  * Watches other: when it ends, exactly one HIVE_TAG_DOWN message arrives,
  * with msg->ref == *ref (read pid and reason with hive_exit_info).
  * Monitoring a dead actor gives DOWN with reason noproc at once.
  */
-int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref);
+HIVE_API int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref);
 /* Stops watching; no DOWN for ref arrives after this returns.
  * HIVE_ENOTFOUND if ref is not an active monitor of the caller. */
-int hive_demonitor(hive_ctx_t *ctx, uint64_t ref);
+HIVE_API int hive_demonitor(hive_ctx_t *ctx, uint64_t ref);
 
 /* Actor only: ends the calling actor with reason (copied) once the current
  * callback returns, whatever it returns. The first decision stands. */
-int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason);
+HIVE_API int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason);
 
 /* Exit signals (except kill) arrive as HIVE_TAG_EXIT messages while on. */
-int hive_trap_exit(hive_ctx_t *ctx, bool on);
+HIVE_API int hive_trap_exit(hive_ctx_t *ctx, bool on);
 
 /* Decodes a HIVE_TAG_EXIT or HIVE_TAG_DOWN message: the pid that ended (or
  * sent the signal) and the reason; reason->text points into msg and lives
  * as long as it. HIVE_EINVAL for other messages. */
-int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason);
+HIVE_API int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason);
 
 /*
  * Actor only: for handlers that run long loops. Applies the exit signals
  * waiting for the actor; true means it must stop: return from the handler
  * soon (no further message of it will run). Cheap when nothing waits.
  */
-bool hive_checkpoint(hive_ctx_t *ctx);
+HIVE_API bool hive_checkpoint(hive_ctx_t *ctx);
 
 /*
  * Actor only, as Erlang's erlang:yield/0: once the current callback
@@ -363,16 +365,16 @@ bool hive_checkpoint(hive_ctx_t *ctx);
  * included, so a message to self is not by itself a way to let others run:
  * send it and yield (supervisors do so before retrying a failed restart).
  */
-int hive_yield(hive_ctx_t *ctx);
+HIVE_API int hive_yield(hive_ctx_t *ctx);
 
 /* ---- Logging and reporting ------------------------------------------------ */
 
 /* Logs a line through the node's logger (printf-style). */
-void hive_log(hive_t *h, int level, const char *fmt, ...);
+HIVE_API void hive_log(hive_t *h, int level, const char *fmt, ...);
 
 /* Writes reason as text, "error -5 (no memory)", "crash SIGSEGV", like
  * snprintf: returns the length it needed. */
-int hive_reason_format(const hive_reason_t *reason, char *buf, size_t size);
+HIVE_API int hive_reason_format(const hive_reason_t *reason, char *buf, size_t size);
 
 /*
  * Makes pid the node's system monitor (0: none): it receives a
@@ -380,7 +382,7 @@ int hive_reason_format(const hive_reason_t *reason, char *buf, size_t size);
  * with a msgpack payload "uus": the pid, the time it had run (µs) and its
  * behaviour's name.
  */
-int hive_system_monitor(hive_t *h, hive_pid_t pid);
+HIVE_API int hive_system_monitor(hive_t *h, hive_pid_t pid);
 
 /*
  * Plain threads: waits until pid has ended (its terminate callback has
@@ -390,7 +392,7 @@ int hive_system_monitor(hive_t *h, hive_pid_t pid);
  * HIVE_EDEADLK if called from inside a callback of the node. Inside
  * actors, monitor instead.
  */
-int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
+HIVE_API int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
 
 /* ---- Requests and replies ------------------------------------------------ */
 
@@ -405,8 +407,8 @@ int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
  * (use hive_request there: it never blocks a worker). Actors spawned with
  * HIVE_SPAWN_BLOCKING may ask, but not themselves.
  */
-int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len, int timeout_ms,
-             void **reply, size_t *reply_len);
+HIVE_API int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
+                      int timeout_ms, void **reply, size_t *reply_len);
 
 /*
  * Actor only: sends a request and returns at once with its ref in *ref.
@@ -416,8 +418,8 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
  * never). Whatever comes after the answer (a late reply) is dropped and
  * counted as a dead letter.
  */
-int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data, size_t len,
-                 int timeout_ms, uint64_t *ref);
+HIVE_API int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
+                          size_t len, int timeout_ms, uint64_t *ref);
 
 /*
  * Actor only: answers request (a message with a ref, from hive_ask or
@@ -426,14 +428,14 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
  * first, the requester gets noproc). HIVE_EINVAL if request is not a
  * request, HIVE_EALREADY if it was answered already.
  */
-int hive_reply(hive_ctx_t *ctx, const hive_msg_t *request, const void *data, size_t len);
+HIVE_API int hive_reply(hive_ctx_t *ctx, const hive_msg_t *request, const void *data, size_t len);
 
 /*
  * Actor only: if no message arrives within timeout_ms, the actor gets a
  * HIVE_TAG_TIMEOUT message with ref 0 (gen_server's timeout). Any message
  * disarms it; call again to re-arm. Negative: disarm.
  */
-int hive_receive_timeout(hive_ctx_t *ctx, int timeout_ms);
+HIVE_API int hive_receive_timeout(hive_ctx_t *ctx, int timeout_ms);
 
 /* ---- Timers -------------------------------------------------------------- */
 
@@ -446,18 +448,18 @@ typedef uint64_t hive_timer_t;
  * per node serves every timer, so thousands cost no thread each. A timer is
  * cancelled when its target ends. HIVE_ENOPROC if `to` is not alive.
  */
-int hive_send_after(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
-                    unsigned delay_ms, hive_timer_t *timer);
+HIVE_API int hive_send_after(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
+                             unsigned delay_ms, hive_timer_t *timer);
 /* As hive_send_after, every interval_ms (> 0) until cancelled; ticks stay on
  * their original grid, and a tick missed entirely is skipped. */
-int hive_send_interval(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
-                       unsigned interval_ms, hive_timer_t *timer);
+HIVE_API int hive_send_interval(hive_t *h, hive_pid_t to, uint32_t tag, const void *data,
+                                size_t len, unsigned interval_ms, hive_timer_t *timer);
 /*
  * Stops a timer. HIVE_OK if it was pending: its message will not be sent
  * (for a periodic timer, no further tick). HIVE_ENOTFOUND if a one-shot
  * timer has already fired, was cancelled, or ended with its target.
  */
-int hive_timer_cancel(hive_t *h, hive_timer_t timer);
+HIVE_API int hive_timer_cancel(hive_t *h, hive_timer_t timer);
 
 /* ---- Statistics ---------------------------------------------------------- */
 
@@ -510,7 +512,7 @@ typedef struct hive_actor_stats {
 
 /* Fills out for the actor pid (live or still ending); HIVE_ENOPROC if
  * there is none. */
-int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out);
+HIVE_API int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out);
 
 /*
  * Lists the actors of the node: writes up to max pids (oldest slot first)
@@ -518,7 +520,7 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out);
  * again with a larger array. A snapshot: actors may start and end while it
  * is taken. Any thread.
  */
-int hive_actor_list(hive_t *h, hive_pid_t *pids, size_t max, size_t *count);
+HIVE_API int hive_actor_list(hive_t *h, hive_pid_t *pids, size_t max, size_t *count);
 
 typedef struct hive_node_stats {
   unsigned workers;
@@ -534,7 +536,7 @@ typedef struct hive_node_stats {
   uint64_t restarts;                 /* children restarted by supervisors */
 } hive_node_stats_t;
 
-int hive_node_stats(hive_t *h, hive_node_stats_t *out);
+HIVE_API int hive_node_stats(hive_t *h, hive_node_stats_t *out);
 
 /*
  * One thread's counters. Workers are numbered 0 .. workers - 1, and the
@@ -554,7 +556,7 @@ typedef struct hive_worker_stats {
 } hive_worker_stats_t;
 
 /* HIVE_EINVAL for an index past the last thread. */
-int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out);
+HIVE_API int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out);
 
 /*
  * The node's statistics in the Prometheus text exposition format (0.0.4):
@@ -564,7 +566,7 @@ int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out);
  * bytes plus a NUL. Serve it from your own HTTP endpoint, or read it with
  * `hivectl metrics` (docs/inspecting.md).
  */
-int hive_metrics(hive_t *h, char **text, size_t *len);
+HIVE_API int hive_metrics(hive_t *h, char **text, size_t *len);
 
 #ifdef __cplusplus
 }

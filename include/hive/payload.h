@@ -28,6 +28,8 @@
 #ifndef HIVE_PAYLOAD_H
 #define HIVE_PAYLOAD_H
 
+#include "hive/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,7 +43,7 @@ extern "C" {
  * malloc; free it, or give it away with hive_send_move) holds *len bytes.
  * HIVE_EINVAL for an unknown format character.
  */
-int hive_pack(void **out, size_t *len, const char *fmt, ...);
+HIVE_API int hive_pack(void **out, size_t *len, const char *fmt, ...);
 
 /* A cursor over a checked payload. Fields are read-only for the user. */
 typedef struct hive_unpacker {
@@ -56,23 +58,23 @@ typedef struct hive_unpacker {
  * *where (if not NULL) then tells the index of the value that broke.
  * On HIVE_OK, free the unpacker with hive_unpacker_free.
  */
-int hive_unpacker_init(hive_unpacker_t *u, const void *data, size_t len, size_t *where);
+HIVE_API int hive_unpacker_init(hive_unpacker_t *u, const void *data, size_t len, size_t *where);
 
 /*
  * Reads the next values as fmt says. HIVE_EPAYLOAD when a value is not of
  * the type asked for or the payload has no more values: u->pos is then the
  * index of that value, and the outputs before it have been written.
  */
-int hive_unpack_next(hive_unpacker_t *u, const char *fmt, ...);
+HIVE_API int hive_unpack_next(hive_unpacker_t *u, const char *fmt, ...);
 
-void hive_unpacker_free(hive_unpacker_t *u);
+HIVE_API void hive_unpacker_free(hive_unpacker_t *u);
 
 /*
  * All in one: the payload must be exactly the values fmt describes.
  * HIVE_EPAYLOAD otherwise, with the index of the offending value in *where
  * (if not NULL); a payload with values left over is an error too.
  */
-int hive_unpack(const void *data, size_t len, size_t *where, const char *fmt, ...);
+HIVE_API int hive_unpack(const void *data, size_t len, size_t *where, const char *fmt, ...);
 
 #ifdef __cplusplus
 }

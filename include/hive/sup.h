@@ -45,6 +45,8 @@
 #ifndef HIVE_SUP_H
 #define HIVE_SUP_H
 
+#include "hive/export.h"
+
 #include "hive/hive.h"
 
 #ifdef __cplusplus
@@ -99,12 +101,12 @@ typedef struct hive_sup_spec {
 } hive_sup_spec_t;
 
 /* Defaults: one_for_one, intensity 1, period 5 s, auto_shutdown never. */
-void hive_sup_spec_init(hive_sup_spec_t *spec);
+HIVE_API void hive_sup_spec_init(hive_sup_spec_t *spec);
 /* Defaults: permanent, default shutdown, worker, not significant. */
-void hive_child_spec_init(hive_child_spec_t *child);
+HIVE_API void hive_child_spec_init(hive_child_spec_t *child);
 
 /* The behaviour of supervisors, for a supervisor that is itself a child. */
-const hive_behaviour_t *hive_sup_behaviour(void);
+HIVE_API const hive_behaviour_t *hive_sup_behaviour(void);
 
 /*
  * Starts a supervisor and its children, in order, each init finished before
@@ -113,20 +115,20 @@ const hive_behaviour_t *hive_sup_behaviour(void);
  * bad spec (duplicate ids, a significant child with auto_shutdown never or
  * restart permanent, ...), which starts nothing.
  */
-int hive_sup_start(hive_t *h, const hive_sup_spec_t *spec, hive_pid_t *out);
+HIVE_API int hive_sup_start(hive_t *h, const hive_sup_spec_t *spec, hive_pid_t *out);
 
 /* Adds and starts a child: spec for the usual strategies; for
  * simple_one_for_one spec is NULL and arg/arg_len replace the template's
  * argument. HIVE_EEXIST for a duplicate id. */
-int hive_sup_start_child(hive_t *h, hive_pid_t sup, const hive_child_spec_t *spec, const void *arg,
-                         size_t arg_len, hive_pid_t *out);
+HIVE_API int hive_sup_start_child(hive_t *h, hive_pid_t sup, const hive_child_spec_t *spec,
+                                  const void *arg, size_t arg_len, hive_pid_t *out);
 /* Stops a child (kept as a spec, unless temporary). simple_one_for_one:
  * id is NULL and pid names the child. HIVE_ENOTFOUND for an unknown child. */
-int hive_sup_terminate_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t pid);
+HIVE_API int hive_sup_terminate_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t pid);
 /* Starts a stopped child again. HIVE_ERUNNING if it runs. */
-int hive_sup_restart_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t *out);
+HIVE_API int hive_sup_restart_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t *out);
 /* Removes a stopped child's spec. HIVE_ERUNNING if it runs. */
-int hive_sup_delete_child(hive_t *h, hive_pid_t sup, const char *id);
+HIVE_API int hive_sup_delete_child(hive_t *h, hive_pid_t sup, const char *id);
 
 typedef struct hive_child_info {
   char id[HIVE_CHILD_ID_MAX + 1]; /* "" for simple_one_for_one children */
@@ -137,8 +139,8 @@ typedef struct hive_child_info {
 } hive_child_info_t;
 
 /* Up to max children, in start order; *count is how many there are. */
-int hive_sup_which_children(hive_t *h, hive_pid_t sup, hive_child_info_t *out, size_t max,
-                            size_t *count);
+HIVE_API int hive_sup_which_children(hive_t *h, hive_pid_t sup, hive_child_info_t *out, size_t max,
+                                     size_t *count);
 
 /* As OTP's count_children: specs, the child specs it holds (1 for
  * simple_one_for_one: the template); active, the children running;
@@ -147,7 +149,7 @@ typedef struct hive_child_counts {
   size_t specs, active, supervisors, workers;
 } hive_child_counts_t;
 
-int hive_sup_count_children(hive_t *h, hive_pid_t sup, hive_child_counts_t *out);
+HIVE_API int hive_sup_count_children(hive_t *h, hive_pid_t sup, hive_child_counts_t *out);
 
 #ifdef __cplusplus
 }
