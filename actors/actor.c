@@ -308,6 +308,7 @@ static inline void actor_handle(hive__worker_t *w, uint64_t seq, hive__actor_t *
 }
 
 void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
+  hive__assert_turn_begins(a);
   hive_t *h = w->node;
   int64_t user_done = 0, sys_done = 0;
   const hive_pid_t self = a->self; /* 0: a slot without incarnation */

@@ -15,6 +15,7 @@
 #ifndef HIVE_RUNTIME_H
 #define HIVE_RUNTIME_H
 
+#include <assert.h>
 #include <ck_ec.h>
 #include <ck_hs.h>
 #include <ck_ht.h>
@@ -121,10 +122,33 @@ typedef struct hive__actor {
   struct hive__actor *free_next;   /* under hive.slots_lock, or its worker's */
   uint32_t slot;
   uint32_t gen; /* generation of the current or next incarnation */
+#ifndef NDEBUG
+  _Atomic bool queued; /* debug builds: scheduled and its turn not begun */
+#endif
 } hive__actor_t;
 _Static_assert(offsetof(hive__actor_t, alive_pid) == sizeof(hive__mailbox_t) &&
                    offsetof(hive__actor_t, state) >= sizeof(hive__mailbox_t) + HIVE__CACHELINE,
                "what senders read shares no line with what a turn writes");
+
+/* Invariants that hold by design, checked in Debug and sanitizer builds:
+ * whoever schedules an actor holds its mailbox token (pending > 0), and an
+ * actor is scheduled at most once until its turn begins, so it sits in
+ * one run queue at most. */
+static inline void hive__assert_scheduling(hive__actor_t *a) {
+#ifndef NDEBUG
+  assert(atomic_load_explicit(&a->mb.pending, memory_order_relaxed) > 0);
+  assert(!atomic_exchange_explicit(&a->queued, true, memory_order_relaxed));
+#else
+  (void)a;
+#endif
+}
+static inline void hive__assert_turn_begins(hive__actor_t *a) {
+#ifndef NDEBUG
+  assert(atomic_exchange_explicit(&a->queued, false, memory_order_relaxed));
+#else
+  (void)a;
+#endif
+}
 
 /* What a thief last saw of a victim (sched.c). */
 typedef struct hive__victim_watch {

@@ -253,6 +253,7 @@ static hive__worker_t *sched_current_worker(hive_t *h) {
 }
 
 void hive__sched_schedule(hive_t *h, hive__actor_t *a) {
+  hive__assert_scheduling(a);
   atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
   if (a->blocking) {
     hive__blocking_push(h, a);
@@ -292,6 +293,7 @@ void hive__sched_rescue(hive_t *h, hive__worker_t *w) {
 }
 
 void hive__sched_requeue(hive_t *h, hive__actor_t *a) {
+  hive__assert_scheduling(a);
   atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
   if (a->blocking)
     hive__blocking_push(h, a);
@@ -305,6 +307,7 @@ void hive__sched_yield(hive_t *h, hive__actor_t *a) {
     hive__sched_requeue(h, a);
     return;
   }
+  hive__assert_scheduling(a);
   atomic_store_explicit(&a->state, HIVE_ACTOR_QUEUED, memory_order_relaxed);
   /* The next slot and the inject queue as they are now (not what others
    * add meanwhile) join the run queue, while it has room. */
