@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "util/ck_alloc.h"
 
 typedef struct hive__name {
   hive_pid_t pid;
@@ -36,23 +37,11 @@ static bool registry_equal(const void *a, const void *b) {
   return strcmp(((const hive__name_t *)a)->text, ((const hive__name_t *)b)->text) == 0;
 }
 
-static void *registry_malloc(size_t size) {
-  return malloc(size);
-}
-
-static void registry_free(void *p, size_t size, bool defer) {
-  (void)size;
-  (void)defer; /* no lock-free readers: nothing to defer */
-  free(p);
-}
-
-static struct ck_malloc registry_allocator = {.malloc = registry_malloc, .free = registry_free};
-
 int hive__registry_init(hive_t *h) {
   if (pthread_mutex_init(&h->names_lock, NULL) != 0)
     return HIVE_ESYS;
   if (!ck_hs_init(&h->names, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, registry_hash, registry_equal,
-                  &registry_allocator, 64, 0x9e3779b9u)) {
+                  &hive__ck_alloc, 64, 0x9e3779b9u)) {
     pthread_mutex_destroy(&h->names_lock);
     return HIVE_ENOMEM;
   }

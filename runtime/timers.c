@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "runtime.h"
+#include "util/ck_alloc.h"
 
 struct hive__timer {
   uint64_t id;
@@ -117,14 +118,6 @@ static unsigned long timers_hash(const void *object, unsigned long seed) {
 static bool timers_equal(const void *a, const void *b) {
   return ((const hive__timer_t *)a)->id == ((const hive__timer_t *)b)->id;
 }
-static void *timers_malloc(size_t size) {
-  return malloc(size);
-}
-static void timers_free_mem(void *p, size_t size, bool defer) {
-  (void)size, (void)defer; /* no lock-free readers */
-  free(p);
-}
-static struct ck_malloc timers_allocator = {.malloc = timers_malloc, .free = timers_free_mem};
 
 static hive__timer_t *timers_find(hive__timers_t *t, uint64_t id) {
   hive__timer_t key = {.id = id};
@@ -220,7 +213,7 @@ int hive__timers_start(hive_t *h) {
   if (hive__cond_init_monotonic(&t->cond) != 0)
     goto fail_lock;
   if (!ck_hs_init(&t->by_id, CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC, timers_hash, timers_equal,
-                  &timers_allocator, 64, 0x51ed27u))
+                  &hive__ck_alloc, 64, 0x51ed27u))
     goto fail_cond;
   if (pthread_create(&t->thread, NULL, timers_main, h) != 0)
     goto fail_table;

@@ -3,25 +3,13 @@
  */
 #include "reftab.h"
 
-#include <stdlib.h>
+#include "ck_alloc.h"
 
-static void *reftab_malloc(size_t size) {
-  return malloc(size);
-}
-static void *reftab_realloc(void *p, size_t old, size_t size, bool defer) {
-  (void)old, (void)defer;
-  return realloc(p, size);
-}
-static void reftab_free(void *p, size_t size, bool defer) {
-  (void)size, (void)defer; /* no concurrent readers: nothing to defer */
-  free(p);
-}
-static struct ck_malloc reftab_allocator = {
-    .malloc = reftab_malloc, .realloc = reftab_realloc, .free = reftab_free};
+#include <stdlib.h>
 
 ck_ht_t *hive__reftab_new(void) {
   ck_ht_t *t = malloc(sizeof(*t));
-  if (t != NULL && !ck_ht_init(t, CK_HT_MODE_DIRECT, NULL, &reftab_allocator, 8, 0x5eed)) {
+  if (t != NULL && !ck_ht_init(t, CK_HT_MODE_DIRECT, NULL, &hive__ck_alloc, 8, 0x5eed)) {
     free(t);
     t = NULL;
   }
