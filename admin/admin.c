@@ -61,12 +61,6 @@ const char *hive__admin_state_name(int state) {
   return state >= 0 && state < 4 ? names[state] : "unknown";
 }
 
-const char *hive__admin_reason_name(int kind) {
-  static const char *const names[HIVE_REASON_KINDS] = {
-      "normal", "shutdown", "kill", "error", "crash", "timeout", "noproc", "noconnection"};
-  return kind >= 0 && kind < HIVE_REASON_KINDS ? names[kind] : "unknown";
-}
-
 /* ---- packing replies ----------------------------------------------------- */
 
 static void pack_str(msgpack_packer *pk, const char *s) {
@@ -305,7 +299,7 @@ static void admin_node(hive_t *h, msgpack_packer *pk) {
   pack_str(pk, "exits");
   msgpack_pack_map(pk, HIVE_REASON_KINDS);
   for (int k = 0; k < HIVE_REASON_KINDS; k++)
-    pack_key_u64(pk, hive__admin_reason_name(k), ns.exits[k]);
+    pack_key_u64(pk, hive__reason_name(k), ns.exits[k]);
   pack_key_u64(pk, "messages", ns.messages);
   pack_key_u64(pk, "dead_letters", ns.dead_letters);
   pack_key_u64(pk, "dropped", ns.dropped);

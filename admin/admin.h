@@ -24,8 +24,7 @@ void hive__admin_stop(hive_t *h);
  * memory. */
 hive_pid_t *hive__admin_all_pids(hive_t *h, size_t *n);
 
-/* The name of a HIVE_ACTOR_* state and of a HIVE_REASON_* kind. */
+/* The name of a HIVE_ACTOR_* state. */
 const char *hive__admin_state_name(int state);
-const char *hive__admin_reason_name(int kind);
 
 #endif /* HIVE_ADMIN_H */

@@ -143,7 +143,7 @@ static void metrics_write(metrics_t *m) {
               ns->actors_spawned);
   family(m, "hive_actor_exits_total", "counter", "Actors ended, by the kind of their reason.");
   for (int k = 0; k < HIVE_REASON_KINDS; k++)
-    fprintf(m->out, "hive_actor_exits_total{reason=\"%s\"} %llu\n", hive__admin_reason_name(k),
+    fprintf(m->out, "hive_actor_exits_total{reason=\"%s\"} %llu\n", hive__reason_name(k),
             (unsigned long long)ns->exits[k]);
   node_metric(m, "hive_messages_total", "counter",
               "Messages handled by all threads, system signals included.", ns->messages);

@@ -48,14 +48,18 @@ void hive_log(hive_t *h, int level, const char *fmt, ...) {
   va_end(ap);
 }
 
+const char *hive__reason_name(int kind) {
+  static const char *const names[HIVE_REASON_KINDS] = {
+      "normal", "shutdown", "kill", "error", "crash", "timeout", "noproc", "noconnection"};
+  return kind >= 0 && kind < HIVE_REASON_KINDS ? names[kind] : "unknown";
+}
+
 int hive_reason_format(const hive_reason_t *r, char *buf, size_t size) {
   if (r == NULL || (buf == NULL && size > 0))
     return HIVE_EINVAL;
-  static const char *const kinds[] = {"normal", "shutdown", "kill",   "error",
-                                      "crash",  "timeout",  "noproc", "noconnection"};
   if (r->kind < HIVE_REASON_NORMAL || r->kind > HIVE_REASON_NOCONNECTION)
     return snprintf(buf, size, "unknown reason %d", r->kind);
-  const char *kind = kinds[r->kind];
+  const char *kind = hive__reason_name(r->kind);
   const char *text = r->text != NULL && r->text[0] != '\0' ? r->text : NULL;
   if (r->kind == HIVE_REASON_ERROR)
     return text ? snprintf(buf, size, "error %d (%s)", r->code, text)

@@ -444,6 +444,8 @@ void hive__sched_yield(hive_t *h, hive__actor_t *a);
 /* ---- Logging (log.c), watchdog (watchdog.c), faults (faults.c) ---------- */
 
 void hive__vlog(hive_t *h, int level, const char *fmt, va_list ap);
+/* The name of a HIVE_REASON_* kind ("normal", ...; "unknown" for others). */
+const char *hive__reason_name(int kind);
 
 int hive__watchdog_start(hive_t *h); /* no thread when the budget is 0 */
 void hive__watchdog_stop(hive_t *h);
