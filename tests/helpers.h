@@ -52,6 +52,18 @@ static inline bool test_wait(sem_t *sem, int timeout_ms) {
 #define TEST_JOIN(h, pid)                                                                          \
   cr_assert_eq(hive_join((h), (pid), TEST_TIMEOUT_MS), HIVE_OK, "actor did not end in time")
 
+/* CLOCK_MONOTONIC now, in nanoseconds and in seconds: for timing what a
+ * test measures (a timer's lateness, a handler's length), never for
+ * waiting on the runtime. */
+static inline uint64_t test_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+static inline double test_now_s(void) {
+  return (double)test_now_ns() / 1e9;
+}
+
 /* Nanoseconds of CLOCK_MONOTONIC since t0: for handlers that stand in for
  * long computations, never for waiting on the runtime. */
 static inline long test_elapsed_ns(const struct timespec *t0) {

@@ -37,17 +37,11 @@ static int sleeper_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
 }
 static const hive_behaviour_t sleeper_b = {.name = "sleeper", .handle = sleeper_handle};
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Round trips per second while 8 sleepers sleep twice each (spawned with
  * flags), or while the test thread sleeps 400 ms (sleepers < 0). */
 static double pace(hive_t *h, int sleepers, uint32_t flags) {
   long r0 = atomic_load(&rounds);
-  double t0 = now_s();
+  double t0 = test_now_s();
   if (sleepers < 0) {
     nanosleep(&(struct timespec){0, 400000000}, NULL);
   } else {
@@ -63,7 +57,7 @@ static double pace(hive_t *h, int sleepers, uint32_t flags) {
     for (int i = 0; i < 2 * sleepers; i++)
       TEST_WAIT(&slept);
   }
-  return (double)(atomic_load(&rounds) - r0) / (now_s() - t0);
+  return (double)(atomic_load(&rounds) - r0) / (test_now_s() - t0);
 }
 
 Test(blocking, sleeping_blocking_actors_do_not_slow_the_workers) {

@@ -10,12 +10,6 @@
 
 TestSuite(interrupt, .timeout = 120);
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* A handler that loops until hive_checkpoint says stop. */
 static atomic_uint_fast64_t stopped_at;
 static atomic_long after_stop, loops_started;
@@ -31,7 +25,7 @@ static int runaway_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   sem_post(&looping);
   while (!hive_checkpoint(ctx)) {
   }
-  atomic_store(&stopped_at, now_ns());
+  atomic_store(&stopped_at, test_now_ns());
   return HIVE_OK;
 }
 static const hive_behaviour_t runaway_b = {.name = "runaway", .handle = runaway_handle};
@@ -53,7 +47,7 @@ Test(interrupt, checkpoint_sees_a_kill_within_a_millisecond) {
     for (int i = 0; i < 10; i++) /* queued behind the loop: must never run */
       cr_assert_eq(hive_send(h, pid, HIVE_TAG_USER, NULL, 0), HIVE_OK);
     TEST_WAIT(&looping);
-    uint64_t killed_at = now_ns();
+    uint64_t killed_at = test_now_ns();
     cr_assert_eq(hive_kill(h, pid), HIVE_OK);
     TEST_JOIN(h, pid);
     delays[t] = atomic_load(&stopped_at) - killed_at;
@@ -97,10 +91,10 @@ Test(interrupt, an_idle_actor_dies_at_once) {
   hive_t *h = test_start(0);
   hive_pid_t pid;
   cr_assert_eq(hive_spawn(h, &count_b, NULL, 0, NULL, &pid), HIVE_OK);
-  uint64_t t0 = now_ns();
+  uint64_t t0 = test_now_ns();
   cr_assert_eq(hive_kill(h, pid), HIVE_OK);
   TEST_JOIN(h, pid);
-  cr_log_info("an idle actor ended %.1f us after the kill", (now_ns() - t0) / 1e3);
+  cr_log_info("an idle actor ended %.1f us after the kill", (test_now_ns() - t0) / 1e3);
   cr_assert_eq(hive_send(h, pid, HIVE_TAG_USER, NULL, 0), HIVE_ENOPROC);
   hive_stop(h);
 }
@@ -137,9 +131,9 @@ static const hive_behaviour_t trapper_b = {
 Test(interrupt, hive_stop_kills_what_ignores_shutdown) {
   hive_t *h = test_start(0);
   cr_assert_eq(hive_spawn(h, &trapper_b, NULL, 0, NULL, NULL), HIVE_OK);
-  uint64_t t0 = now_ns();
+  uint64_t t0 = test_now_ns();
   cr_assert_eq(hive_stop(h), HIVE_OK);
-  double waited = (now_ns() - t0) / 1e9;
+  double waited = (test_now_ns() - t0) / 1e9;
   cr_assert_geq(atomic_load(&handled), 1, "the trapper got shutdown as a message");
   cr_assert_lt(waited, 30.0, "killed after the grace period, not waited on for ever");
 }

@@ -27,12 +27,6 @@ static int slow_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
 
 static const hive_behaviour_t slow_b = {.name = "slow", .handle = slow_handle};
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 Test(stats, slow_handlers_are_timed_on_every_call) {
   hive_t *h = test_start(1);
   sem_init(&slow_done, 0, 0);
@@ -40,11 +34,11 @@ Test(stats, slow_handlers_are_timed_on_every_call) {
   atomic_store(&slow_left, CALLS);
   hive_pid_t pid;
   cr_assert_eq(hive_spawn(h, &slow_b, NULL, 0, NULL, &pid), HIVE_OK);
-  uint64_t started = now_ns();
+  uint64_t started = test_now_ns();
   for (int i = 0; i < CALLS; i++)
     hive_send(h, pid, TAG_SLOW, NULL, 0);
   TEST_WAIT(&slow_done);
-  uint64_t elapsed = now_ns() - started;
+  uint64_t elapsed = test_now_ns() - started;
   hive_actor_stats_t s;
   cr_assert_eq(hive_actor_stats(h, pid, &s), HIVE_OK);
   cr_assert_geq(s.handler_max_ns, 1000000u, "max %llu ns", (unsigned long long)s.handler_max_ns);
@@ -81,11 +75,11 @@ Test(stats, longest_wait_covers_the_time_a_message_was_held, .init = blocker_set
   hive_pid_t pid = blocker_spawn_blocked(h, NULL);
   for (int i = 0; i < 1000; i++) /* from a plain thread: one in 64 is stamped */
     hive_send(h, pid, TAG_WORK, NULL, 0);
-  uint64_t held_from = now_ns();
+  uint64_t held_from = test_now_ns();
   struct timespec pause = {.tv_nsec = 50000000}; /* the messages wait 50 ms, at least */
   nanosleep(&pause, NULL);
   expect = 1001;
-  uint64_t held = now_ns() - held_from;
+  uint64_t held = test_now_ns() - held_from;
   sem_post(&gate);
   TEST_WAIT(&handled);
   hive_actor_stats_t s;
@@ -139,10 +133,10 @@ Test(stats, worker_counters_add_up_to_the_node, .init = blocker_setup) {
   /* A turn adds its messages to its worker when it ends, just after the
    * last handler posted `handled`. */
   hive_node_stats_t ns;
-  uint64_t deadline = now_ns() + TEST_TIMEOUT_MS * 1000000ull;
+  uint64_t deadline = test_now_ns() + TEST_TIMEOUT_MS * 1000000ull;
   do
     cr_assert_eq(hive_node_stats(h, &ns), HIVE_OK);
-  while (ns.messages < 500 && now_ns() < deadline);
+  while (ns.messages < 500 && test_now_ns() < deadline);
   cr_assert_eq(ns.workers, 2);
   uint64_t messages = 0, turns = 0, busy = 0;
   for (unsigned i = 0; i < ns.workers + ns.blocking_workers; i++) {

@@ -14,12 +14,6 @@ TestSuite(timers, .timeout = 120);
 
 enum { TAG_TICK = HIVE_TAG_USER, TAG_SENTINEL, TAG_CANCEL };
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* A timer message carries its creation time and delay; the receiver checks
  * it never came early. */
 struct stamp {
@@ -32,7 +26,7 @@ static sem_t arrived;
 
 static int clock_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)state;
-  uint64_t now = now_ns();
+  uint64_t now = test_now_ns();
   struct stamp s;
   if (msg->len == sizeof(s)) {
     memcpy(&s, msg->data, sizeof(s));
@@ -58,7 +52,7 @@ static void setup(void) {
 }
 
 static hive_timer_t after(hive_t *h, hive_pid_t to, uint32_t tag, unsigned ms) {
-  struct stamp s = {.created_ns = now_ns(), .delay_ns = (uint64_t)ms * 1000000u};
+  struct stamp s = {.created_ns = test_now_ns(), .delay_ns = (uint64_t)ms * 1000000u};
   hive_timer_t t = 0;
   cr_assert_eq(hive_send_after(h, to, tag, &s, sizeof(s), ms, &t), HIVE_OK);
   cr_assert_neq(t, 0);
@@ -97,7 +91,7 @@ Test(timers, a_timer_handler_can_cancel_another_timer, .init = setup) {
   hive_pid_t pid;
   cr_assert_eq(hive_spawn(h, &clock_b, NULL, 0, NULL, &pid), HIVE_OK);
   hive_timer_t victim = after(h, pid, TAG_TICK, 100);
-  struct stamp s = {.created_ns = now_ns(), .delay_ns = 20000000u, .victim = victim};
+  struct stamp s = {.created_ns = test_now_ns(), .delay_ns = 20000000u, .victim = victim};
   cr_assert_eq(hive_send_after(h, pid, TAG_CANCEL, &s, sizeof(s), 20, &(hive_timer_t){0}), HIVE_OK);
   after(h, pid, TAG_SENTINEL, 200);
   TEST_WAIT(&arrived);
@@ -112,12 +106,12 @@ Test(timers, a_periodic_timer_ticks_until_cancelled, .init = setup) {
   hive_t *h = test_start(0);
   hive_pid_t pid;
   cr_assert_eq(hive_spawn(h, &clock_b, NULL, 0, NULL, &pid), HIVE_OK);
-  uint64_t t0 = now_ns();
+  uint64_t t0 = test_now_ns();
   hive_timer_t t;
   cr_assert_eq(hive_send_interval(h, pid, TAG_TICK, NULL, 0, 10, &t), HIVE_OK);
   for (int i = 0; i < 10; i++)
     TEST_WAIT(&arrived);
-  cr_assert_geq(now_ns() - t0, 100000000u, "ten 10 ms ticks took at least 100 ms");
+  cr_assert_geq(test_now_ns() - t0, 100000000u, "ten 10 ms ticks took at least 100 ms");
   cr_assert_eq(hive_timer_cancel(h, t), HIVE_OK);
   long at_cancel = atomic_load(&ticks);
   after(h, pid, TAG_SENTINEL, 100);
@@ -178,7 +172,7 @@ static sem_t timed_out;
 
 static int waiter_init(hive_ctx_t *ctx, void *s, const void *a, size_t l) {
   (void)s, (void)a, (void)l;
-  atomic_store(&armed_at, now_ns());
+  atomic_store(&armed_at, test_now_ns());
   return hive_receive_timeout(ctx, 100);
 }
 static int waiter_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
@@ -186,13 +180,13 @@ static int waiter_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   if (msg->tag == HIVE_TAG_TIMEOUT) {
     if (msg->ref != 0)
       atomic_fetch_add(&timeout_with_ref, 1);
-    atomic_store(&timeout_at, now_ns());
+    atomic_store(&timeout_at, test_now_ns());
     atomic_fetch_add(&timeouts, 1);
     sem_post(&timed_out);
     return HIVE_OK;
   }
   atomic_fetch_add(&messages, 1);
-  atomic_store(&armed_at, now_ns());
+  atomic_store(&armed_at, test_now_ns());
   return hive_receive_timeout(ctx, 100); /* re-armed after every message */
 }
 static const hive_behaviour_t waiter_b = {

@@ -43,20 +43,14 @@ static hive_t *start_watched(unsigned budget_ms, int level) {
   return test_start_config(&cfg);
 }
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Busy for the number of ms in its payload. */
 static sem_t busy_done;
 static int busy_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)ctx, (void)state;
   unsigned ms;
   memcpy(&ms, msg->data, sizeof(ms));
-  uint64_t until = now_ns() + (uint64_t)ms * 1000000u;
-  while (now_ns() < until) {
+  uint64_t until = test_now_ns() + (uint64_t)ms * 1000000u;
+  while (test_now_ns() < until) {
   }
   sem_post(&busy_done);
   return HIVE_OK;
