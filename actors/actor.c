@@ -615,24 +615,25 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   return HIVE_OK;
 }
 
+/* What hive_actor_list fills in, one actor at a time. */
+typedef struct {
+  hive_pid_t *pids;
+  size_t max, n;
+} actor_list_t;
+
+static void actor_list_add(hive__actor_t *a, hive_pid_t pid, void *arg) {
+  (void)a;
+  actor_list_t *list = arg;
+  if (list->n < list->max)
+    list->pids[list->n] = pid;
+  list->n++;
+}
+
 int hive_actor_list(hive_t *h, hive_pid_t *pids, size_t max, size_t *count) {
   if (h == NULL || count == NULL || (max > 0 && pids == NULL))
     return HIVE_EINVAL;
-  pthread_mutex_lock(&h->slots_lock);
-  uint32_t used = h->slots_used;
-  pthread_mutex_unlock(&h->slots_lock);
-  size_t n = 0;
-  for (uint32_t slot = 0; slot < used; slot++) {
-    hive__actor_t *chunk =
-        atomic_load_explicit(&h->chunks[slot >> HIVE__CHUNK_SHIFT], memory_order_acquire);
-    hive_pid_t pid =
-        atomic_load_explicit(&chunk[slot & (HIVE__CHUNK_SLOTS - 1)].pid, memory_order_acquire);
-    if (pid == 0)
-      continue;
-    if (n < max)
-      pids[n] = pid;
-    n++;
-  }
-  *count = n;
+  actor_list_t list = {.pids = pids, .max = max};
+  hive__pidtab_each(h, actor_list_add, &list);
+  *count = list.n;
   return HIVE_OK;
 }

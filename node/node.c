@@ -119,18 +119,20 @@ fail_node:
   return rc;
 }
 
-/* Sends shutdown (or kill) to every live actor. */
+/* hive_stop's round: shutdown (or kill) to every live actor. */
+typedef struct {
+  hive_t *h;
+  bool kill;
+} node_round_t;
+
+static void node_request_shutdown(hive__actor_t *a, hive_pid_t pid, void *arg) {
+  (void)pid;
+  node_round_t *round = arg;
+  hive__actor_request_shutdown(round->h, a, round->kill); /* live ones only */
+}
+
 static void node_request_shutdown_all(hive_t *h, bool kill) {
-  pthread_mutex_lock(&h->slots_lock);
-  uint32_t used = h->slots_used;
-  pthread_mutex_unlock(&h->slots_lock);
-  for (uint32_t slot = 0; slot < used; slot++) {
-    hive__actor_t *chunk =
-        atomic_load_explicit(&h->chunks[slot >> HIVE__CHUNK_SHIFT], memory_order_acquire);
-    hive__actor_t *a = &chunk[slot & (HIVE__CHUNK_SLOTS - 1)];
-    if (atomic_load_explicit(&a->alive_pid, memory_order_acquire) != 0)
-      hive__actor_request_shutdown(h, a, kill);
-  }
+  hive__pidtab_each(h, node_request_shutdown, &(node_round_t){.h = h, .kill = kill});
 }
 
 /* Ends the actors registered with hive__node_stop_first, last first, each

@@ -209,3 +209,18 @@ void hive__pidtab_release(hive_t *h, hive__actor_t *a) {
   }
   pthread_mutex_unlock(&h->slots_lock);
 }
+
+void hive__pidtab_each(hive_t *h, void (*visit)(hive__actor_t *a, hive_pid_t pid, void *arg),
+                       void *arg) {
+  pthread_mutex_lock(&h->slots_lock);
+  uint32_t used = h->slots_used;
+  pthread_mutex_unlock(&h->slots_lock);
+  for (uint32_t slot = 0; slot < used; slot++) {
+    hive__actor_t *chunk =
+        atomic_load_explicit(&h->chunks[slot >> HIVE__CHUNK_SHIFT], memory_order_acquire);
+    hive__actor_t *a = &chunk[slot & (HIVE__CHUNK_SLOTS - 1)];
+    hive_pid_t pid = atomic_load_explicit(&a->pid, memory_order_acquire);
+    if (pid != 0)
+      visit(a, pid, arg);
+  }
+}

@@ -411,6 +411,11 @@ static inline hive__actor_t *hive__pidtab_lookup(hive_t *h, hive_pid_t pid) {
 hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err);
 /* Returns an exited slot to the free list; its generation moves on. */
 void hive__pidtab_release(hive_t *h, hive__actor_t *a);
+/* Calls visit for each slot that holds an incarnation (its pid, exiting
+ * ones included), in slot order: a snapshot, as actors start and end
+ * meanwhile. Any thread. */
+void hive__pidtab_each(hive_t *h, void (*visit)(hive__actor_t *a, hive_pid_t pid, void *arg),
+                       void *arg);
 
 /* ---- Scheduling (sched.c) ------------------------------------------------ */
 
