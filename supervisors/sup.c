@@ -1,5 +1,6 @@
 /*
- * sup.c - supervisors with Erlang/OTP's rules (include/hive/sup.h).
+ * sup.c - the supervisor actor, with Erlang/OTP's rules (include/hive/sup.h);
+ * its specs are in spec.c and the calls that reach it in calls.c.
  *
  * A supervisor is an actor that traps exits and is linked to each child
  * (HIVE_SPAWN_LINK), so a child's end arrives as a HIVE_TAG_EXIT message.
@@ -19,237 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/actor.h"
+#include "internal.h"
 #include "util/reftab.h"
-#include "hive/sup.h"
-
-/* Tags in the user range that supervisors keep for themselves. */
-#define SUP_TAG_CALL 0x7fff0001u  /* a hive_sup_* call, as a request */
-#define SUP_TAG_KILL 0x7fff0002u  /* a child's shutdown time ran out; payload: its pid */
-#define SUP_TAG_RETRY 0x7fff0003u /* restarts that failed are tried again */
-
-#define SUP_DEFAULT_WORKER_SHUTDOWN_MS 5000
-
-/* ---- specs ----------------------------------------------------------------- */
-
-void hive_sup_spec_init(hive_sup_spec_t *spec) {
-  if (spec != NULL)
-    *spec = (hive_sup_spec_t){.strategy = HIVE_SUP_ONE_FOR_ONE, .intensity = 1, .period_s = 5};
-}
-
-void hive_child_spec_init(hive_child_spec_t *child) {
-  if (child != NULL)
-    *child = (hive_child_spec_t){.restart = HIVE_RESTART_PERMANENT};
-}
-
-/* A child as the supervisor keeps it: everything copied. */
-typedef struct sup_child {
-  char *id; /* owned; NULL for simple_one_for_one children */
-  const hive_behaviour_t *behaviour;
-  void *arg; /* owned copy (a deep copy for a supervisor child) */
-  size_t arg_len;
-  hive_spawn_opts_t opts; /* opts.name: an owned copy */
-  int restart, shutdown_ms, type;
-  bool significant;
-  hive_pid_t pid;       /* 0: not running */
-  bool stopping;        /* we asked it to stop */
-  bool replan;          /* to be started again when the current plan is done */
-  int retry_rc;         /* its restart failed with this: tried again after a yield */
-  uint64_t retry_after; /* by the SUP_TAG_RETRY of this number or a later one */
-  bool retry_now;       /* being tried again by the SUP_TAG_RETRY in hand */
-  hive_timer_t kill_timer;
-  uint64_t restarts;
-} sup_child_t;
-
-static void sup_spec_free(hive_sup_spec_t *spec);
-
-static void child_free(sup_child_t *c) {
-  if (c == NULL)
-    return;
-  free(c->id);
-  if (c->behaviour == hive_sup_behaviour() && c->arg != NULL)
-    sup_spec_free(c->arg);
-  else
-    free(c->arg);
-  free((char *)c->opts.name);
-  free(c);
-}
-
-static bool name_ok(const char *id) {
-  return id != NULL && id[0] != '\0' && strnlen(id, HIVE_CHILD_ID_MAX + 1) <= HIVE_CHILD_ID_MAX;
-}
-
-/* Checks one child spec against the supervisor's settings. */
-static int child_check(const hive_child_spec_t *c, int strategy, int auto_shutdown) {
-  if (c == NULL || c->behaviour == NULL || (c->arg_len > 0 && c->arg == NULL))
-    return HIVE_EINVAL;
-  if (strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE && !name_ok(c->id))
-    return HIVE_EINVAL;
-  if (c->restart < HIVE_RESTART_PERMANENT || c->restart > HIVE_RESTART_TEMPORARY ||
-      c->type < HIVE_CHILD_WORKER || c->type > HIVE_CHILD_SUPERVISOR ||
-      c->shutdown_ms < HIVE_SHUTDOWN_INFINITY)
-    return HIVE_EINVAL;
-  if (c->significant &&
-      (auto_shutdown == HIVE_AUTO_SHUTDOWN_NEVER || c->restart == HIVE_RESTART_PERMANENT))
-    return HIVE_EINVAL; /* as OTP: only transient or temporary, and only if it can matter */
-  if (c->behaviour == hive_sup_behaviour() && c->arg_len != sizeof(hive_sup_spec_t))
-    return HIVE_EINVAL;
-  return HIVE_OK;
-}
-
-static int sup_spec_check(const hive_sup_spec_t *spec) {
-  if (spec == NULL || spec->strategy < HIVE_SUP_ONE_FOR_ONE ||
-      spec->strategy > HIVE_SUP_SIMPLE_ONE_FOR_ONE || spec->period_s == 0 ||
-      spec->auto_shutdown < HIVE_AUTO_SHUTDOWN_NEVER ||
-      spec->auto_shutdown > HIVE_AUTO_SHUTDOWN_ALL_SIGNIFICANT ||
-      (spec->nchildren > 0 && spec->children == NULL))
-    return HIVE_EINVAL;
-  if (spec->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE && spec->nchildren != 1)
-    return HIVE_EINVAL; /* exactly one template */
-  for (size_t i = 0; i < spec->nchildren; i++) {
-    int rc = child_check(&spec->children[i], spec->strategy, spec->auto_shutdown);
-    if (rc != HIVE_OK)
-      return rc;
-    for (size_t j = 0; j < i && spec->strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE; j++)
-      if (strcmp(spec->children[i].id, spec->children[j].id) == 0)
-        return HIVE_EINVAL; /* duplicate id */
-  }
-  return HIVE_OK;
-}
-
-static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec);
-
-/* Copies a child spec (arg overrides the spec's argument if not NULL). */
-static sup_child_t *child_copy(const hive_child_spec_t *spec, const void *arg, size_t arg_len) {
-  sup_child_t *c = calloc(1, sizeof(*c));
-  if (c == NULL)
-    return NULL;
-  if (arg == NULL) {
-    arg = spec->arg;
-    arg_len = spec->arg_len;
-  }
-  c->behaviour = spec->behaviour;
-  c->restart = spec->restart;
-  c->type = spec->type;
-  c->significant = spec->significant;
-  c->shutdown_ms = spec->shutdown_ms;
-  if (c->shutdown_ms == HIVE_SHUTDOWN_DEFAULT)
-    c->shutdown_ms = spec->type == HIVE_CHILD_SUPERVISOR ? HIVE_SHUTDOWN_INFINITY
-                                                         : SUP_DEFAULT_WORKER_SHUTDOWN_MS;
-  if (spec->opts != NULL)
-    c->opts = *spec->opts;
-  else
-    hive_spawn_opts_init(&c->opts);
-  c->opts.flags |= HIVE_SPAWN_LINK;
-  c->opts.name = NULL;
-  bool ok = true;
-  if (spec->id != NULL)
-    ok = (c->id = strdup(spec->id)) != NULL;
-  if (ok && spec->opts != NULL && spec->opts->name != NULL)
-    ok = (c->opts.name = strdup(spec->opts->name)) != NULL;
-  if (ok && arg_len > 0) {
-    if (spec->behaviour == hive_sup_behaviour()) {
-      ok = (c->arg = sup_spec_copy(arg)) != NULL;
-    } else if ((c->arg = malloc(arg_len)) != NULL) {
-      memcpy(c->arg, arg, arg_len);
-    } else {
-      ok = false;
-    }
-    c->arg_len = arg_len;
-  }
-  if (!ok) {
-    child_free(c);
-    return NULL;
-  }
-  return c;
-}
-
-/* A supervisor spec deep-copied into one allocation per part, so a
- * supervisor child can be restarted long after the caller's spec is gone. */
-static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec) {
-  hive_sup_spec_t *copy = calloc(1, sizeof(*copy));
-  if (copy == NULL)
-    return NULL;
-  *copy = *spec;
-  copy->children = NULL;
-  hive_child_spec_t *children =
-      spec->nchildren > 0 ? calloc(spec->nchildren, sizeof(*children)) : NULL;
-  if (spec->nchildren > 0 && children == NULL) {
-    free(copy);
-    return NULL;
-  }
-  copy->children = children;
-  for (size_t i = 0; i < spec->nchildren; i++) {
-    sup_child_t *c = child_copy(&spec->children[i], NULL, 0);
-    if (c == NULL) {
-      copy->nchildren = i;
-      sup_spec_free(copy);
-      return NULL;
-    }
-    children[i] = (hive_child_spec_t){.id = c->id,
-                                      .behaviour = c->behaviour,
-                                      .arg = c->arg,
-                                      .arg_len = c->arg_len,
-                                      .restart = c->restart,
-                                      .shutdown_ms = spec->children[i].shutdown_ms,
-                                      .type = c->type,
-                                      .significant = c->significant};
-    hive_spawn_opts_t *opts = NULL;
-    if (spec->children[i].opts != NULL && (opts = malloc(sizeof(*opts))) != NULL) {
-      *opts = *spec->children[i].opts;
-      opts->name = c->opts.name;
-      c->opts.name = NULL; /* now owned by opts */
-    }
-    children[i].opts = opts;
-    free((char *)c->opts.name); /* NULL unless the opts copy failed */
-    c->id = NULL;               /* owned by the copy now */
-    c->arg = NULL;
-    free(c);
-  }
-  return copy;
-}
-
-static void sup_spec_free(hive_sup_spec_t *spec) {
-  if (spec == NULL)
-    return;
-  hive_child_spec_t *children = (hive_child_spec_t *)spec->children;
-  for (size_t i = 0; i < spec->nchildren; i++) {
-    free((char *)children[i].id);
-    if (children[i].behaviour == hive_sup_behaviour())
-      sup_spec_free((hive_sup_spec_t *)children[i].arg);
-    else
-      free((void *)children[i].arg);
-    if (children[i].opts != NULL)
-      free((char *)children[i].opts->name);
-    free((void *)children[i].opts);
-  }
-  free(children);
-  free(spec);
-}
 
 /* ---- the supervisor's state ------------------------------------------------ */
 
 /* What a plan does once its children are stopped. */
 enum { THEN_NOTHING, THEN_RESTART, THEN_EXIT, THEN_REPLY };
-
-/* A hive_sup_* call: pointers into the caller's memory, valid while it waits. */
-typedef struct {
-  int op;
-  const hive_child_spec_t *spec;
-  const void *arg;
-  size_t arg_len;
-  char id[HIVE_CHILD_ID_MAX + 1];
-  hive_pid_t pid;
-} sup_call_t;
-enum { CALL_START, CALL_TERMINATE, CALL_RESTART, CALL_DELETE, CALL_WHICH, CALL_COUNT };
-
-/* The answer to a call; which_children appends the infos. */
-typedef struct {
-  int rc;
-  hive_pid_t pid;
-  size_t count;
-  hive_child_counts_t counts;
-} sup_answer_t;
 
 typedef struct {
   hive_msg_t request; /* from and ref: enough to reply later */
@@ -337,7 +114,7 @@ static void sup_remove(sup_t *s, sup_child_t *c) {
     memmove(&s->children[i], &s->children[i + 1], (s->n - i - 1) * sizeof(*s->children));
     s->n--;
   }
-  child_free(c);
+  hive__sup_child_free(c);
 }
 
 static const char *sup_child_name(const sup_child_t *c) {
@@ -661,20 +438,21 @@ static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
       sup_answer(ctx, request, HIVE_EINVAL, 0);
       return;
     }
-    int rc = simple ? HIVE_OK : child_check(call->spec, s->strategy, s->auto_shutdown);
+    int rc = simple ? HIVE_OK : hive__sup_child_check(call->spec, s->strategy, s->auto_shutdown);
     if (rc == HIVE_OK && !simple && sup_find_id(s, call->spec->id) != NULL)
       rc = HIVE_EEXIST;
     if (rc == HIVE_OK) {
-      c = simple ? child_copy(&(hive_child_spec_t){.id = NULL,
-                                                   .behaviour = s->template->behaviour,
-                                                   .arg = s->template->arg,
-                                                   .arg_len = s->template->arg_len,
-                                                   .opts = &s->template->opts,
-                                                   .restart = s->template->restart,
-                                                   .shutdown_ms = s->template->shutdown_ms,
-                                                   .type = s->template->type},
-                              call->arg, call->arg_len)
-                 : child_copy(call->spec, NULL, 0);
+      c = simple
+              ? hive__sup_child_copy(&(hive_child_spec_t){.id = NULL,
+                                                          .behaviour = s->template->behaviour,
+                                                          .arg = s->template->arg,
+                                                          .arg_len = s->template->arg_len,
+                                                          .opts = &s->template->opts,
+                                                          .restart = s->template->restart,
+                                                          .shutdown_ms = s->template->shutdown_ms,
+                                                          .type = s->template->type},
+                                     call->arg, call->arg_len)
+              : hive__sup_child_copy(call->spec, NULL, 0);
       rc = c == NULL || !sup_append(s, c) ? HIVE_ENOMEM : sup_start(s, c);
       if (rc != HIVE_OK && c != NULL && (simple || rc != HIVE_STOP))
         sup_remove(s, c); /* a failed start leaves nothing behind */
@@ -744,8 +522,8 @@ static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
 
 static void sup_free(sup_t *s) {
   for (size_t i = 0; i < s->n; i++)
-    child_free(s->children[i]);
-  child_free(s->template);
+    hive__sup_child_free(s->children[i]);
+  hive__sup_child_free(s->template);
   free(s->children);
   hive__reftab_destroy(s->by_pid);
   free(s->restart_log);
@@ -759,7 +537,7 @@ static int sup_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
   if (len != sizeof(hive_sup_spec_t))
     return HIVE_EINVAL;
   const hive_sup_spec_t *spec = arg;
-  int rc = sup_spec_check(spec);
+  int rc = hive__sup_spec_check(spec);
   if (rc != HIVE_OK)
     return rc;
   s->h = hive_node(ctx);
@@ -773,14 +551,14 @@ static int sup_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
   if ((s->restart_log = calloc(spec->intensity + 1, sizeof(*s->restart_log))) == NULL)
     return HIVE_ENOMEM;
   if (s->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE) {
-    s->template = child_copy(&spec->children[0], NULL, 0);
+    s->template = hive__sup_child_copy(&spec->children[0], NULL, 0);
     rc = s->template == NULL ? HIVE_ENOMEM : HIVE_OK;
   }
   for (size_t i = 0;
        rc == HIVE_OK && s->strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE && i < spec->nchildren; i++) {
-    sup_child_t *c = child_copy(&spec->children[i], NULL, 0);
+    sup_child_t *c = hive__sup_child_copy(&spec->children[i], NULL, 0);
     if (c == NULL || !sup_append(s, c)) {
-      child_free(c);
+      hive__sup_child_free(c);
       rc = HIVE_ENOMEM;
       break;
     }
@@ -883,121 +661,4 @@ static const hive_behaviour_t sup_behaviour = {.name = "supervisor",
 
 const hive_behaviour_t *hive_sup_behaviour(void) {
   return &sup_behaviour;
-}
-
-int hive_sup_start(hive_t *h, const hive_sup_spec_t *spec, hive_pid_t *out) {
-  if (h == NULL || spec == NULL)
-    return HIVE_EINVAL;
-  int rc = sup_spec_check(spec);
-  if (rc != HIVE_OK)
-    return rc;
-  hive_pid_t pid;
-  rc = hive__spawn(h, &sup_behaviour, spec, sizeof(*spec), NULL,
-                   &(hive__spawn_extra_t){.supervisor = true}, &pid);
-  if (rc != HIVE_OK)
-    return rc;
-  if (hive__tls.actor == NULL) /* top level: hive_stop ends it before the rest */
-    hive__node_stop_first(h, pid);
-  if (out != NULL)
-    *out = pid;
-  return HIVE_OK;
-}
-
-/* Sends a call and waits for the answer (plain threads, blocking actors). */
-static int sup_call(hive_t *h, hive_pid_t sup, const sup_call_t *call, sup_answer_t *answer,
-                    void **extra) {
-  if (h == NULL || sup == 0)
-    return HIVE_EINVAL;
-  void *reply;
-  size_t len;
-  int rc = hive_ask(h, sup, SUP_TAG_CALL, call, sizeof(*call), -1, &reply, &len);
-  if (rc != HIVE_OK)
-    return rc;
-  if (len < sizeof(*answer)) {
-    free(reply);
-    return HIVE_EINVAL; /* not a supervisor */
-  }
-  memcpy(answer, reply, sizeof(*answer));
-  if (extra != NULL)
-    *extra = reply;
-  else
-    free(reply);
-  return answer->rc;
-}
-
-static int sup_call_id(sup_call_t *call, const char *id) {
-  if (!name_ok(id))
-    return HIVE_EINVAL;
-  snprintf(call->id, sizeof(call->id), "%s", id);
-  return HIVE_OK;
-}
-
-int hive_sup_start_child(hive_t *h, hive_pid_t sup, const hive_child_spec_t *spec, const void *arg,
-                         size_t arg_len, hive_pid_t *out) {
-  if (arg_len > 0 && arg == NULL)
-    return HIVE_EINVAL;
-  sup_call_t call = {.op = CALL_START, .spec = spec, .arg = arg, .arg_len = arg_len};
-  sup_answer_t answer;
-  int rc = sup_call(h, sup, &call, &answer, NULL);
-  if (rc == HIVE_OK && out != NULL)
-    *out = answer.pid;
-  return rc;
-}
-
-int hive_sup_terminate_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t pid) {
-  sup_call_t call = {.op = CALL_TERMINATE, .pid = pid};
-  if (id != NULL && sup_call_id(&call, id) != HIVE_OK)
-    return HIVE_EINVAL;
-  if (id == NULL && pid == 0)
-    return HIVE_EINVAL;
-  sup_answer_t answer;
-  return sup_call(h, sup, &call, &answer, NULL);
-}
-
-int hive_sup_restart_child(hive_t *h, hive_pid_t sup, const char *id, hive_pid_t *out) {
-  sup_call_t call = {.op = CALL_RESTART};
-  if (sup_call_id(&call, id) != HIVE_OK)
-    return HIVE_EINVAL;
-  sup_answer_t answer;
-  int rc = sup_call(h, sup, &call, &answer, NULL);
-  if (rc == HIVE_OK && out != NULL)
-    *out = answer.pid;
-  return rc;
-}
-
-int hive_sup_delete_child(hive_t *h, hive_pid_t sup, const char *id) {
-  sup_call_t call = {.op = CALL_DELETE};
-  if (sup_call_id(&call, id) != HIVE_OK)
-    return HIVE_EINVAL;
-  sup_answer_t answer;
-  return sup_call(h, sup, &call, &answer, NULL);
-}
-
-int hive_sup_which_children(hive_t *h, hive_pid_t sup, hive_child_info_t *out, size_t max,
-                            size_t *count) {
-  if (count == NULL || (max > 0 && out == NULL))
-    return HIVE_EINVAL;
-  sup_call_t call = {.op = CALL_WHICH};
-  sup_answer_t answer;
-  void *reply = NULL;
-  int rc = sup_call(h, sup, &call, &answer, &reply);
-  if (rc == HIVE_OK) {
-    *count = answer.count;
-    size_t n = answer.count < max ? answer.count : max;
-    if (n > 0) /* out may be NULL when max is 0: just the count */
-      memcpy(out, (sup_answer_t *)reply + 1, n * sizeof(*out));
-  }
-  free(reply);
-  return rc;
-}
-
-int hive_sup_count_children(hive_t *h, hive_pid_t sup, hive_child_counts_t *out) {
-  if (out == NULL)
-    return HIVE_EINVAL;
-  sup_call_t call = {.op = CALL_COUNT};
-  sup_answer_t answer;
-  int rc = sup_call(h, sup, &call, &answer, NULL);
-  if (rc == HIVE_OK)
-    *out = answer.counts;
-  return rc;
 }

@@ -1,0 +1,185 @@
+/*
+ * spec.c - child and supervisor specs: their defaults, their checks, and
+ * the deep copies a supervisor keeps, so that a child can be restarted
+ * long after the caller's spec is gone (internal.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void hive_sup_spec_init(hive_sup_spec_t *spec) {
+  if (spec != NULL)
+    *spec = (hive_sup_spec_t){.strategy = HIVE_SUP_ONE_FOR_ONE, .intensity = 1, .period_s = 5};
+}
+
+void hive_child_spec_init(hive_child_spec_t *child) {
+  if (child != NULL)
+    *child = (hive_child_spec_t){.restart = HIVE_RESTART_PERMANENT};
+}
+
+static void sup_spec_free(hive_sup_spec_t *spec);
+
+void hive__sup_child_free(sup_child_t *c) {
+  if (c == NULL)
+    return;
+  free(c->id);
+  if (c->behaviour == hive_sup_behaviour() && c->arg != NULL)
+    sup_spec_free(c->arg);
+  else
+    free(c->arg);
+  free((char *)c->opts.name);
+  free(c);
+}
+
+bool hive__sup_name_ok(const char *id) {
+  return id != NULL && id[0] != '\0' && strnlen(id, HIVE_CHILD_ID_MAX + 1) <= HIVE_CHILD_ID_MAX;
+}
+
+/* Checks one child spec against the supervisor's settings. */
+int hive__sup_child_check(const hive_child_spec_t *c, int strategy, int auto_shutdown) {
+  if (c == NULL || c->behaviour == NULL || (c->arg_len > 0 && c->arg == NULL))
+    return HIVE_EINVAL;
+  if (strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE && !hive__sup_name_ok(c->id))
+    return HIVE_EINVAL;
+  if (c->restart < HIVE_RESTART_PERMANENT || c->restart > HIVE_RESTART_TEMPORARY ||
+      c->type < HIVE_CHILD_WORKER || c->type > HIVE_CHILD_SUPERVISOR ||
+      c->shutdown_ms < HIVE_SHUTDOWN_INFINITY)
+    return HIVE_EINVAL;
+  if (c->significant &&
+      (auto_shutdown == HIVE_AUTO_SHUTDOWN_NEVER || c->restart == HIVE_RESTART_PERMANENT))
+    return HIVE_EINVAL; /* as OTP: only transient or temporary, and only if it can matter */
+  if (c->behaviour == hive_sup_behaviour() && c->arg_len != sizeof(hive_sup_spec_t))
+    return HIVE_EINVAL;
+  return HIVE_OK;
+}
+
+int hive__sup_spec_check(const hive_sup_spec_t *spec) {
+  if (spec == NULL || spec->strategy < HIVE_SUP_ONE_FOR_ONE ||
+      spec->strategy > HIVE_SUP_SIMPLE_ONE_FOR_ONE || spec->period_s == 0 ||
+      spec->auto_shutdown < HIVE_AUTO_SHUTDOWN_NEVER ||
+      spec->auto_shutdown > HIVE_AUTO_SHUTDOWN_ALL_SIGNIFICANT ||
+      (spec->nchildren > 0 && spec->children == NULL))
+    return HIVE_EINVAL;
+  if (spec->strategy == HIVE_SUP_SIMPLE_ONE_FOR_ONE && spec->nchildren != 1)
+    return HIVE_EINVAL; /* exactly one template */
+  for (size_t i = 0; i < spec->nchildren; i++) {
+    int rc = hive__sup_child_check(&spec->children[i], spec->strategy, spec->auto_shutdown);
+    if (rc != HIVE_OK)
+      return rc;
+    for (size_t j = 0; j < i && spec->strategy != HIVE_SUP_SIMPLE_ONE_FOR_ONE; j++)
+      if (strcmp(spec->children[i].id, spec->children[j].id) == 0)
+        return HIVE_EINVAL; /* duplicate id */
+  }
+  return HIVE_OK;
+}
+
+static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec);
+
+/* Copies a child spec (arg overrides the spec's argument if not NULL). */
+sup_child_t *hive__sup_child_copy(const hive_child_spec_t *spec, const void *arg, size_t arg_len) {
+  sup_child_t *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  if (arg == NULL) {
+    arg = spec->arg;
+    arg_len = spec->arg_len;
+  }
+  c->behaviour = spec->behaviour;
+  c->restart = spec->restart;
+  c->type = spec->type;
+  c->significant = spec->significant;
+  c->shutdown_ms = spec->shutdown_ms;
+  if (c->shutdown_ms == HIVE_SHUTDOWN_DEFAULT)
+    c->shutdown_ms = spec->type == HIVE_CHILD_SUPERVISOR ? HIVE_SHUTDOWN_INFINITY
+                                                         : SUP_DEFAULT_WORKER_SHUTDOWN_MS;
+  if (spec->opts != NULL)
+    c->opts = *spec->opts;
+  else
+    hive_spawn_opts_init(&c->opts);
+  c->opts.flags |= HIVE_SPAWN_LINK;
+  c->opts.name = NULL;
+  bool ok = true;
+  if (spec->id != NULL)
+    ok = (c->id = strdup(spec->id)) != NULL;
+  if (ok && spec->opts != NULL && spec->opts->name != NULL)
+    ok = (c->opts.name = strdup(spec->opts->name)) != NULL;
+  if (ok && arg_len > 0) {
+    if (spec->behaviour == hive_sup_behaviour()) {
+      ok = (c->arg = sup_spec_copy(arg)) != NULL;
+    } else if ((c->arg = malloc(arg_len)) != NULL) {
+      memcpy(c->arg, arg, arg_len);
+    } else {
+      ok = false;
+    }
+    c->arg_len = arg_len;
+  }
+  if (!ok) {
+    hive__sup_child_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* A supervisor spec deep-copied into one allocation per part, so a
+ * supervisor child can be restarted long after the caller's spec is gone. */
+static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec) {
+  hive_sup_spec_t *copy = calloc(1, sizeof(*copy));
+  if (copy == NULL)
+    return NULL;
+  *copy = *spec;
+  copy->children = NULL;
+  hive_child_spec_t *children =
+      spec->nchildren > 0 ? calloc(spec->nchildren, sizeof(*children)) : NULL;
+  if (spec->nchildren > 0 && children == NULL) {
+    free(copy);
+    return NULL;
+  }
+  copy->children = children;
+  for (size_t i = 0; i < spec->nchildren; i++) {
+    sup_child_t *c = hive__sup_child_copy(&spec->children[i], NULL, 0);
+    if (c == NULL) {
+      copy->nchildren = i;
+      sup_spec_free(copy);
+      return NULL;
+    }
+    children[i] = (hive_child_spec_t){.id = c->id,
+                                      .behaviour = c->behaviour,
+                                      .arg = c->arg,
+                                      .arg_len = c->arg_len,
+                                      .restart = c->restart,
+                                      .shutdown_ms = spec->children[i].shutdown_ms,
+                                      .type = c->type,
+                                      .significant = c->significant};
+    hive_spawn_opts_t *opts = NULL;
+    if (spec->children[i].opts != NULL && (opts = malloc(sizeof(*opts))) != NULL) {
+      *opts = *spec->children[i].opts;
+      opts->name = c->opts.name;
+      c->opts.name = NULL; /* now owned by opts */
+    }
+    children[i].opts = opts;
+    free((char *)c->opts.name); /* NULL unless the opts copy failed */
+    c->id = NULL;               /* owned by the copy now */
+    c->arg = NULL;
+    free(c);
+  }
+  return copy;
+}
+
+static void sup_spec_free(hive_sup_spec_t *spec) {
+  if (spec == NULL)
+    return;
+  hive_child_spec_t *children = (hive_child_spec_t *)spec->children;
+  for (size_t i = 0; i < spec->nchildren; i++) {
+    free((char *)children[i].id);
+    if (children[i].behaviour == hive_sup_behaviour())
+      sup_spec_free((hive_sup_spec_t *)children[i].arg);
+    else
+      free((void *)children[i].arg);
+    if (children[i].opts != NULL)
+      free((char *)children[i].opts->name);
+    free((void *)children[i].opts);
+  }
+  free(children);
+  free(spec);
+}
