@@ -84,7 +84,7 @@ typedef struct hive__actor {
   hive_reason_t exit_reason;
   char *exit_text; /* owned copy of exit_reason.text */
 
-  /* atomic, single writer (the token holder): statistics (stats.h). */
+  /* atomic, single writer (the token holder): statistics ("Statistics" below). */
   _Atomic uint64_t processed;
   _Atomic uint64_t dead_letters;
   _Atomic uint64_t handler_ns;     /* estimated total of handler calls */
