@@ -66,13 +66,9 @@ static void stat_set(_Atomic uint64_t *counter, ck_ht_t *t) {
 
 static hive__msg_t *signal_new(int signal, hive_pid_t from, hive_pid_t to, uint64_t ref,
                                size_t len) {
-  hive__msg_t *msg = hive__msg_new(NULL, len);
-  if (msg != NULL) {
+  hive__msg_t *msg = hive__msg_make(to, 0, from, ref, 0, NULL, len);
+  if (msg != NULL)
     msg->signal = signal;
-    msg->to = to;
-    msg->pub.from = from;
-    msg->pub.ref = ref;
-  }
   return msg;
 }
 
@@ -105,18 +101,13 @@ int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason
 static hive__msg_t *info_message(uint32_t tag, hive_pid_t pid, hive_pid_t to, uint64_t ref,
                                  int kind, int code, const char *text, uint32_t flags) {
   size_t text_len = text != NULL ? strlen(text) + 1 : 0;
-  hive__msg_t *msg = hive__msg_new(NULL, sizeof(exit_info_t) + text_len);
+  hive__msg_t *msg = hive__msg_make(to, tag, pid, ref, flags, NULL, sizeof(exit_info_t) + text_len);
   if (msg == NULL)
     return NULL;
   exit_info_t info = {.pid = pid, .kind = kind, .code = code};
   memcpy(msg + 1, &info, sizeof(info));
   if (text_len > 0)
     memcpy((char *)(msg + 1) + sizeof(info), text, text_len);
-  msg->to = to;
-  msg->pub.tag = tag;
-  msg->pub.from = pid;
-  msg->pub.ref = ref;
-  msg->flags |= flags;
   return msg;
 }
 
@@ -288,16 +279,8 @@ hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) 
     /* Only for a monitor still held: none after hive_demonitor returned. */
     if (a->links == NULL || !hive__reftab_take(a->links->monitoring, msg->pub.ref, NULL))
       return NULL;
-    hive__msg_t *down = hive__msg_new(msg->pub.data, msg->pub.len);
-    if (down != NULL) {
-      down->to = a->self;
-      down->pub = (hive_msg_t){.tag = HIVE_TAG_DOWN,
-                               .from = msg->pub.from,
-                               .ref = msg->pub.ref,
-                               .data = down->pub.data,
-                               .len = down->pub.len};
-      down->flags |= HIVE__MSG_NOBOUND;
-    }
+    hive__msg_t *down = hive__msg_make(a->self, HIVE_TAG_DOWN, msg->pub.from, msg->pub.ref,
+                                       HIVE__MSG_NOBOUND, msg->pub.data, msg->pub.len);
     return down;
   }
   if (signal_bookkeep(a, msg) || msg->signal != HIVE__SIG_EXIT)

@@ -46,10 +46,8 @@ static int request_prepare(hive_t *h, hive_pid_t to, uint32_t tag, const void *d
                            hive__actor_t **a, hive__msg_t **msg) {
   if ((*a = hive__lookup_for_message(h, to)) == NULL)
     return HIVE_ENOPROC;
-  if ((*msg = hive__msg_new(data, len)) == NULL)
+  if ((*msg = hive__msg_make(to, tag, 0, 0, 0, data, len)) == NULL)
     return HIVE_ENOMEM;
-  (*msg)->to = to;
-  (*msg)->pub.tag = tag;
   return HIVE_OK;
 }
 
@@ -230,14 +228,9 @@ static int request_answer(hive_t *h, hive_pid_t from, hive_pid_t to, uint64_t re
                           const void *data, size_t len) {
   if (to == 0)
     return ask_complete(h, ref, tag == HIVE_TAG_REPLY ? ASK_REPLIED : ASK_NOPROC, data, len);
-  hive__msg_t *msg = hive__msg_new(data, len);
+  hive__msg_t *msg = hive__msg_make(to, tag, from, ref, HIVE__MSG_ANSWER, data, len);
   if (msg == NULL)
     return HIVE_ENOMEM;
-  msg->to = to;
-  msg->pub.tag = tag;
-  msg->pub.ref = ref;
-  msg->pub.from = from;
-  msg->flags |= HIVE__MSG_ANSWER;
   int rc = hive__deliver(h, msg);
   return rc == HIVE__DROPPED ? HIVE_OK : rc;
 }

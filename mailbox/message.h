@@ -125,6 +125,24 @@ static inline hive__msg_t *hive__msg_new(const void *data, size_t len) {
   return hive__msg_init(msg, c, data, len);
 }
 
+/* A new message to `to` carrying tag, from, ref and flags, with len
+ * payload bytes copied from data (or left for the caller to fill when data
+ * is NULL); NULL on no memory. Every message the runtime makes is made
+ * here (hive_send fills in its fields on the way, as it goes). */
+static inline hive__msg_t *hive__msg_make(hive_pid_t to, uint32_t tag, hive_pid_t from,
+                                          uint64_t ref, uint32_t flags, const void *data,
+                                          size_t len) {
+  hive__msg_t *msg = hive__msg_new(data, len);
+  if (msg != NULL) {
+    msg->to = to;
+    msg->pub.tag = tag;
+    msg->pub.from = from;
+    msg->pub.ref = ref;
+    msg->flags |= flags;
+  }
+  return msg;
+}
+
 /* Frees msg and the payload it owns. Any thread; a worker keeps it in its
  * cache when it can. */
 static inline void hive__msg_free(hive__msg_t *msg) {

@@ -141,14 +141,8 @@ static void timers_unlink(hive__timers_t *t, hive__timer_t *timer) {
 #define TIMERS_BATCH 256
 
 static hive__msg_t *timers_message(const hive__timer_t *timer) {
-  hive__msg_t *msg = hive__msg_new(timer + 1, timer->len);
-  if (msg != NULL) {
-    msg->to = timer->to;
-    msg->pub.tag = timer->tag;
-    msg->pub.ref = timer->ref;
-    msg->flags |= timer->msg_flags;
-  }
-  return msg;
+  return hive__msg_make(timer->to, timer->tag, 0, timer->ref, timer->msg_flags, timer + 1,
+                        timer->len);
 }
 
 static void *timers_main(void *arg) {

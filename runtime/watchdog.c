@@ -67,16 +67,15 @@ static void watchdog_report(hive_t *h, hive_pid_t pid, uint64_t ran_ns) {
   if (monitor == 0 ||
       hive_pack(&payload, &len, "uus", (uint64_t)pid, ran_ns / 1000u, name) != HIVE_OK)
     return;
-  hive__msg_t *msg = hive__msg_new(NULL, 0);
+  hive__msg_t *msg =
+      hive__msg_make(monitor, HIVE_TAG_LONG_HANDLER, 0, 0, HIVE__MSG_NOBOUND, NULL, 0);
   if (msg == NULL) {
     free(payload);
     return;
   }
-  msg->to = monitor;
-  msg->pub.tag = HIVE_TAG_LONG_HANDLER;
-  msg->pub.data = payload;
+  msg->pub.data = payload; /* handed over */
   msg->pub.len = len;
-  msg->flags |= HIVE__MSG_OWNED | HIVE__MSG_NOBOUND;
+  msg->flags |= HIVE__MSG_OWNED;
   if (hive__deliver(h, msg) == HIVE_ENOPROC)
     free(payload); /* a failed delivery leaves an owned buffer to us */
 }
