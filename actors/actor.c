@@ -244,6 +244,18 @@ static void actor_note_wait(hive__actor_t *a, const hive__msg_t *msg) {
 }
 #endif
 
+/* A system message the token holder took: applied if it is for the
+ * current incarnation self (never for a slot without one: self 0), else
+ * answered for the dead one. Returns what the handler must see now, if
+ * anything: a trapped exit or a DOWN (the caller frees it). */
+static inline hive__msg_t *actor_take_signal(hive_t *h, hive__actor_t *a, hive_pid_t self,
+                                             const hive__msg_t *msg) {
+  if (msg->to == self)
+    return hive__signal_apply_owner(a, msg);
+  hive__signal_answer_dead(h, msg->to, msg);
+  return NULL;
+}
+
 /* Calls the behaviour's handle; with fault trapping, a fault returns
  * HIVE__CRASHED and its signal. */
 static int actor_invoke_trapped(hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *msg, int *signal) {
@@ -327,10 +339,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
     hive__msg_t *handled = NULL, *trapped = NULL; /* one call site: inlined */
     if (msg->flags & HIVE__MSG_SYSTEM) {
       sys_done++;
-      if (msg->to == self) /* never true for a slot without incarnation (self 0) */
-        trapped = hive__signal_apply_owner(a, msg);
-      else
-        hive__signal_answer_dead(h, msg->to, msg);
+      trapped = actor_take_signal(h, a, self, msg);
       handled = trapped; /* a trapped exit or a DOWN, handled now: signal order */
     } else {
       user_done++;
@@ -380,11 +389,7 @@ bool hive_checkpoint(hive_ctx_t *ctx) {
   /* One load when nothing waits on the system lane. */
   while (!a->exiting && (msg = hive__mailbox_take_system_owner(&a->mb)) != NULL) {
     a->sys_extra++;
-    hive__msg_t *trapped = NULL;
-    if (msg->to == a->self)
-      trapped = hive__signal_apply_owner(a, msg);
-    else
-      hive__signal_answer_dead(ctx->node, msg->to, msg);
+    hive__msg_t *trapped = actor_take_signal(ctx->node, a, a->self, msg);
     if (trapped != NULL)
       hive__push_user(ctx->node, a, trapped); /* inside a handler: queued for later */
     hive__msg_free(msg);
