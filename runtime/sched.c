@@ -24,17 +24,17 @@
  * slot to the inject queue and wakes a worker to steal the rest.
  *
  * An actor that calls hive_yield ends its turn after that handler, and
- * runs again only after every actor that was then waiting to run has been
- * taken from its queue (hive__sched_yield): the actors in its worker's next
- * slot and in the inject queue move into its worker's run queue, and the
- * actor waits, with the inject queue, for each run queue's consumer count
- * to pass the producer count it had at the yield, for each next slot to
- * give up the actor it held, and for each other
- * worker to finish the turn it was in (for up to SCHED_YIELD_PATIENCE_NS,
- * so a long handler elsewhere does not hold it up for long). A supervisor retrying a
- * failed restart relies on it: the dying actors that still hold the names,
- * on whichever worker, release them in between. While it waits, workers
- * see the inject queue non-empty and do not park.
+ * runs again only after every actor that was then waiting to run has run
+ * (hive__sched_yield): the actors in its worker's next slot and in the
+ * inject queue move into its worker's run queue, and the actor waits, with
+ * the inject queue, first for each run queue's consumer count to pass the
+ * producer count it had at the yield and for each next slot to give up the
+ * actor it held, then for each worker to finish the turn it was in or
+ * about to begin at that moment (for up to SCHED_YIELD_PATIENCE_NS, so a
+ * long handler elsewhere does not hold it up for long). A supervisor
+ * retrying a failed restart relies on it: the dying actors that still hold
+ * the names, on whichever worker, release them in between. While it waits,
+ * workers see the inject queue non-empty and do not park.
  *
  * Parking is Dekker's handshake, done with read-modify-writes on the node's
  * `parked` count instead of fences (which ThreadSanitizer cannot model). A
@@ -127,34 +127,53 @@ static void sched_inject(hive_t *h, hive__actor_t *a) {
   pthread_mutex_unlock(&h->inject_lock);
 }
 
-/* An actor that yielded, waiting until each worker's run queue has given
- * out everything it held at the yield. */
+/* An actor that yielded. It waits in two steps: until each worker's run
+ * queue and next slot have given out what they held at the yield; then,
+ * from that moment, until each worker has finished the turn it was in or
+ * about to begin, which may be one of those (for up to
+ * SCHED_YIELD_PATIENCE_NS: a long handler is not waited for). */
 typedef struct hive__yielded {
   struct hive__yielded *next;
   hive__actor_t *actor;
+  bool queues_done;        /* the first step is over */
   uint64_t patience_until; /* after this, turns in progress are not waited for */
   struct {
     unsigned ring_tail;  /* its ring's producer count at the yield */
     hive__actor_t *next; /* in its next slot at the yield */
-    uint64_t turns;      /* its turn count at the yield */
+    uint64_t turns;      /* its turn count when the queues were done */
     /* Turns it must begin before the one it was in, or the actor it had
      * taken, has ended: 0 (it was idle), 1 (in a turn), 2 (taking). */
     unsigned turns_to_wait;
   } worker[];
 } hive__yielded_t;
 
-/* Whether every worker has handed out what its ring held at the yield, and
- * finished the turn it was in or about to begin (for up to
- * SCHED_YIELD_PATIENCE_NS: a long handler is not waited for). */
-static bool sched_yield_done(hive_t *h, const hive__yielded_t *y) {
+/* Whether y's wait is over; self is the worker asking, which is looking
+ * for work and so in no turn. Under inject_lock (it updates y). */
+static bool sched_yield_done(hive_t *h, hive__yielded_t *y, const hive__worker_t *self) {
+  if (!y->queues_done) {
+    for (unsigned i = 0; i < h->nworkers; i++) {
+      hive__worker_t *w = &h->workers[i];
+      if ((int)(ck_pr_load_uint(&w->ring.c_head) - y->worker[i].ring_tail) < 0)
+        return false; /* modulo 2^32, as the ring counts */
+      if (y->worker[i].next != NULL &&
+          atomic_load_explicit(&w->next, memory_order_relaxed) == y->worker[i].next)
+        return false;
+    }
+    for (unsigned i = 0; i < h->nworkers; i++) {
+      hive__worker_t *w = &h->workers[i];
+      /* call_pid first: a turn that begins after it is counted in turns. */
+      hive_pid_t running = atomic_load_explicit(&w->call_pid, memory_order_acquire);
+      y->worker[i].turns = atomic_load_explicit(&w->turns, memory_order_relaxed);
+      y->worker[i].turns_to_wait = w == self || running == 0    ? 0
+                                   : running == HIVE__PID_TAKEN ? 2
+                                                                : 1;
+    }
+    y->queues_done = true;
+    y->patience_until = hive__now_ns() + SCHED_YIELD_PATIENCE_NS;
+  }
   bool patient = true;
   for (unsigned i = 0; i < h->nworkers; i++) {
     hive__worker_t *w = &h->workers[i];
-    if ((int)(ck_pr_load_uint(&w->ring.c_head) - y->worker[i].ring_tail) < 0)
-      return false; /* modulo 2^32, as the ring counts */
-    if (y->worker[i].next != NULL &&
-        atomic_load_explicit(&w->next, memory_order_relaxed) == y->worker[i].next)
-      return false;
     if (y->worker[i].turns_to_wait == 0 ||
         atomic_load_explicit(&w->call_pid, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&w->turns, memory_order_relaxed) - y->worker[i].turns >=
@@ -167,11 +186,11 @@ static bool sched_yield_done(hive_t *h, const hive__yielded_t *y) {
 }
 
 /* The oldest yielded actor whose wait is over, or NULL. Under inject_lock. */
-static hive__actor_t *sched_yielded_take(hive_t *h) {
+static hive__actor_t *sched_yielded_take(hive_t *h, const hive__worker_t *self) {
   for (hive__yielded_t **link = &h->yielded_head, *prev = NULL; *link != NULL;
        prev = *link, link = &(*link)->next) {
     hive__yielded_t *y = *link;
-    if (!sched_yield_done(h, y))
+    if (!sched_yield_done(h, y, self))
       continue;
     *link = y->next;
     if (h->yielded_tail == y)
@@ -185,9 +204,9 @@ static hive__actor_t *sched_yielded_take(hive_t *h) {
 
 /* sched_inject_pop once the queue was seen non-empty. A function of its
  * own: inlined, it cost pingpong 1% more instructions (callgrind). */
-static hive__actor_t *sched_inject_take(hive_t *h) {
+static hive__actor_t *sched_inject_take(hive_t *h, const hive__worker_t *self) {
   pthread_mutex_lock(&h->inject_lock);
-  hive__actor_t *a = h->yielded_head != NULL ? sched_yielded_take(h) : NULL;
+  hive__actor_t *a = h->yielded_head != NULL ? sched_yielded_take(h, self) : NULL;
   if (a == NULL && (a = h->inject_head) != NULL) {
     h->inject_head = a->inject_next;
     if (h->inject_head == NULL)
@@ -199,10 +218,11 @@ static hive__actor_t *sched_inject_take(hive_t *h) {
   return a;
 }
 
-static inline hive__actor_t *sched_inject_pop(hive_t *h) {
+/* The next actor of the inject queue for worker self, or NULL. */
+static inline hive__actor_t *sched_inject_pop(hive_t *h, const hive__worker_t *self) {
   if (atomic_load_explicit(&h->inject_len, memory_order_relaxed) == 0)
     return NULL;
-  return sched_inject_take(h);
+  return sched_inject_take(h, self);
 }
 
 /* Whether the inject queue holds actors: the only work no running worker
@@ -318,14 +338,14 @@ void hive__sched_yield(hive_t *h, hive__actor_t *a) {
   }
   for (size_t waiting = atomic_load_explicit(&h->inject_len, memory_order_relaxed);
        waiting > 0 && ck_ring_size(&w->ring) < HIVE__RUNQ_SIZE - 2; waiting--) {
-    hive__actor_t *b = sched_inject_pop(h);
+    hive__actor_t *b = sched_inject_pop(h, w);
     if (b == NULL)
       break;
     HIVE__TSAN_ACQUIRE(b);
     sched_push(h, w, b);
   }
-  /* Then a waits until every run queue has given out what it holds now,
-   * and every other worker has finished the turn it is in. */
+  /* Then a waits (hive__yielded_t) for what every run queue and next slot
+   * holds now, and for the turns in progress once they are given out. */
   hive__yielded_t *y = malloc(sizeof(*y) + h->nworkers * sizeof(y->worker[0]));
   if (y == NULL) { /* the tail will do */
     sched_push(h, w, a);
@@ -335,14 +355,8 @@ void hive__sched_yield(hive_t *h, hive__actor_t *a) {
     hive__worker_t *other = &h->workers[i];
     y->worker[i].ring_tail = ck_pr_load_uint(&other->ring.p_tail);
     y->worker[i].next = atomic_load_explicit(&other->next, memory_order_relaxed);
-    /* call_pid first: a turn that begins after it is counted in turns. */
-    hive_pid_t running = atomic_load_explicit(&other->call_pid, memory_order_acquire);
-    y->worker[i].turns = atomic_load_explicit(&other->turns, memory_order_relaxed);
-    y->worker[i].turns_to_wait = other == w || running == 0   ? 0
-                                 : running == HIVE__PID_TAKEN ? 2
-                                                              : 1;
   }
-  y->patience_until = hive__now_ns() + SCHED_YIELD_PATIENCE_NS;
+  y->queues_done = false;
   HIVE__TSAN_RELEASE(a);
   y->actor = a;
   y->next = NULL;
@@ -446,11 +460,11 @@ static hive__actor_t *sched_take_work(hive__worker_t *w) {
   }
   w->next_streak = 0;
   if (w->tick & 1)
-    a = sched_inject_pop(h);
+    a = sched_inject_pop(h, w);
   if (a == NULL && !ck_ring_dequeue_spmc(&w->ring, w->ring_buf, &a))
     a = NULL;
   if (a == NULL)
-    a = sched_inject_pop(h);
+    a = sched_inject_pop(h, w);
   if (a == NULL)
     a = sched_steal(w);
   if (a != NULL)

@@ -67,12 +67,13 @@ static const hive_behaviour_t yielder_b = {.name = "yielder",
                                            .init = yielder_init,
                                            .handle = yielder_handle};
 
-/* The order in which the others and the yielder's AGAIN were handled. */
-static const char *run_once(bool yield) {
+/* Runs the yielder once on a node of `workers` workers: the order in which
+ * the others and the yielder's AGAIN were handled. */
+static const char *run_once(bool yield, unsigned workers) {
   sem_init(&done_sem, 0, 0);
   norder = 0;
   memset(order, 0, sizeof(order));
-  hive_t *h = test_start(1);
+  hive_t *h = test_start(workers);
   yielder_t arg = {.yield = yield};
   for (int i = 0; i < OTHERS; i++)
     cr_assert_eq(hive_spawn(h, &other_b, NULL, 0, NULL, &arg.others[i]), HIVE_OK);
@@ -86,11 +87,11 @@ static const char *run_once(bool yield) {
 }
 
 Test(yield, every_actor_waiting_to_run_goes_before_the_next_message) {
-  cr_assert_str_eq(run_once(true), "ooooooooooY");
+  cr_assert_str_eq(run_once(true, 1), "ooooooooooY");
 }
 
 Test(yield, without_it_a_message_to_self_is_handled_in_the_same_turn) {
-  cr_assert_str_eq(run_once(false), "Yoooooooooo");
+  cr_assert_str_eq(run_once(false, 1), "Yoooooooooo");
 }
 
 Test(yield, outside_an_actor_is_refused) {
@@ -102,24 +103,7 @@ Test(yield, outside_an_actor_is_refused) {
  * since where each actor lands varies. */
 Test(yield, waits_for_what_is_queued_on_every_worker) {
   for (int round = 0; round < 50; round++) {
-    sem_init(&done_sem, 0, 0);
-    norder = 0;
-    memset(order, 0, sizeof(order));
-    hive_t *h = test_start(2);
-    yielder_t arg = {.yield = true};
-    for (int i = 0; i < OTHERS; i++)
-      cr_assert_eq(hive_spawn(h, &other_b, NULL, 0, NULL, &arg.others[i]), HIVE_OK);
-    hive_pid_t y;
-    cr_assert_eq(hive_spawn(h, &yielder_b, &arg, sizeof(arg), NULL, &y), HIVE_OK);
-    cr_assert_eq(hive_send(h, y, TAG_GO, NULL, 0), HIVE_OK);
-    for (int i = 0; i < OTHERS + 1; i++)
-      TEST_WAIT(&done_sem);
-    pthread_mutex_lock(&order_lock);
-    int others_before = 0;
-    for (int i = 0; i < norder && order[i] != 'Y'; i++)
-      others_before += order[i] == 'o';
-    pthread_mutex_unlock(&order_lock);
-    cr_assert_eq(others_before, OTHERS, "round %d: %s", round, order);
-    cr_assert_eq(hive_stop(h), HIVE_OK);
+    const char *seen = run_once(true, 2);
+    cr_assert_eq(strchr(seen, 'Y') - seen, OTHERS, "round %d: %s", round, seen);
   }
 }
