@@ -64,24 +64,39 @@ static int request_prepare(hive_t *h, hive_pid_t to, uint32_t tag, const void *d
 
 typedef struct {
   pthread_cond_t cond;
-  _Atomic int state; /* written under asks_lock; spun on without it */
+  _Atomic int state; /* written under the asks' lock; spun on without it */
   void *reply;       /* owned until handed to the asker */
   size_t len;
 } ask_waiter_t;
 
+/* The node's plain threads waiting in hive_ask. */
+struct hive__asks {
+  pthread_mutex_t lock;
+  ck_ht_t *table; /* owned: ref -> ask_waiter_t *, under lock */
+};
+
 int hive__asks_init(hive_t *h) {
-  if (pthread_mutex_init(&h->asks_lock, NULL) != 0)
+  struct hive__asks *asks = malloc(sizeof(*asks));
+  if (asks == NULL)
+    return HIVE_ENOMEM;
+  if (pthread_mutex_init(&asks->lock, NULL) != 0) {
+    free(asks);
     return HIVE_ESYS;
-  if ((h->asks = hive__reftab_new()) == NULL) {
-    pthread_mutex_destroy(&h->asks_lock);
+  }
+  if ((asks->table = hive__reftab_new()) == NULL) {
+    pthread_mutex_destroy(&asks->lock);
+    free(asks);
     return HIVE_ENOMEM;
   }
+  h->asks = asks;
   return HIVE_OK;
 }
 
 void hive__asks_free(hive_t *h) {
-  hive__reftab_destroy(h->asks);
-  pthread_mutex_destroy(&h->asks_lock);
+  hive__reftab_destroy(h->asks->table);
+  pthread_mutex_destroy(&h->asks->lock);
+  free(h->asks);
+  h->asks = NULL;
 }
 
 /* Hands an answer to the plain thread waiting on ref, if it still waits. */
@@ -92,8 +107,8 @@ static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, si
   if (len > 0)
     memcpy(copy, data, len);
   uint64_t value;
-  pthread_mutex_lock(&h->asks_lock);
-  bool found = hive__reftab_take(h->asks, ref, &value);
+  pthread_mutex_lock(&h->asks->lock);
+  bool found = hive__reftab_take(h->asks->table, ref, &value);
   if (found) {
     ask_waiter_t *waiter = (ask_waiter_t *)(uintptr_t)value;
     waiter->reply = copy;
@@ -101,7 +116,7 @@ static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, si
     atomic_store_explicit(&waiter->state, state, memory_order_release);
     pthread_cond_signal(&waiter->cond);
   }
-  pthread_mutex_unlock(&h->asks_lock);
+  pthread_mutex_unlock(&h->asks->lock);
   if (!found) {
     free(copy);
     if (state == ASK_REPLIED)
@@ -132,9 +147,9 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
     return HIVE_ESYS;
   }
   uint64_t ref = request_new_ref(h);
-  pthread_mutex_lock(&h->asks_lock);
-  bool put = hive__reftab_put(h->asks, ref, (uint64_t)(uintptr_t)&waiter);
-  pthread_mutex_unlock(&h->asks_lock);
+  pthread_mutex_lock(&h->asks->lock);
+  bool put = hive__reftab_put(h->asks->table, ref, (uint64_t)(uintptr_t)&waiter);
+  pthread_mutex_unlock(&h->asks->lock);
   if (!put) {
     hive__msg_free(msg);
     pthread_cond_destroy(&waiter.cond);
@@ -157,14 +172,14 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
     uint64_t due = hive__now_ns() + (uint64_t)timeout_ms * 1000000u;
     until = hive__timespec_at(due);
   }
-  pthread_mutex_lock(&h->asks_lock);
+  pthread_mutex_lock(&h->asks->lock);
   if (rc != HIVE_OK) {
     rc = rc == HIVE__DROPPED ? HIVE_EFULL : rc;
   } else {
     while (waiter.state == ASK_WAITING && rc == HIVE_OK) {
       if (timeout_ms < 0)
-        pthread_cond_wait(&waiter.cond, &h->asks_lock);
-      else if (pthread_cond_timedwait(&waiter.cond, &h->asks_lock, &until) != 0 &&
+        pthread_cond_wait(&waiter.cond, &h->asks->lock);
+      else if (pthread_cond_timedwait(&waiter.cond, &h->asks->lock, &until) != 0 &&
                waiter.state == ASK_WAITING)
         rc = HIVE_ETIMEDOUT;
     }
@@ -172,8 +187,8 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
       rc = HIVE_ENOPROC;
   }
   if (waiter.state == ASK_WAITING)
-    hive__reftab_take(h->asks, ref, NULL); /* a reply after this is late */
-  pthread_mutex_unlock(&h->asks_lock);
+    hive__reftab_take(h->asks->table, ref, NULL); /* a reply after this is late */
+  pthread_mutex_unlock(&h->asks->lock);
   pthread_cond_destroy(&waiter.cond);
   if (rc == HIVE_OK) {
     *reply = waiter.reply;

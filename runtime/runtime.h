@@ -294,10 +294,10 @@ struct hive {
   _Atomic uint64_t exited;
   _Atomic uint64_t exits[HIVE_REASON_KINDS]; /* exited, by reason kind */
 
-  /* Requests (actors/request.c): refs, and plain threads waiting in hive_ask. */
+  /* Refs of requests and monitors (actors/), and the plain threads waiting
+   * in hive_ask (owned by actors/request.c, which alone knows its shape). */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t next_ref;
-  pthread_mutex_t asks_lock;
-  struct ck_ht *asks; /* owned: ref -> waiter, under asks_lock */
+  struct hive__asks *asks;
 
   /* The watchdog (watchdog.c). */
   _Alignas(HIVE__CACHELINE) pthread_t watchdog;
