@@ -69,6 +69,9 @@ int hive__sup_spec_check(const hive_sup_spec_t *spec);
 /* A child from its spec, everything copied (arg, if not NULL, replaces the
  * spec's argument); NULL on no memory. */
 sup_child_t *hive__sup_child_copy(const hive_child_spec_t *spec, const void *arg, size_t arg_len);
+/* A new child with template's settings (a simple_one_for_one child), with
+ * its own copy of arg, or of the template's argument when arg is NULL. */
+sup_child_t *hive__sup_child_clone(const sup_child_t *template, const void *arg, size_t arg_len);
 void hive__sup_child_free(sup_child_t *c);
 
 #endif /* HIVE_SUP_INTERNAL_H */

@@ -76,6 +76,29 @@ int hive__sup_spec_check(const hive_sup_spec_t *spec) {
 
 static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec);
 
+/* Gives c its own copies of id, the name and arg (a deep copy for a
+ * supervisor child); c's other fields are set. False on no memory (c then
+ * holds what was copied, for hive__sup_child_free). */
+static bool child_own(sup_child_t *c, const char *id, const char *name, const void *arg,
+                      size_t arg_len) {
+  c->id = NULL;
+  c->opts.name = NULL;
+  c->arg = NULL;
+  c->arg_len = arg_len;
+  if (id != NULL && (c->id = strdup(id)) == NULL)
+    return false;
+  if (name != NULL && (c->opts.name = strdup(name)) == NULL)
+    return false;
+  if (arg_len == 0)
+    return true;
+  if (c->behaviour == hive_sup_behaviour())
+    return (c->arg = sup_spec_copy(arg)) != NULL;
+  if ((c->arg = malloc(arg_len)) == NULL)
+    return false;
+  memcpy(c->arg, arg, arg_len);
+  return true;
+}
+
 /* Copies a child spec (arg overrides the spec's argument if not NULL). */
 sup_child_t *hive__sup_child_copy(const hive_child_spec_t *spec, const void *arg, size_t arg_len) {
   sup_child_t *c = calloc(1, sizeof(*c));
@@ -98,23 +121,29 @@ sup_child_t *hive__sup_child_copy(const hive_child_spec_t *spec, const void *arg
   else
     hive_spawn_opts_init(&c->opts);
   c->opts.flags |= HIVE_SPAWN_LINK;
-  c->opts.name = NULL;
-  bool ok = true;
-  if (spec->id != NULL)
-    ok = (c->id = strdup(spec->id)) != NULL;
-  if (ok && spec->opts != NULL && spec->opts->name != NULL)
-    ok = (c->opts.name = strdup(spec->opts->name)) != NULL;
-  if (ok && arg_len > 0) {
-    if (spec->behaviour == hive_sup_behaviour()) {
-      ok = (c->arg = sup_spec_copy(arg)) != NULL;
-    } else if ((c->arg = malloc(arg_len)) != NULL) {
-      memcpy(c->arg, arg, arg_len);
-    } else {
-      ok = false;
-    }
-    c->arg_len = arg_len;
+  if (!child_own(c, spec->id, spec->opts != NULL ? spec->opts->name : NULL, arg, arg_len)) {
+    hive__sup_child_free(c);
+    return NULL;
   }
-  if (!ok) {
+  return c;
+}
+
+sup_child_t *hive__sup_child_clone(const sup_child_t *template, const void *arg, size_t arg_len) {
+  sup_child_t *c = malloc(sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  if (arg == NULL) {
+    arg = template->arg;
+    arg_len = template->arg_len;
+  }
+  /* The template's settings; none of its state (it never runs). */
+  *c = (sup_child_t){.behaviour = template->behaviour,
+                     .opts = template->opts,
+                     .restart = template->restart,
+                     .shutdown_ms = template->shutdown_ms,
+                     .type = template->type,
+                     .significant = template->significant};
+  if (!child_own(c, template->id, template->opts.name, arg, arg_len)) {
     hive__sup_child_free(c);
     return NULL;
   }

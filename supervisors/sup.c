@@ -442,17 +442,8 @@ static void sup_do_call(sup_t *s, hive_ctx_t *ctx, const hive_msg_t *request,
     if (rc == HIVE_OK && !simple && sup_find_id(s, call->spec->id) != NULL)
       rc = HIVE_EEXIST;
     if (rc == HIVE_OK) {
-      c = simple
-              ? hive__sup_child_copy(&(hive_child_spec_t){.id = NULL,
-                                                          .behaviour = s->template->behaviour,
-                                                          .arg = s->template->arg,
-                                                          .arg_len = s->template->arg_len,
-                                                          .opts = &s->template->opts,
-                                                          .restart = s->template->restart,
-                                                          .shutdown_ms = s->template->shutdown_ms,
-                                                          .type = s->template->type},
-                                     call->arg, call->arg_len)
-              : hive__sup_child_copy(call->spec, NULL, 0);
+      c = simple ? hive__sup_child_clone(s->template, call->arg, call->arg_len)
+                 : hive__sup_child_copy(call->spec, NULL, 0);
       rc = c == NULL || !sup_append(s, c) ? HIVE_ENOMEM : sup_start(s, c);
       if (rc != HIVE_OK && c != NULL && (simple || rc != HIVE_STOP))
         sup_remove(s, c); /* a failed start leaves nothing behind */
