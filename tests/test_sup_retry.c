@@ -312,7 +312,11 @@ static void *chaos_sender(void *arg) {
 static void random_kills_under_load(unsigned workers) {
   hive_t *h = test_start(workers);
   static named_tree_t tree;
-  hive_pid_t top = named_tree_start(h, &tree, 4, 8, 1000, 1);
+  /* 10 000 in 1 s: a kill costs a restart and a try or two; under a
+   * loaded CI machine a dying actor's thread can be off its core for tens
+   * of ms, and the tries go on meanwhile (each after a yield). Without the
+   * yield the tries are microseconds apart and this gives up at once. */
+  hive_pid_t top = named_tree_start(h, &tree, 4, 8, 10000, 1);
   chaos_t c = {.h = h, .tree = &tree};
   pthread_t killer, senders[2];
   pthread_create(&killer, NULL, chaos_killer, &c);
