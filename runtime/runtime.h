@@ -441,9 +441,10 @@ void hive__watchdog_poke(hive_t *h);
  * current worker's run queue (or the inject queue outside the pool). */
 void hive__sched_requeue(hive_t *h, hive__actor_t *a);
 /* hive__sched_requeue for an actor that called hive_yield: it runs again
- * only once every actor now waiting in a run queue of the node, or in the
- * inject queue or this worker's next slot, has been taken to run. Any
- * thread (outside the pool: hive__sched_requeue). */
+ * only once every actor now waiting in a run queue, a next slot or the
+ * inject queue has run, and the turns in progress once they were handed
+ * out have ended (sched.c). Any thread (outside the pool: a plain
+ * hive__sched_requeue). */
 void hive__sched_yield(hive_t *h, hive__actor_t *a);
 
 /* ---- Logging (log.c), watchdog (watchdog.c), faults (faults.c) ---------- */

@@ -171,7 +171,6 @@ static bool sched_yield_done(hive_t *h, hive__yielded_t *y, const hive__worker_t
     y->queues_done = true;
     y->patience_until = hive__now_ns() + SCHED_YIELD_PATIENCE_NS;
   }
-  bool patient = true;
   for (unsigned i = 0; i < h->nworkers; i++) {
     hive__worker_t *w = &h->workers[i];
     if (y->worker[i].turns_to_wait == 0 ||
@@ -179,8 +178,7 @@ static bool sched_yield_done(hive_t *h, hive__yielded_t *y, const hive__worker_t
         atomic_load_explicit(&w->turns, memory_order_relaxed) - y->worker[i].turns >=
             y->worker[i].turns_to_wait)
       continue;
-    if (patient && (patient = hive__now_ns() < y->patience_until))
-      return false;
+    return hive__now_ns() >= y->patience_until; /* a turn still runs: done once impatient */
   }
   return true;
 }

@@ -373,8 +373,9 @@ static bool sup_send_retry(sup_t *s, hive_ctx_t *ctx) {
 /*
  * Restarting c failed with rc. As OTP's try_again_restart, the supervisor
  * tries again only after it has let the node run: it sends itself
- * SUP_TAG_RETRY and yields, so the actors waiting on its worker (above all
- * a dead child's own children, still holding their names) run first. The
+ * SUP_TAG_RETRY and yields, so the actors waiting to run, on any worker
+ * (above all a dead child's own children, still holding their names), run
+ * first. The
  * retry counts toward the restart intensity like any restart, so a child
  * that can never start still makes the supervisor give up.
  */
