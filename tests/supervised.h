@@ -128,18 +128,26 @@ static inline void w_specs(hive_child_spec_t *specs, w_arg_t *args, int n, int r
   }
 }
 
-static inline hive_pid_t sup_with(hive_t *h, int strategy, hive_child_spec_t *specs, size_t n) {
+/* A supervisor of strategy over specs, allowing intensity restarts in
+ * period_s seconds. */
+static inline hive_pid_t sup_with_intensity(hive_t *h, int strategy, hive_child_spec_t *specs,
+                                            size_t n, unsigned intensity, unsigned period_s) {
   hive_sup_spec_t spec;
   hive_sup_spec_init(&spec);
   spec.strategy = strategy;
-  spec.intensity = 100;
-  spec.period_s = 1;
+  spec.intensity = intensity;
+  spec.period_s = period_s;
   spec.children = specs;
   spec.nchildren = n;
   hive_pid_t sup;
   int rc = hive_sup_start(h, &spec, &sup);
   cr_assert_eq(rc, HIVE_OK, "hive_sup_start: %s", hive_strerror(rc));
   return sup;
+}
+
+/* A supervisor of strategy over specs, 100 restarts in 1 s allowed. */
+static inline hive_pid_t sup_with(hive_t *h, int strategy, hive_child_spec_t *specs, size_t n) {
+  return sup_with_intensity(h, strategy, specs, n, 100, 1);
 }
 
 /* The pid of child id under sup (0 if not running). */

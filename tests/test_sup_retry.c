@@ -198,18 +198,9 @@ static hive_pid_t flaky_sup(hive_t *h, int strategy) {
   static hive_child_spec_t specs[3];
   w_specs(specs, args, 3, HIVE_RESTART_PERMANENT);
   specs[1].behaviour = &flaky_b;
-  hive_sup_spec_t spec;
-  hive_sup_spec_init(&spec);
-  spec.strategy = strategy;
-  spec.intensity = 5;
-  spec.period_s = 60;
-  spec.children = specs;
-  spec.nchildren = 3;
   atomic_store(&fail_next, 0);
   atomic_store(&inits_failed, 0);
-  hive_pid_t sup;
-  cr_assert_eq(hive_sup_start(h, &spec, &sup), HIVE_OK);
-  return sup;
+  return sup_with_intensity(h, strategy, specs, 3, 5, 60);
 }
 
 /* b's restarts always fail: the supervisor tries exactly `intensity`
