@@ -29,7 +29,7 @@ hive_t *hive_node(hive_ctx_t *ctx) {
 }
 
 hive_pid_t hive_self(hive_ctx_t *ctx) {
-  return ctx != NULL ? ctx->actor->self : 0;
+  return ctx != NULL ? hive__life(ctx->actor)->self : 0;
 }
 
 void hive_spawn_opts_init(hive_spawn_opts_t *opts) {
@@ -68,13 +68,14 @@ static int actor_check_opts(const hive_spawn_opts_t *opts) {
 
 /* Records why the actor ends; the first decision wins. Token holder. */
 bool hive__actor_decide_exit(hive__actor_t *a, int kind, int code, const char *text) {
-  if (a->exiting)
+  hive__life_t *life = hive__life(a);
+  if (life->exiting)
     return false;
-  a->exiting = true;
-  a->exit_reason = (hive_reason_t){.kind = kind, .code = code};
+  life->exiting = true;
+  life->exit_reason = (hive_reason_t){.kind = kind, .code = code};
   if (text != NULL) {
-    a->exit_text = strdup(text); /* NULL on no memory: the reason loses its text */
-    a->exit_reason.text = a->exit_text;
+    life->exit_text = strdup(text); /* NULL on no memory: the reason loses its text */
+    life->exit_reason.text = life->exit_text;
   }
   return true;
 }
@@ -94,48 +95,51 @@ typedef struct {
 
 static int actor_call_run(void *p) {
   actor_call_t *c = p;
-  const hive_behaviour_t *b = c->a->behaviour;
+  hive__life_t *life = hive__life(c->a);
+  const hive_behaviour_t *b = life->behaviour;
   switch (c->which) {
   case CALL_INIT:
-    return b->init(c->ctx, c->a->state_block, c->arg, c->arg_len);
+    return b->init(c->ctx, life->state_block, c->arg, c->arg_len);
   case CALL_HANDLE:
-    return b->handle(c->ctx, c->a->state_block, c->msg);
+    return b->handle(c->ctx, life->state_block, c->msg);
   default:
-    b->terminate(c->ctx, c->a->state_block, &c->a->exit_reason);
+    b->terminate(c->ctx, life->state_block, &life->exit_reason);
     return HIVE_OK;
   }
 }
 
 /* Runs a callback; with fault trapping, a fault returns HIVE__CRASHED. */
 static int actor_call(actor_call_t *c, int *signal) {
-  if (!c->a->trap_faults)
+  if (!hive__life(c->a)->trap_faults)
     return actor_call_run(c);
   return hive__faults_call(actor_call_run, c, signal);
 }
 
 static void actor_decide_from_result(hive__actor_t *a, int rc, int signal) {
+  hive__life_t *life = hive__life(a);
   if (rc == HIVE_STOP)
     hive__actor_decide_exit(a, HIVE_REASON_NORMAL, 0, NULL);
   else if (rc == HIVE__CRASHED) /* it failed by itself only if that decided its end */
-    a->failed_itself =
+    life->failed_itself =
         hive__actor_decide_exit(a, HIVE_REASON_CRASH, signal, "fault trapped in a callback");
   else if (rc != HIVE_OK)
-    a->failed_itself = hive__actor_decide_exit(a, HIVE_REASON_ERROR, rc, hive_strerror(rc));
+    life->failed_itself = hive__actor_decide_exit(a, HIVE_REASON_ERROR, rc, hive_strerror(rc));
 }
 
 /* An Erlang-style crash report, for an actor that failed by itself (an
  * error result or a fault). One ended by a signal ran no code to fail in:
  * whoever sent the signal reports, as in OTP. */
 static void actor_report(hive_t *h, hive__actor_t *a) {
-  if (!a->failed_itself || h->log_level > HIVE_LOG_ERROR)
+  hive__life_t *life = hive__life(a);
+  if (!life->failed_itself || h->log_level > HIVE_LOG_ERROR)
     return;
   char pid[HIVE_PID_STRLEN], reason[192];
-  hive_pid_format(a->self, pid, sizeof(pid));
-  hive_reason_format(&a->exit_reason, reason, sizeof(reason));
-  const char *name = a->behaviour->name != NULL ? a->behaviour->name : "";
+  hive_pid_format(life->self, pid, sizeof(pid));
+  hive_reason_format(&life->exit_reason, reason, sizeof(reason));
+  const char *name = life->behaviour->name != NULL ? life->behaviour->name : "";
   hive_log(h, HIVE_LOG_ERROR,
            "crash report: actor %s (behaviour %s) ended: %s; last message tag %u", pid, name,
-           reason, a->last_tag);
+           reason, life->last_tag);
 }
 
 /*
@@ -144,28 +148,29 @@ static void actor_report(hive_t *h, hive__actor_t *a) {
  */
 static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *user_done,
                       int64_t *sys_done) {
+  hive__life_t *life = hive__life(a);
   atomic_store_explicit(&a->state, HIVE_ACTOR_EXITING, memory_order_relaxed);
   atomic_store(&a->alive_pid, 0); /* seq_cst: pairs with hive_register */
   hive__registry_release(h, a);
   hive__timers_cancel_slot(h, a);
 
   hive__msg_t *msg;
-  while ((msg = hive__mailbox_take_owner(&a->mb, a->self)) != NULL) {
+  while ((msg = hive__mailbox_take_owner(&a->mb, life->self)) != NULL) {
     if (msg->flags & HIVE__MSG_SYSTEM) {
       ++*sys_done;
-      if (msg->to == a->self)
+      if (msg->to == life->self)
         hive__signal_bookkeep_owner(a, msg); /* links and monitors made late still count */
       else
         hive__signal_answer_dead(h, msg->to, msg);
     } else {
       ++*user_done;
-      hive__count_dead_letter(h, msg->to == a->self ? a : NULL);
+      hive__count_dead_letter(h, msg->to == life->self ? a : NULL);
       hive__request_fail_queued(h, msg->to, msg);
     }
     hive__msg_free(msg);
   }
 
-  if (run_terminate && a->behaviour->terminate != NULL) {
+  if (run_terminate && life->behaviour->terminate != NULL) {
     hive__actor_t *outer = hive__tls.actor;
     hive__tls.actor = a;
     struct hive_ctx ctx = {.node = h, .actor = a};
@@ -173,7 +178,8 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
     int signal = 0;
     if (actor_call(&call, &signal) == HIVE__CRASHED)
       hive_log(h, HIVE_LOG_ERROR, "terminate of actor <%u.%u.%u> crashed with signal %d",
-               HIVE_PID_NODE(a->self), HIVE_PID_SLOT(a->self), HIVE_PID_GEN(a->self), signal);
+               HIVE_PID_NODE(life->self), HIVE_PID_SLOT(life->self), HIVE_PID_GEN(life->self),
+               signal);
     hive__tls.actor = outer;
   }
   hive__request_end_owner(h, a); /* after terminate, which may still reply */
@@ -181,18 +187,18 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
   if (run_terminate)
     actor_report(h, a);
 
-  free(a->state_block);
-  free(a->exit_text);
-  a->state_block = NULL;
-  a->exit_text = NULL;
-  a->behaviour = NULL;
+  free(life->state_block);
+  free(life->exit_text);
+  life->state_block = NULL;
+  life->exit_text = NULL;
+  life->behaviour = NULL;
   atomic_store_explicit(&a->behaviour_name, NULL, memory_order_relaxed);
-  hive_pid_t ended = a->self;
-  bool last = hive__node_count_exit(h, a->exit_reason.kind);
+  hive_pid_t ended = life->self;
+  bool last = hive__node_count_exit(h, life->exit_reason.kind);
   atomic_store(&a->pid, 0); /* seq_cst: see hive__node_actor_exited */
-  a->self = 0;
-  a->exiting = false; /* stray turns of the empty slot must still drain */
-  a->retiring = true;
+  life->self = 0;
+  life->exiting = false; /* stray turns of the empty slot must still drain */
+  life->retiring = true;
   hive__node_actor_exited(h, a, ended, last);
 }
 
@@ -202,17 +208,18 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
  * mailbox is empty. The caller must not touch a afterwards.
  */
 static void actor_release(hive_t *h, hive__actor_t *a, int64_t user, int64_t sys) {
-  bool retire = a->retiring, yielded = a->yielding;
-  a->retiring = false; /* before the token goes: a stray turn may follow */
-  a->yielding = false;
-  if (a->self != 0)
+  hive__life_t *life = hive__life(a);
+  bool retire = life->retiring, yielded = life->yielding;
+  life->retiring = false; /* before the token goes: a stray turn may follow */
+  life->yielding = false;
+  if (life->self != 0)
     atomic_store_explicit(&a->state, HIVE_ACTOR_IDLE, memory_order_relaxed);
   if (!hive__mailbox_finish_owner(&a->mb, user, sys)) {
     if (retire)
       hive__pidtab_release(h, a);
     return;
   }
-  a->retiring = retire; /* still ours: the token stayed */
+  life->retiring = retire; /* still ours: the token stayed */
   if (yielded)
     hive__sched_yield(h, a);
   else
@@ -231,16 +238,17 @@ static bool actor_accept_runtime_message(hive_t *h, hive__actor_t *a, hive__msg_
 /* Records a timed handler call that counts for `weight` calls (runtime.h,
  * "Statistics"). Token holder. */
 static void actor_note_handler_time(hive__actor_t *a, uint64_t ns, unsigned weight) {
-  hive__stats_add(&a->handler_ns, ns * weight);
-  hive__stats_raise(&a->handler_max_ns, ns);
-  a->time_every_call = ns >= HIVE__STATS_SLOW_NS;
+  hive__life_t *life = hive__life(a);
+  hive__stats_add(&life->handler_ns, ns * weight);
+  hive__stats_raise(&life->handler_max_ns, ns);
+  life->time_every_call = ns >= HIVE__STATS_SLOW_NS;
 }
 
 /* Records how long a stamped message waited. */
 static void actor_note_wait(hive__actor_t *a, const hive__msg_t *msg) {
   uint32_t now_us = (uint32_t)(hive__now_ns() / 1000u);
   uint32_t waited_us = now_us - msg->stamp_us; /* modulo 2^32: waits under 71 minutes */
-  hive__stats_raise(&a->wait_max_ns, (uint64_t)waited_us * 1000u);
+  hive__stats_raise(&hive__life(a)->wait_max_ns, (uint64_t)waited_us * 1000u);
 }
 #endif
 
@@ -264,8 +272,9 @@ static int actor_invoke_trapped(hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *
 }
 
 static inline int actor_invoke(hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *msg, int *signal) {
-  if (!a->trap_faults)
-    return a->behaviour->handle(ctx, a->state_block, &msg->pub);
+  hive__life_t *life = hive__life(a);
+  if (!life->trap_faults)
+    return life->behaviour->handle(ctx, life->state_block, &msg->pub);
   return actor_invoke_trapped(a, ctx, msg, signal);
 }
 
@@ -286,21 +295,22 @@ static int actor_invoke_timed(hive__actor_t *a, hive_ctx_t *ctx, hive__msg_t *ms
  * the worker's even call_seq, marked odd for the watchdog during the call. */
 static inline void actor_handle(hive__worker_t *w, uint64_t seq, hive__actor_t *a, hive_ctx_t *ctx,
                                 hive__msg_t *msg) {
+  hive__life_t *life = hive__life(a);
   int rc, signal = 0;
 #if HIVE_STATS
   /* Counted when handed over, so the message in progress is never missing
    * from the accounting. */
-  hive__stats_add(&a->processed, 1);
+  hive__stats_add(&life->processed, 1);
   if (msg->flags & HIVE__MSG_STAMPED)
     actor_note_wait(a, msg);
 #endif
-  if (a->requests != NULL)
+  if (life->requests != NULL)
     hive__request_note_message_owner(ctx->node, a); /* any message disarms */
-  a->current = msg;
+  life->current = msg;
   atomic_store_explicit(&w->call_seq, seq + 1, memory_order_release);
 #if HIVE_STATS
   /* Timed calls (runtime.h, "Statistics"): how many calls this one counts for. */
-  if (a->time_every_call)
+  if (life->time_every_call)
     rc = actor_invoke_timed(a, ctx, msg, &signal, 1);
   else if (hive__stats_sample(&w->calls_to_sample))
     rc = actor_invoke_timed(a, ctx, msg, &signal, HIVE__STATS_SAMPLE);
@@ -310,20 +320,21 @@ static inline void actor_handle(hive__worker_t *w, uint64_t seq, hive__actor_t *
   atomic_store_explicit(&w->call_seq, seq + 2, memory_order_release);
   if (msg->pub.ref != 0) {
     hive__request_handled_owner(ctx->node, a, msg);
-    a->current_replied = false;
+    life->current_replied = false;
   }
-  a->current = NULL;
+  life->current = NULL;
   if (rc != HIVE_OK) {
-    a->last_tag = msg->pub.tag; /* for the crash report */
+    life->last_tag = msg->pub.tag; /* for the crash report */
     actor_decide_from_result(a, rc, signal);
   }
 }
 
 void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
+  hive__life_t *life = hive__life(a);
   hive__assert_turn_begins(a);
   hive_t *h = w->node;
   int64_t user_done = 0, sys_done = 0;
-  const hive_pid_t self = a->self; /* 0: a slot without incarnation */
+  const hive_pid_t self = life->self; /* 0: a slot without incarnation */
   if (self != 0)
     atomic_store_explicit(&a->state, HIVE_ACTOR_RUNNING, memory_order_relaxed);
   hive__tls.actor = a;
@@ -332,7 +343,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
   atomic_store_explicit(&w->call_pid, self, memory_order_relaxed);
   uint64_t seq = atomic_load_explicit(&w->call_seq, memory_order_relaxed);
 
-  while (user_done + sys_done < h->batch && a->turn_ends == 0) {
+  while (user_done + sys_done < h->batch && life->turn_ends == 0) {
     hive__msg_t *msg = hive__mailbox_take_owner(&a->mb, self);
     if (msg == NULL)
       break;
@@ -360,11 +371,11 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       hive__msg_free(trapped);
     hive__msg_free(msg);
   }
-  if (self != 0 && a->exiting)
+  if (self != 0 && life->exiting)
     actor_end(h, a, true, &user_done, &sys_done);
   hive__outbox_end_turn(h, &w->outbox);
-  sys_done += a->sys_extra; /* taken by hive_checkpoint during handlers */
-  a->sys_extra = 0;
+  sys_done += life->sys_extra; /* taken by hive_checkpoint during handlers */
+  life->sys_extra = 0;
   hive__tls.actor = NULL;
 #if HIVE_STATS
   hive__stats_add(&w->messages, (uint64_t)(user_done + sys_done));
@@ -375,7 +386,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
 int hive_yield(hive_ctx_t *ctx) {
   if (ctx == NULL)
     return HIVE_EINVAL;
-  ctx->actor->yielding = true; /* read by the turn and actor_release */
+  hive__life(ctx->actor)->yielding = true; /* read by the turn and actor_release */
   return HIVE_OK;
 }
 
@@ -383,18 +394,19 @@ bool hive_checkpoint(hive_ctx_t *ctx) {
   if (ctx == NULL)
     return false;
   hive__actor_t *a = ctx->actor;
+  hive__life_t *life = hive__life(a);
   hive__msg_t *msg;
   if (hive__tls.outbox != NULL && hive__tls.outbox->nheld > 0)
     hive__outbox_flush(ctx->node, hive__tls.outbox); /* the turn goes on holding */
   /* One load when nothing waits on the system lane. */
-  while (!a->exiting && (msg = hive__mailbox_take_system_owner(&a->mb)) != NULL) {
-    a->sys_extra++;
-    hive__msg_t *trapped = actor_take_signal(ctx->node, a, a->self, msg);
+  while (!life->exiting && (msg = hive__mailbox_take_system_owner(&a->mb)) != NULL) {
+    life->sys_extra++;
+    hive__msg_t *trapped = actor_take_signal(ctx->node, a, life->self, msg);
     if (trapped != NULL)
       hive__push_user(ctx->node, a, trapped); /* inside a handler: queued for later */
     hive__msg_free(msg);
   }
-  return a->exiting;
+  return life->exiting;
 }
 
 int hive_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
@@ -437,31 +449,33 @@ int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t ar
   }
 
   /* We hold the token: set up the incarnation, then publish its pid. */
+  hive__life_t *life = hive__life(a);
   hive_pid_t self = hive__pid_make(h->node_id, a->slot, a->gen);
-  a->self = self;
-  a->behaviour = b;
-  a->state_block = state;
+  life->self = self;
+  life->behaviour = b;
+  life->state_block = state;
   a->blocking = (opts->flags & HIVE_SPAWN_BLOCKING) != 0;
-  a->trap_faults = (opts->flags & HIVE_SPAWN_TRAP_FAULTS) != 0;
-  a->trap_exit = false;
-  a->failed_itself = false;
-  a->last_tag = 0;
-  a->sys_extra = 0;
-  a->exiting = false;
-  a->retiring = false;
-  a->exit_text = NULL;
-  a->exit_reason = (hive_reason_t){.kind = HIVE_REASON_NORMAL};
-  a->current = NULL;
-  a->current_replied = false;
-  atomic_store_explicit(&a->processed, 0, memory_order_relaxed);
+  life->trap_faults = (opts->flags & HIVE_SPAWN_TRAP_FAULTS) != 0;
+  life->trap_exit = false;
+  life->failed_itself = false;
+  life->last_tag = 0;
+  life->sys_extra = 0;
+  life->exiting = false;
+  life->retiring = false;
+  life->exit_text = NULL;
+  life->exit_reason = (hive_reason_t){.kind = HIVE_REASON_NORMAL};
+  life->current = NULL;
+  life->current_replied = false;
+  atomic_store_explicit(&life->processed, 0, memory_order_relaxed);
   atomic_store_explicit(&a->dead_letters, 0, memory_order_relaxed);
   atomic_store_explicit(&a->long_handlers, 0, memory_order_relaxed);
-  atomic_store_explicit(&a->handler_ns, 0, memory_order_relaxed);
-  atomic_store_explicit(&a->handler_max_ns, 0, memory_order_relaxed);
-  atomic_store_explicit(&a->wait_max_ns, 0, memory_order_relaxed);
-  a->time_every_call = false;
+  atomic_store_explicit(&life->handler_ns, 0, memory_order_relaxed);
+  atomic_store_explicit(&life->handler_max_ns, 0, memory_order_relaxed);
+  atomic_store_explicit(&life->wait_max_ns, 0, memory_order_relaxed);
+  life->time_every_call = false;
   hive__actor_t *spawner = hive__tls.node == h ? hive__tls.actor : NULL;
-  atomic_store_explicit(&a->parent, spawner != NULL ? spawner->self : 0, memory_order_relaxed);
+  atomic_store_explicit(&a->parent, spawner != NULL ? hive__life(spawner)->self : 0,
+                        memory_order_relaxed);
   atomic_store_explicit(&a->restarts, extra != NULL ? extra->restarts : 0, memory_order_relaxed);
   atomic_store_explicit(&a->supervisor, extra != NULL && extra->supervisor, memory_order_relaxed);
   atomic_store_explicit(&a->behaviour_name, b->name != NULL ? b->name : "", memory_order_relaxed);
@@ -487,8 +501,8 @@ int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t ar
     hive__tls = outer;
   }
 
-  int64_t user_done = 0, sys_done = 1 + a->sys_extra; /* the claim, and checkpoints */
-  a->sys_extra = 0;
+  int64_t user_done = 0, sys_done = 1 + life->sys_extra; /* the claim, and checkpoints */
+  life->sys_extra = 0;
   if (rc != HIVE_OK) {
     if (parent != NULL)
       hive__unlink_both_owner(parent, a); /* the caller learns from the result */
@@ -508,7 +522,7 @@ static int actor_deliver(hive_t *h, hive__actor_t *a, hive_pid_t to, uint32_t ta
                          hive__msg_t *msg) {
   msg->to = to;
   msg->pub.tag = tag;
-  msg->pub.from = hive__tls.actor != NULL ? hive__tls.actor->self : 0;
+  msg->pub.from = hive__tls.actor != NULL ? hive__life(hive__tls.actor)->self : 0;
   int rc = hive__push_user_waiting(h, a, msg);
   return rc == HIVE__DROPPED ? HIVE_OK : rc;
 }
@@ -552,7 +566,7 @@ int hive__actor_stop_now(hive_t *h, hive_pid_t pid, const hive_reason_t *reason)
   if (!hive__mailbox_claim(&a->mb))
     return HIVE_EALREADY;              /* it has work or is running: not ours to end here */
   int64_t user_done = 0, sys_done = 1; /* the claim */
-  if (a->self != pid) {                /* it ended and the slot moved on before our claim */
+  if (hive__life(a)->self != pid) {    /* it ended and the slot moved on before our claim */
     actor_release(h, a, user_done, sys_done);
     return HIVE_ENOPROC;
   }
@@ -566,14 +580,16 @@ int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
   if (h == NULL || pid == 0 || reason == NULL || reason->kind < HIVE_REASON_NORMAL ||
       reason->kind > HIVE_REASON_NOCONNECTION)
     return HIVE_EINVAL;
-  hive_pid_t from = hive__tls.actor != NULL && hive__tls.node == h ? hive__tls.actor->self : 0;
+  hive_pid_t from =
+      hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
   return hive__send_exit(h, from, pid, reason, 0);
 }
 
 int hive_kill(hive_t *h, hive_pid_t pid) {
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
-  hive_pid_t from = hive__tls.actor != NULL && hive__tls.node == h ? hive__tls.actor->self : 0;
+  hive_pid_t from =
+      hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
   return hive__send_exit(h, from, pid, &(hive_reason_t){.kind = HIVE_REASON_KILL},
                          HIVE__EXIT_UNTRAPPABLE);
 }
@@ -592,6 +608,7 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   hive__actor_t *a = hive__pidtab_lookup(h, pid);
   if (a == NULL || atomic_load_explicit(&a->pid, memory_order_acquire) != pid)
     return HIVE_ENOPROC;
+  hive__life_t *life = hive__life(a);
   hive_actor_stats_t s = {.pid = pid};
   hive__registry_name_of(h, a, s.name);
   const char *bname = atomic_load_explicit(&a->behaviour_name, memory_order_relaxed);
@@ -600,18 +617,18 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   s.mailbox_len = (uint64_t)hive__mailbox_len(&a->mb);
   s.mailbox_hwm = (uint64_t)atomic_load_explicit(&a->mb.hwm, memory_order_relaxed);
   s.capacity = (uint64_t)atomic_load_explicit(&a->mb.capacity, memory_order_relaxed);
-  s.processed = atomic_load_explicit(&a->processed, memory_order_relaxed);
+  s.processed = atomic_load_explicit(&life->processed, memory_order_relaxed);
   s.dropped = atomic_load_explicit(&a->mb.dropped, memory_order_relaxed);
   s.dead_letters = atomic_load_explicit(&a->dead_letters, memory_order_relaxed);
   s.long_handlers = atomic_load_explicit(&a->long_handlers, memory_order_relaxed);
-  s.handler_ns = atomic_load_explicit(&a->handler_ns, memory_order_relaxed);
-  s.handler_max_ns = atomic_load_explicit(&a->handler_max_ns, memory_order_relaxed);
-  s.max_wait_ns = atomic_load_explicit(&a->wait_max_ns, memory_order_relaxed);
+  s.handler_ns = atomic_load_explicit(&life->handler_ns, memory_order_relaxed);
+  s.handler_max_ns = atomic_load_explicit(&life->handler_max_ns, memory_order_relaxed);
+  s.max_wait_ns = atomic_load_explicit(&life->wait_max_ns, memory_order_relaxed);
   s.restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
   s.parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
   s.supervisor = atomic_load_explicit(&a->supervisor, memory_order_relaxed);
-  s.links = atomic_load_explicit(&a->nlinks, memory_order_relaxed);
-  s.monitors = atomic_load_explicit(&a->nmonitors, memory_order_relaxed);
+  s.links = atomic_load_explicit(&life->nlinks, memory_order_relaxed);
+  s.monitors = atomic_load_explicit(&life->nmonitors, memory_order_relaxed);
   s.enqueued = s.processed + s.dropped + s.dead_letters + s.mailbox_len;
   /* The slot may have moved to a later incarnation while we read. */
   if (atomic_load_explicit(&a->pid, memory_order_acquire) != pid)

@@ -7,6 +7,56 @@
 #include "runtime/runtime.h"
 #include "runtime/upcall.h"
 
+/*
+ * The actor layer's part of a slot (hive__actor_t.life): one incarnation's
+ * own fields. Token fields belong to whoever holds the mailbox token (the
+ * worker running a turn, or hive_spawn during init); the statistics are
+ * written by that holder alone and may be read by any thread.
+ */
+typedef struct hive__life {
+  hive_pid_t self;
+  const hive_behaviour_t *behaviour;
+  void *state_block; /* owned: state_size bytes, freed at exit */
+  hive_reason_t exit_reason;
+  char *exit_text; /* owned copy of exit_reason.text */
+  /* A turn goes on while turn_ends, both flags read in one load, is 0. */
+  union {
+    struct {
+      bool exiting;  /* an exit has been decided; no more handlers run */
+      bool yielding; /* hive_yield: the turn ends after this handler */
+    };
+    uint16_t turn_ends;
+  };
+  bool retiring;        /* exited: free the slot once the mailbox is empty */
+  bool trap_faults;     /* HIVE_SPAWN_TRAP_FAULTS */
+  bool time_every_call; /* its handlers are slow; time them all */
+  /* Links, monitors and signals (links.c). */
+  bool trap_exit;     /* exit signals arrive as messages */
+  bool failed_itself; /* its own callback's result or fault ended it */
+  /* Requests (request.c). */
+  bool current_replied;            /* hive_reply answered `current` */
+  uint32_t last_tag;               /* of the last message handled: crash reports */
+  int64_t sys_extra;               /* system messages hive_checkpoint took this turn */
+  hive__msg_t *current;            /* the message handle() is running for */
+  struct hive__links *links;       /* owned; NULL until the actor needs it */
+  struct hive__requests *requests; /* owned; NULL until the actor needs it */
+  /* atomic, single writer: statistics. */
+  _Atomic uint64_t processed;
+  _Atomic uint64_t handler_ns;     /* estimated total of handler calls */
+  _Atomic uint64_t handler_max_ns; /* longest handler call timed */
+  _Atomic uint64_t wait_max_ns;    /* longest a stamped message waited */
+  _Atomic uint64_t nlinks;
+  _Atomic uint64_t nmonitors;
+} hive__life_t;
+_Static_assert(sizeof(hive__life_t) <= HIVE__LIFE_SIZE && _Alignof(hive__life_t) <= 8,
+               "hive__life_t outgrew its place in the slot: raise HIVE__LIFE_SIZE");
+
+/* a's incarnation fields. Only actors/ reads the slot's life bytes, always
+ * through this type. */
+static inline hive__life_t *hive__life(hive__actor_t *a) {
+  return (hive__life_t *)(void *)a->life;
+}
+
 /* Handed to callbacks; lives on the stack of the call. */
 struct hive_ctx {
   hive_t *node;

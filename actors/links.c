@@ -47,9 +47,10 @@ typedef struct {
 } exit_info_t;
 
 static hive__links_t *links_of(hive__actor_t *a) {
-  if (a->links == NULL)
-    a->links = calloc(1, sizeof(hive__links_t));
-  return a->links;
+  hive__life_t *life = hive__life(a);
+  if (life->links == NULL)
+    life->links = calloc(1, sizeof(hive__links_t));
+  return life->links;
 }
 
 static ck_ht_t *table(ck_ht_t **slot) {
@@ -149,8 +150,9 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
   if (ctx == NULL || other == 0)
     return HIVE_EINVAL;
   hive__actor_t *a = ctx->actor;
+  hive__life_t *life = hive__life(a);
   hive_t *h = ctx->node;
-  if (other == a->self)
+  if (other == life->self)
     return HIVE_OK;
   hive__links_t *l = links_of(a);
   if (l == NULL || table(&l->linked) == NULL)
@@ -159,18 +161,18 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
     return HIVE_OK;
   if (!hive__reftab_put(l->linked, other, 1))
     return HIVE_ENOMEM;
-  stat_set(&a->nlinks, l->linked);
-  hive__msg_t *msg = signal_new(HIVE__SIG_LINK, a->self, other, 0, 0);
+  stat_set(&life->nlinks, l->linked);
+  hive__msg_t *msg = signal_new(HIVE__SIG_LINK, life->self, other, 0, 0);
   if (msg == NULL) {
     hive__reftab_take(l->linked, other, NULL);
-    stat_set(&a->nlinks, l->linked);
+    stat_set(&life->nlinks, l->linked);
     return HIVE_ENOMEM;
   }
   if (signal_send(h, msg) == HIVE_ENOPROC) {
     /* Linking to the dead: an exit signal noproc, as if it had just died. */
     hive__reftab_take(l->linked, other, NULL);
-    stat_set(&a->nlinks, l->linked);
-    hive__send_exit(h, other, a->self, &(hive_reason_t){.kind = HIVE_REASON_NOPROC}, 0);
+    stat_set(&life->nlinks, l->linked);
+    hive__send_exit(h, other, life->self, &(hive_reason_t){.kind = HIVE_REASON_NOPROC}, 0);
   }
   return HIVE_OK;
 }
@@ -179,11 +181,12 @@ int hive_unlink(hive_ctx_t *ctx, hive_pid_t other) {
   if (ctx == NULL || other == 0)
     return HIVE_EINVAL;
   hive__actor_t *a = ctx->actor;
-  hive__links_t *l = a->links;
+  hive__life_t *life = hive__life(a);
+  hive__links_t *l = life->links;
   if (l == NULL || !hive__reftab_take(l->linked, other, NULL))
     return HIVE_OK; /* not linked: nothing to undo */
-  stat_set(&a->nlinks, l->linked);
-  hive__msg_t *msg = signal_new(HIVE__SIG_UNLINK, a->self, other, 0, 0);
+  stat_set(&life->nlinks, l->linked);
+  hive__msg_t *msg = signal_new(HIVE__SIG_UNLINK, life->self, other, 0, 0);
   if (msg != NULL)
     signal_send(ctx->node, msg);
   return HIVE_OK;
@@ -193,6 +196,7 @@ int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
   if (ctx == NULL || other == 0 || ref == NULL)
     return HIVE_EINVAL;
   hive__actor_t *a = ctx->actor;
+  hive__life_t *life = hive__life(a);
   hive_t *h = ctx->node;
   hive__links_t *l = links_of(a);
   if (l == NULL || table(&l->monitoring) == NULL)
@@ -200,13 +204,13 @@ int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
   uint64_t r = atomic_fetch_add_explicit(&h->next_ref, 1, memory_order_relaxed) + 1;
   if (!hive__reftab_put(l->monitoring, r, other))
     return HIVE_ENOMEM;
-  hive__msg_t *msg = signal_new(HIVE__SIG_MONITOR, a->self, other, r, 0);
+  hive__msg_t *msg = signal_new(HIVE__SIG_MONITOR, life->self, other, r, 0);
   if (msg == NULL) {
     hive__reftab_take(l->monitoring, r, NULL);
     return HIVE_ENOMEM;
   }
   if (signal_send(h, msg) == HIVE_ENOPROC)
-    send_down(h, other, a->self, r, HIVE_REASON_NOPROC, 0, NULL); /* to ourselves */
+    send_down(h, other, life->self, r, HIVE_REASON_NOPROC, 0, NULL); /* to ourselves */
   *ref = r;
   return HIVE_OK;
 }
@@ -215,10 +219,11 @@ int hive_demonitor(hive_ctx_t *ctx, uint64_t ref) {
   if (ctx == NULL || ref == 0)
     return HIVE_EINVAL;
   hive__actor_t *a = ctx->actor;
+  hive__life_t *life = hive__life(a);
   uint64_t target;
-  if (a->links == NULL || !hive__reftab_take(a->links->monitoring, ref, &target))
+  if (life->links == NULL || !hive__reftab_take(life->links->monitoring, ref, &target))
     return HIVE_ENOTFOUND;
-  hive__msg_t *msg = signal_new(HIVE__SIG_DEMONITOR, a->self, target, ref, 0);
+  hive__msg_t *msg = signal_new(HIVE__SIG_DEMONITOR, life->self, target, ref, 0);
   if (msg != NULL)
     signal_send(ctx->node, msg); /* lets the target forget it; the DOWN filter does the rest */
   return HIVE_OK;
@@ -235,7 +240,7 @@ int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason) {
 int hive_trap_exit(hive_ctx_t *ctx, bool on) {
   if (ctx == NULL)
     return HIVE_EINVAL;
-  ctx->actor->trap_exit = on;
+  hive__life(ctx->actor)->trap_exit = on;
   return HIVE_OK;
 }
 
@@ -243,27 +248,28 @@ int hive_trap_exit(hive_ctx_t *ctx, bool on) {
 
 /* Records LINK/UNLINK/MONITOR/DEMONITOR; true if msg was one of them. */
 static bool signal_bookkeep(hive__actor_t *a, const hive__msg_t *msg) {
+  hive__life_t *life = hive__life(a);
   hive__links_t *l;
   switch (msg->signal) {
   case HIVE__SIG_LINK:
     if ((l = links_of(a)) != NULL && table(&l->linked) != NULL) {
       hive__reftab_put(l->linked, msg->pub.from, 1);
-      stat_set(&a->nlinks, l->linked);
+      stat_set(&life->nlinks, l->linked);
     }
     return true;
   case HIVE__SIG_UNLINK:
-    if ((l = a->links) != NULL && hive__reftab_take(l->linked, msg->pub.from, NULL))
-      stat_set(&a->nlinks, l->linked);
+    if ((l = life->links) != NULL && hive__reftab_take(l->linked, msg->pub.from, NULL))
+      stat_set(&life->nlinks, l->linked);
     return true;
   case HIVE__SIG_MONITOR:
     if ((l = links_of(a)) != NULL && table(&l->watchers) != NULL) {
       hive__reftab_put(l->watchers, msg->pub.ref, msg->pub.from);
-      stat_set(&a->nmonitors, l->watchers);
+      stat_set(&life->nmonitors, l->watchers);
     }
     return true;
   case HIVE__SIG_DEMONITOR:
-    if ((l = a->links) != NULL && hive__reftab_take(l->watchers, msg->pub.ref, NULL))
-      stat_set(&a->nmonitors, l->watchers);
+    if ((l = life->links) != NULL && hive__reftab_take(l->watchers, msg->pub.ref, NULL))
+      stat_set(&life->nmonitors, l->watchers);
     return true;
   default:
     return false;
@@ -275,11 +281,12 @@ void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg) {
 }
 
 hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) {
+  hive__life_t *life = hive__life(a);
   if (msg->signal == HIVE__SIG_DOWN) {
     /* Only for a monitor still held: none after hive_demonitor returned. */
-    if (a->links == NULL || !hive__reftab_take(a->links->monitoring, msg->pub.ref, NULL))
+    if (life->links == NULL || !hive__reftab_take(life->links->monitoring, msg->pub.ref, NULL))
       return NULL;
-    hive__msg_t *down = hive__msg_make(a->self, HIVE_TAG_DOWN, msg->pub.from, msg->pub.ref,
+    hive__msg_t *down = hive__msg_make(life->self, HIVE_TAG_DOWN, msg->pub.from, msg->pub.ref,
                                        HIVE__MSG_NOBOUND, msg->pub.data, msg->pub.len);
     return down;
   }
@@ -295,14 +302,14 @@ hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) 
   }
   if (sig.flags & HIVE__EXIT_FROM_LINK) {
     /* Only through a link we still have; it is gone now either way. */
-    if (a->links == NULL || !hive__reftab_take(a->links->linked, from, NULL))
+    if (life->links == NULL || !hive__reftab_take(life->links->linked, from, NULL))
       return NULL;
-    stat_set(&a->nlinks, a->links->linked);
+    stat_set(&life->nlinks, life->links->linked);
   }
-  if (a->trap_exit) /* a message, in the order the signals came */
-    return info_message(HIVE_TAG_EXIT, from, a->self, 0, sig.kind, sig.code, text,
+  if (life->trap_exit) /* a message, in the order the signals came */
+    return info_message(HIVE_TAG_EXIT, from, life->self, 0, sig.kind, sig.code, text,
                         HIVE__MSG_NOBOUND);
-  if (sig.kind != HIVE_REASON_NORMAL || from == a->self)
+  if (sig.kind != HIVE_REASON_NORMAL || from == life->self)
     hive__actor_decide_exit(a, sig.kind, sig.code, text);
   return NULL;
 }
@@ -316,50 +323,54 @@ void hive__signal_answer_dead(hive_t *h, hive_pid_t dead, const hive__msg_t *msg
 }
 
 void hive__links_end_owner(hive_t *h, hive__actor_t *a) {
-  hive__links_t *l = a->links;
+  hive__life_t *life = hive__life(a);
+  hive__links_t *l = life->links;
   if (l == NULL)
     return;
-  const hive_reason_t *r = &a->exit_reason;
+  const hive_reason_t *r = &life->exit_reason;
   ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
   ck_ht_entry_t *entry;
   if (l->linked != NULL)
     while (ck_ht_next(l->linked, &it, &entry))
-      hive__send_exit(h, a->self, (hive_pid_t)ck_ht_entry_key_direct(entry), r,
+      hive__send_exit(h, life->self, (hive_pid_t)ck_ht_entry_key_direct(entry), r,
                       HIVE__EXIT_FROM_LINK);
   it = (ck_ht_iterator_t)CK_HT_ITERATOR_INITIALIZER;
   if (l->watchers != NULL)
     while (ck_ht_next(l->watchers, &it, &entry))
-      send_down(h, a->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
+      send_down(h, life->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
                 (uint64_t)ck_ht_entry_key_direct(entry), r->kind, r->code, r->text);
   hive__reftab_destroy(l->linked);
   hive__reftab_destroy(l->monitoring);
   hive__reftab_destroy(l->watchers);
   free(l);
-  a->links = NULL;
-  atomic_store_explicit(&a->nlinks, 0, memory_order_relaxed);
-  atomic_store_explicit(&a->nmonitors, 0, memory_order_relaxed);
+  life->links = NULL;
+  atomic_store_explicit(&life->nlinks, 0, memory_order_relaxed);
+  atomic_store_explicit(&life->nmonitors, 0, memory_order_relaxed);
 }
 
 /* spawn_link: both sides at once; the caller holds both tokens. */
 int hive__link_both_owner(hive__actor_t *parent, hive__actor_t *child) {
+  hive__life_t *p = hive__life(parent);
+  hive__life_t *c = hive__life(child);
   hive__links_t *lp = links_of(parent), *lc = links_of(child);
   if (lp == NULL || lc == NULL || table(&lp->linked) == NULL || table(&lc->linked) == NULL)
     return HIVE_ENOMEM;
-  if (!hive__reftab_put(lp->linked, child->self, 1))
+  if (!hive__reftab_put(lp->linked, c->self, 1))
     return HIVE_ENOMEM;
-  if (!hive__reftab_put(lc->linked, parent->self, 1)) {
-    hive__reftab_take(lp->linked, child->self, NULL);
+  if (!hive__reftab_put(lc->linked, p->self, 1)) {
+    hive__reftab_take(lp->linked, c->self, NULL);
     return HIVE_ENOMEM;
   }
-  stat_set(&parent->nlinks, lp->linked);
-  stat_set(&child->nlinks, lc->linked);
+  stat_set(&p->nlinks, lp->linked);
+  stat_set(&c->nlinks, lc->linked);
   return HIVE_OK;
 }
 
 /* Undoes hive__link_both_owner when init failed: no signal is sent. */
 void hive__unlink_both_owner(hive__actor_t *parent, hive__actor_t *child) {
-  if (parent->links != NULL && hive__reftab_take(parent->links->linked, child->self, NULL))
-    stat_set(&parent->nlinks, parent->links->linked);
-  if (child->links != NULL && hive__reftab_take(child->links->linked, parent->self, NULL))
-    stat_set(&child->nlinks, child->links->linked);
+  hive__life_t *p = hive__life(parent), *c = hive__life(child);
+  if (p->links != NULL && hive__reftab_take(p->links->linked, c->self, NULL))
+    stat_set(&p->nlinks, p->links->linked);
+  if (c->links != NULL && hive__reftab_take(c->links->linked, p->self, NULL))
+    stat_set(&c->nlinks, c->links->linked);
 }

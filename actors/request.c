@@ -31,9 +31,10 @@ typedef struct hive__requests {
 } hive__requests_t;
 
 static hive__requests_t *requests_of(hive__actor_t *a) {
-  if (a->requests == NULL)
-    a->requests = calloc(1, sizeof(hive__requests_t));
-  return a->requests;
+  hive__life_t *life = hive__life(a);
+  if (life->requests == NULL)
+    life->requests = calloc(1, sizeof(hive__requests_t));
+  return life->requests;
 }
 
 static uint64_t request_new_ref(hive_t *h) {
@@ -133,7 +134,8 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   /* A worker must never block (use hive_request); an actor on the blocking
    * pool may, but not on itself. */
   hive__worker_t *w = hive__tls.worker;
-  if ((w != NULL && !w->blocking) || (hive__tls.actor != NULL && hive__tls.actor->self == to))
+  if ((w != NULL && !w->blocking) ||
+      (hive__tls.actor != NULL && hive__life(hive__tls.actor)->self == to))
     return HIVE_EDEADLK;
   hive__actor_t *a;
   hive__msg_t *msg;
@@ -205,6 +207,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
     return HIVE_EINVAL;
   hive_t *h = ctx->node;
   hive__actor_t *self = ctx->actor;
+  hive__life_t *me = hive__life(self);
   hive__requests_t *rq = requests_of(self);
   if (rq == NULL || (rq->pending == NULL && (rq->pending = hive__reftab_new()) == NULL))
     return HIVE_ENOMEM;
@@ -215,7 +218,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
     return rc;
   uint64_t ref = request_new_ref(h), timer = 0;
   if (timeout_ms >= 0)
-    rc = hive__timer_arm(h, self->self, HIVE_TAG_TIMEOUT, ref, HIVE__MSG_ANSWER, NULL, 0,
+    rc = hive__timer_arm(h, me->self, HIVE_TAG_TIMEOUT, ref, HIVE__MSG_ANSWER, NULL, 0,
                          (uint64_t)timeout_ms * 1000000u, 0, &timer);
   if (rc == HIVE_OK && !hive__reftab_put(rq->pending, ref, timer))
     rc = HIVE_ENOMEM;
@@ -226,7 +229,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
     return rc;
   }
   msg->pub.ref = ref;
-  msg->pub.from = self->self;
+  msg->pub.from = me->self;
   rc = hive__push_user(h, a, msg);
   if (rc != HIVE_OK) {
     hive__reftab_take(rq->pending, ref, NULL);
@@ -260,32 +263,35 @@ int hive_reply(hive_ctx_t *ctx, const hive_msg_t *request, const void *data, siz
   if (!request_is_request(request))
     return HIVE_EINVAL;
   hive__actor_t *a = ctx->actor;
-  if (a->current != NULL && request == &a->current->pub) {
-    if (a->current_replied)
+  hive__life_t *life = hive__life(a);
+  if (life->current != NULL && request == &life->current->pub) {
+    if (life->current_replied)
       return HIVE_EALREADY;
-    a->current_replied = true;
+    life->current_replied = true;
   } else {
     /* A reply deferred from an earlier call, through a saved copy. */
-    hive__requests_t *rq = a->requests;
+    hive__requests_t *rq = life->requests;
     uint64_t owed_to;
     if (rq == NULL || !hive__reftab_take(rq->owed, request->ref, &owed_to) ||
         owed_to != request->from)
       return HIVE_EALREADY;
   }
-  return request_answer(ctx->node, a->self, request->from, request->ref, HIVE_TAG_REPLY, data, len);
+  return request_answer(ctx->node, life->self, request->from, request->ref, HIVE_TAG_REPLY, data,
+                        len);
 }
 
 /* ---- owner-side hooks, called from actor.c -------------------------------- */
 
 void hive__request_handled_owner(hive_t *h, hive__actor_t *a, const hive__msg_t *msg) {
-  if (a->current_replied || !request_is_request(&msg->pub))
+  hive__life_t *life = hive__life(a);
+  if (life->current_replied || !request_is_request(&msg->pub))
     return;
   hive__requests_t *rq = requests_of(a);
   if (rq != NULL && (rq->owed != NULL || (rq->owed = hive__reftab_new()) != NULL) &&
       hive__reftab_put(rq->owed, msg->pub.ref, msg->pub.from))
     return;
   /* No memory to remember the debt: the requester must not wait forever. */
-  request_answer(h, a->self, msg->pub.from, msg->pub.ref, HIVE_TAG_NOPROC, NULL, 0);
+  request_answer(h, life->self, msg->pub.from, msg->pub.ref, HIVE_TAG_NOPROC, NULL, 0);
 }
 
 void hive__request_fail_queued(hive_t *h, hive_pid_t from, const hive__msg_t *msg) {
@@ -294,7 +300,7 @@ void hive__request_fail_queued(hive_t *h, hive_pid_t from, const hive__msg_t *ms
 }
 
 bool hive__request_accept_owner(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
-  hive__requests_t *rq = a->requests;
+  hive__requests_t *rq = hive__life(a)->requests;
   if (msg->flags & HIVE__MSG_RECV_TIMEOUT) {
     if (rq == NULL || rq->recv_timer == 0 || msg->pub.ref != rq->recv_seq)
       return false; /* disarmed or re-armed since */
@@ -314,7 +320,7 @@ bool hive__request_accept_owner(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
 }
 
 void hive__request_note_message_owner(hive_t *h, hive__actor_t *a) {
-  hive__requests_t *rq = a->requests;
+  hive__requests_t *rq = hive__life(a)->requests;
   if (rq != NULL && rq->recv_timer != 0) {
     hive__timer_cancel(h, rq->recv_timer);
     rq->recv_timer = 0;
@@ -323,20 +329,21 @@ void hive__request_note_message_owner(hive_t *h, hive__actor_t *a) {
 }
 
 void hive__request_end_owner(hive_t *h, hive__actor_t *a) {
-  hive__requests_t *rq = a->requests;
+  hive__life_t *life = hive__life(a);
+  hive__requests_t *rq = life->requests;
   if (rq == NULL)
     return;
   if (rq->owed != NULL) {
     ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
     ck_ht_entry_t *entry;
     while (ck_ht_next(rq->owed, &it, &entry))
-      request_answer(h, a->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
+      request_answer(h, life->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
                      (uint64_t)ck_ht_entry_key_direct(entry), HIVE_TAG_NOPROC, NULL, 0);
   }
   hive__reftab_destroy(rq->owed);
   hive__reftab_destroy(rq->pending);
   free(rq);
-  a->requests = NULL;
+  life->requests = NULL;
 }
 
 int hive_receive_timeout(hive_ctx_t *ctx, int timeout_ms) {
@@ -351,6 +358,7 @@ int hive_receive_timeout(hive_ctx_t *ctx, int timeout_ms) {
   if (rq == NULL)
     return HIVE_ENOMEM;
   rq->recv_seq++;
-  return hive__timer_arm(h, a->self, HIVE_TAG_TIMEOUT, rq->recv_seq, HIVE__MSG_RECV_TIMEOUT, NULL,
-                         0, (uint64_t)timeout_ms * 1000000u, 0, &rq->recv_timer);
+  return hive__timer_arm(h, hive__life(a)->self, HIVE_TAG_TIMEOUT, rq->recv_seq,
+                         HIVE__MSG_RECV_TIMEOUT, NULL, 0, (uint64_t)timeout_ms * 1000000u, 0,
+                         &rq->recv_timer);
 }

@@ -8,8 +8,9 @@
  * Ownership of an actor slot (struct hive__actor):
  *   - Slots live in chunks that are never freed before hive_stop, so a
  *     sender holding a stale pointer can always touch the mailbox safely.
- *   - Fields marked "token" belong to whoever holds the mailbox token (see
- *     mailbox.h): the worker running a turn, or hive_spawn during init.
+ *   - The token holder (see mailbox.h: the worker running a turn, or
+ *     hive_spawn during init) owns the incarnation; the fields that only the
+ *     actor layer uses live in the `life` bytes, laid out by actors/actor.h.
  *   - Fields marked "atomic" may be read by any thread.
  */
 #ifndef HIVE_RUNTIME_H
@@ -33,6 +34,9 @@
 #define HIVE__RUNQ_SIZE 4096 /* power of two; holds RUNQ_SIZE - 1 actors */
 #define HIVE__CHUNK_SHIFT 10 /* 1024 slots a chunk */
 #define HIVE__CHUNK_SLOTS (1u << HIVE__CHUNK_SHIFT)
+/* Bytes of a slot the actor layer lays out (hive__life_t in actors/actor.h,
+ * which checks that it fits). */
+#define HIVE__LIFE_SIZE 144
 
 struct hive__name;
 typedef struct hive__timer hive__timer_t;
@@ -54,61 +58,31 @@ typedef struct hive__actor {
   hive__mailbox_t mb;
 
   /* Read on every send, written only when an incarnation begins or ends,
-   * so this line stays in every core's cache. */
+   * so this line stays in every core's cache. Set at spawn, before the pid
+   * is published. */
   _Atomic hive_pid_t alive_pid;         /* the pid while it accepts messages, else 0 */
   _Atomic hive_pid_t pid;               /* the incarnation until its slot is freed */
-  hive_pid_t self;                      /* token */
-  const hive_behaviour_t *behaviour;    /* token */
   _Atomic(const char *) behaviour_name; /* atomic: for statistics */
-  void *state_block;                    /* token; owned: state_size bytes, freed at exit */
-  /* Set at spawn, before the pid is published. */
-  _Atomic hive_pid_t parent; /* the actor that spawned it, 0 if none */
-  _Atomic uint64_t restarts; /* given by the supervisor that restarted it */
-  bool blocking;             /* runs on the blocking pool */
-  _Atomic bool supervisor;   /* a supervisor */
-  bool trap_faults;          /* HIVE_SPAWN_TRAP_FAULTS */
+  _Atomic hive_pid_t parent;            /* the actor that spawned it, 0 if none */
+  _Atomic uint64_t restarts;            /* given by the supervisor that restarted it */
+  bool blocking;                        /* runs on the blocking pool */
+  _Atomic bool supervisor;              /* a supervisor */
 
   /* Written every turn: by the owner, and by whoever schedules it. */
-  _Atomic int state; /* HIVE_ACTOR_* */
+  _Alignas(HIVE__CACHELINE) _Atomic int state; /* HIVE_ACTOR_* */
 
-  /* token: the incarnation's own fields. */
-  /* A turn goes on while turn_ends, both flags read in one load, is 0. */
-  union {
-    struct {
-      bool exiting;  /* an exit has been decided; no more handlers run */
-      bool yielding; /* hive_yield: the turn ends after this handler */
-    };
-    uint16_t turn_ends;
-  };
-  bool retiring; /* exited: free the slot once the mailbox is empty */
-  hive_reason_t exit_reason;
-  char *exit_text; /* owned copy of exit_reason.text */
+  /* The actor layer's own part of the slot: its token fields and the
+   * statistics only a turn writes, laid out by actors/actor.h
+   * (hive__life_t, reached through hive__life). runtime/ never reads it;
+   * it sits here, on the line a turn writes anyway. */
+  _Alignas(8) unsigned char life[HIVE__LIFE_SIZE];
 
-  /* atomic, single writer (the token holder): statistics ("Statistics" below). */
-  _Atomic uint64_t processed;
+  /* atomic, single writer (the token holder): statistics. */
   _Atomic uint64_t dead_letters;
-  _Atomic uint64_t handler_ns;     /* estimated total of handler calls */
-  _Atomic uint64_t handler_max_ns; /* longest handler call timed */
-  _Atomic uint64_t wait_max_ns;    /* longest a stamped message waited */
-  bool time_every_call;            /* token: its handlers are slow; time them all */
+  _Atomic uint64_t long_handlers; /* atomic: written by the watchdog */
 
   /* Under hive.names_lock. */
   _Atomic(struct hive__name *) name;
-
-  /* token: links, monitors and signals (actors/links.c). */
-  bool trap_exit;                 /* exit signals arrive as messages */
-  bool failed_itself;             /* its own callback's result or fault ended it */
-  uint32_t last_tag;              /* of the last message handled: crash reports */
-  int64_t sys_extra;              /* system messages hive_checkpoint took this turn */
-  struct hive__links *links;      /* owned; NULL until the actor needs it */
-  _Atomic uint64_t nlinks;        /* atomic, single writer: statistics */
-  _Atomic uint64_t nmonitors;     /* atomic, single writer: statistics */
-  _Atomic uint64_t long_handlers; /* atomic: written by the watchdog */
-
-  /* token: request state (actors/request.c). */
-  hive__msg_t *current;            /* the message handle() is running for */
-  bool current_replied;            /* hive_reply answered it */
-  struct hive__requests *requests; /* owned; NULL until the actor needs it */
 
   /* Timers aimed at this slot; under hive.timers.lock. */
   _Atomic(hive__timer_t *) timers; /* atomic: read without the lock as a hint */
