@@ -150,47 +150,63 @@ sup_child_t *hive__sup_child_clone(const sup_child_t *template, const void *arg,
   return c;
 }
 
-/* A supervisor spec deep-copied into one allocation per part, so a
- * supervisor child can be restarted long after the caller's spec is gone. */
+/* Copies src into dst with copies of its own of the id, the spawn options
+ * and their name, and the argument (deep for a supervisor child). False on
+ * no memory: dst then holds what was copied, for sup_spec_free. */
+static bool child_spec_copy(hive_child_spec_t *dst, const hive_child_spec_t *src) {
+  *dst = (hive_child_spec_t){.behaviour = src->behaviour,
+                             .restart = src->restart,
+                             .shutdown_ms = src->shutdown_ms,
+                             .type = src->type,
+                             .significant = src->significant};
+  if (src->id != NULL && (dst->id = strdup(src->id)) == NULL)
+    return false;
+  if (src->opts != NULL) {
+    hive_spawn_opts_t *opts = malloc(sizeof(*opts));
+    if (opts == NULL)
+      return false;
+    *opts = *src->opts;
+    opts->name = NULL;
+    dst->opts = opts;
+    if (src->opts->name != NULL && (opts->name = strdup(src->opts->name)) == NULL)
+      return false;
+  }
+  if (src->arg_len == 0)
+    return true;
+  if (src->behaviour == hive_sup_behaviour())
+    dst->arg = sup_spec_copy(src->arg);
+  else if ((dst->arg = malloc(src->arg_len)) != NULL)
+    memcpy((void *)dst->arg, src->arg, src->arg_len);
+  if (dst->arg == NULL)
+    return false;
+  dst->arg_len = src->arg_len;
+  return true;
+}
+
+/* A supervisor spec deep-copied, so a supervisor child can be restarted
+ * long after the caller's spec is gone: its nested supervisor then gets
+ * the copy as its argument. */
 static hive_sup_spec_t *sup_spec_copy(const hive_sup_spec_t *spec) {
-  hive_sup_spec_t *copy = calloc(1, sizeof(*copy));
+  hive_sup_spec_t *copy = malloc(sizeof(*copy));
   if (copy == NULL)
     return NULL;
   *copy = *spec;
   copy->children = NULL;
-  hive_child_spec_t *children =
-      spec->nchildren > 0 ? calloc(spec->nchildren, sizeof(*children)) : NULL;
-  if (spec->nchildren > 0 && children == NULL) {
+  copy->nchildren = 0;
+  if (spec->nchildren == 0)
+    return copy;
+  hive_child_spec_t *children = calloc(spec->nchildren, sizeof(*children));
+  if (children == NULL) {
     free(copy);
     return NULL;
   }
   copy->children = children;
   for (size_t i = 0; i < spec->nchildren; i++) {
-    sup_child_t *c = hive__sup_child_copy(&spec->children[i], NULL, 0);
-    if (c == NULL) {
-      copy->nchildren = i;
+    copy->nchildren = i + 1; /* what sup_spec_free must free */
+    if (!child_spec_copy(&children[i], &spec->children[i])) {
       sup_spec_free(copy);
       return NULL;
     }
-    children[i] = (hive_child_spec_t){.id = c->id,
-                                      .behaviour = c->behaviour,
-                                      .arg = c->arg,
-                                      .arg_len = c->arg_len,
-                                      .restart = c->restart,
-                                      .shutdown_ms = spec->children[i].shutdown_ms,
-                                      .type = c->type,
-                                      .significant = c->significant};
-    hive_spawn_opts_t *opts = NULL;
-    if (spec->children[i].opts != NULL && (opts = malloc(sizeof(*opts))) != NULL) {
-      *opts = *spec->children[i].opts;
-      opts->name = c->opts.name;
-      c->opts.name = NULL; /* now owned by opts */
-    }
-    children[i].opts = opts;
-    free((char *)c->opts.name); /* NULL unless the opts copy failed */
-    c->id = NULL;               /* owned by the copy now */
-    c->arg = NULL;
-    free(c);
   }
   return copy;
 }
