@@ -136,3 +136,57 @@ Test(tree, hive_stop_ends_top_level_supervisors_in_reverse_start_order_then_othe
   cr_assert_str_eq(log_since(mark), "stop:second stop:first stop:loose",
                    "the last started supervisor first, actors outside any tree last");
 }
+
+/* Starts top over "mid" over worker "w" (registered as "w-name"), every
+ * spec, argument and name on this stack frame, which is scribbled over
+ * before returning: whatever runs later runs from the supervisors' copies. */
+static hive_pid_t start_from_a_frame_that_goes_away(hive_t *h) {
+  char id_w[] = "w", id_mid[] = "mid", name[] = "w-name";
+  w_arg_t w = {"w", 0};
+  hive_child_spec_t worker;
+  w_specs(&worker, &w, 1, HIVE_RESTART_PERMANENT);
+  worker.id = id_w;
+  hive_spawn_opts_t opts;
+  hive_spawn_opts_init(&opts);
+  opts.name = name;
+  worker.opts = &opts;
+  hive_sup_spec_t mid;
+  hive_sup_spec_init(&mid);
+  mid.intensity = 1;
+  mid.period_s = 60;
+  mid.children = &worker;
+  mid.nchildren = 1;
+  hive_child_spec_t mid_child;
+  hive_child_spec_init(&mid_child);
+  mid_child.id = id_mid;
+  mid_child.behaviour = hive_sup_behaviour();
+  mid_child.arg = &mid;
+  mid_child.arg_len = sizeof(mid);
+  mid_child.type = HIVE_CHILD_SUPERVISOR;
+  hive_pid_t top = sup_with_intensity(h, HIVE_SUP_ONE_FOR_ONE, &mid_child, 1, 10, 60);
+  memset(id_w, 'x', sizeof(id_w) - 1);
+  memset(id_mid, 'x', sizeof(id_mid) - 1);
+  memset(name, 'x', sizeof(name) - 1);
+  memset(&w, 0xa5, sizeof(w));
+  memset(&worker, 0xa5, sizeof(worker));
+  memset(&opts, 0xa5, sizeof(opts));
+  memset(&mid, 0xa5, sizeof(mid));
+  memset(&mid_child, 0xa5, sizeof(mid_child));
+  return top;
+}
+
+Test(tree, a_nested_supervisor_restarts_from_its_own_copy_of_the_spec) {
+  hive_t *h = test_start(0);
+  hive_pid_t top = start_from_a_frame_that_goes_away(h);
+  hive_pid_t mid = child_pid(h, top, "mid");
+  cr_assert_neq(mid, 0);
+  crash_w(h, mid);
+  crash_w(h, mid); /* the second failure in 60 s: mid gives up, top restarts it */
+  TEST_JOIN(h, mid);
+  hive_pid_t mid2 = child_pid(h, top, "mid");
+  cr_assert_neq(mid2, 0, "the parent restarted mid from its copy");
+  hive_pid_t w = child_pid(h, mid2, "w");
+  cr_assert_neq(w, 0, "mid's restart started w from the copy of mid's spec");
+  cr_assert_eq(hive_whereis(h, "w-name"), w, "with the name from the copied spawn options");
+  hive_stop(h);
+}
