@@ -31,6 +31,7 @@
 
 #include "admin.h"
 #include "hive/sup.h"
+#include "util/pack.h"
 
 #define ADMIN_CLIENTS_MAX 32
 #define ADMIN_TREE_DEPTH_MAX 32 /* supervisors nested deeper are cut off */
@@ -54,78 +55,17 @@ typedef struct hive__admin {
   admin_client_t clients[ADMIN_CLIENTS_MAX];
 } hive__admin_t;
 
-/* ---- names --------------------------------------------------------------- */
-
-const char *hive__admin_state_name(int state) {
-  static const char *const names[] = {"idle", "queued", "running", "exiting"};
-  return state >= 0 && state < 4 ? names[state] : "unknown";
-}
-
-/* ---- packing replies ----------------------------------------------------- */
-
-static void pack_str(msgpack_packer *pk, const char *s) {
-  size_t n = strlen(s);
-  msgpack_pack_str(pk, n);
-  msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_key_str(msgpack_packer *pk, const char *key, const char *value) {
-  pack_str(pk, key);
-  pack_str(pk, value);
-}
-
-static void pack_key_u64(msgpack_packer *pk, const char *key, uint64_t value) {
-  pack_str(pk, key);
-  msgpack_pack_uint64(pk, value);
-}
-
-static void pack_key_pid(msgpack_packer *pk, const char *key, hive_pid_t pid) {
-  char text[HIVE_PID_STRLEN] = "";
-  if (pid != 0)
-    hive_pid_format(pid, text, sizeof(text));
-  pack_key_str(pk, key, text);
-}
-
-/* One actor's statistics as a map (docs/admin-protocol.md, "actor"). */
-static void admin_pack_actor(msgpack_packer *pk, const hive_actor_stats_t *s) {
-  msgpack_pack_map(pk, 20);
-  pack_key_pid(pk, "pid", s->pid);
-  pack_key_str(pk, "name", s->name);
-  pack_key_str(pk, "behaviour", s->behaviour);
-  pack_key_str(pk, "state", hive__admin_state_name(s->state));
-  pack_key_u64(pk, "mailbox_len", s->mailbox_len);
-  pack_key_u64(pk, "mailbox_hwm", s->mailbox_hwm);
-  pack_key_u64(pk, "capacity", s->capacity);
-  pack_key_u64(pk, "enqueued", s->enqueued);
-  pack_key_u64(pk, "processed", s->processed);
-  pack_key_u64(pk, "dropped", s->dropped);
-  pack_key_u64(pk, "dead_letters", s->dead_letters);
-  pack_key_u64(pk, "handler_ns", s->handler_ns);
-  pack_key_u64(pk, "handler_max_ns", s->handler_max_ns);
-  pack_key_u64(pk, "max_wait_ns", s->max_wait_ns);
-  pack_key_u64(pk, "long_handlers", s->long_handlers);
-  pack_key_u64(pk, "restarts", s->restarts);
-  pack_key_u64(pk, "links", s->links);
-  pack_key_u64(pk, "monitors", s->monitors);
-  pack_key_pid(pk, "parent", s->parent);
-  pack_str(pk, "supervisor");
-  if (s->supervisor)
-    msgpack_pack_true(pk);
-  else
-    msgpack_pack_false(pk);
-}
-
 static void pack_ok(msgpack_packer *pk, uint32_t more_pairs) {
   msgpack_pack_map(pk, 1 + more_pairs);
-  pack_str(pk, "ok");
+  hive__pack_str(pk, "ok");
   msgpack_pack_true(pk);
 }
 
 static void pack_error(msgpack_packer *pk, const char *text) {
   msgpack_pack_map(pk, 2);
-  pack_str(pk, "ok");
+  hive__pack_str(pk, "ok");
   msgpack_pack_false(pk);
-  pack_key_str(pk, "error", text);
+  hive__pack_key_str(pk, "error", text);
 }
 
 hive_pid_t *hive__admin_all_pids(hive_t *h, size_t *n) {
@@ -161,10 +101,10 @@ static void admin_ps(hive_t *h, msgpack_packer *pk) {
     return;
   }
   pack_ok(pk, 1);
-  pack_str(pk, "actors");
+  hive__pack_str(pk, "actors");
   msgpack_pack_array(pk, live);
   for (size_t i = 0; i < live; i++)
-    admin_pack_actor(pk, &stats[i]);
+    hive__pack_actor_stats(pk, &stats[i]);
   free(stats);
 }
 
@@ -195,8 +135,8 @@ static void admin_stats(hive_t *h, msgpack_packer *pk, const char *target) {
     pack_error(pk, "the actor ended");
   } else {
     pack_ok(pk, 1);
-    pack_str(pk, "actor");
-    admin_pack_actor(pk, &s);
+    hive__pack_str(pk, "actor");
+    hive__pack_actor_stats(pk, &s);
   }
 }
 
@@ -210,7 +150,7 @@ static void admin_kill(hive_t *h, msgpack_packer *pk, const char *target) {
   } else {
     hive_log(h, HIVE_LOG_INFO, "admin socket: killed %s", target);
     pack_ok(pk, 1);
-    pack_key_pid(pk, "pid", pid);
+    hive__pack_key_pid(pk, "pid", pid);
   }
 }
 
@@ -244,13 +184,13 @@ static void admin_pack_node(hive_t *h, msgpack_packer *pk, hive_pid_t pid, const
   hive_child_info_t *kids =
       supervisor && pid != 0 && depth < ADMIN_TREE_DEPTH_MAX ? admin_children(h, pid, &n) : NULL;
   msgpack_pack_map(pk, 7);
-  pack_key_pid(pk, "pid", pid);
-  pack_key_str(pk, "id", id);
-  pack_key_str(pk, "name", s.name);
-  pack_key_str(pk, "behaviour", s.behaviour);
-  pack_key_str(pk, "type", supervisor ? "supervisor" : "worker");
-  pack_key_u64(pk, "restarts", restarts);
-  pack_str(pk, "children");
+  hive__pack_key_pid(pk, "pid", pid);
+  hive__pack_key_str(pk, "id", id);
+  hive__pack_key_str(pk, "name", s.name);
+  hive__pack_key_str(pk, "behaviour", s.behaviour);
+  hive__pack_key_str(pk, "type", supervisor ? "supervisor" : "worker");
+  hive__pack_key_u64(pk, "restarts", restarts);
+  hive__pack_str(pk, "children");
   msgpack_pack_array(pk, n);
   for (size_t i = 0; i < n; i++)
     admin_pack_node(h, pk, kids[i].pid, kids[i].id, kids[i].type == HIVE_CHILD_SUPERVISOR,
@@ -276,7 +216,7 @@ static void admin_tree(hive_t *h, msgpack_packer *pk) {
       pids[roots++] = pids[i];
   }
   pack_ok(pk, 1);
-  pack_str(pk, "tree");
+  hive__pack_str(pk, "tree");
   msgpack_pack_array(pk, roots);
   for (size_t i = 0; i < roots; i++)
     admin_pack_node(h, pk, pids[i], "", true, 0, 0);
@@ -289,41 +229,37 @@ static void admin_node(hive_t *h, msgpack_packer *pk) {
   hive_node_stats_t ns;
   hive_node_stats(h, &ns);
   pack_ok(pk, 2);
-  pack_str(pk, "node");
+  hive__pack_str(pk, "node");
   msgpack_pack_map(pk, 11);
-  pack_key_u64(pk, "workers", ns.workers);
-  pack_key_u64(pk, "blocking_workers", ns.blocking_workers);
-  pack_key_u64(pk, "actors_alive", ns.actors_alive);
-  pack_key_u64(pk, "actors_spawned", ns.actors_spawned);
-  pack_key_u64(pk, "actors_exited", ns.actors_exited);
-  pack_str(pk, "exits");
+  hive__pack_key_u64(pk, "workers", ns.workers);
+  hive__pack_key_u64(pk, "blocking_workers", ns.blocking_workers);
+  hive__pack_key_u64(pk, "actors_alive", ns.actors_alive);
+  hive__pack_key_u64(pk, "actors_spawned", ns.actors_spawned);
+  hive__pack_key_u64(pk, "actors_exited", ns.actors_exited);
+  hive__pack_str(pk, "exits");
   msgpack_pack_map(pk, HIVE_REASON_KINDS);
   for (int k = 0; k < HIVE_REASON_KINDS; k++)
-    pack_key_u64(pk, hive__reason_name(k), ns.exits[k]);
-  pack_key_u64(pk, "messages", ns.messages);
-  pack_key_u64(pk, "dead_letters", ns.dead_letters);
-  pack_key_u64(pk, "dropped", ns.dropped);
-  pack_key_u64(pk, "late_replies", ns.late_replies);
-  pack_key_u64(pk, "restarts", ns.restarts);
+    hive__pack_key_u64(pk, hive__reason_name(k), ns.exits[k]);
+  hive__pack_key_u64(pk, "messages", ns.messages);
+  hive__pack_key_u64(pk, "dead_letters", ns.dead_letters);
+  hive__pack_key_u64(pk, "dropped", ns.dropped);
+  hive__pack_key_u64(pk, "late_replies", ns.late_replies);
+  hive__pack_key_u64(pk, "restarts", ns.restarts);
   unsigned threads = ns.workers + ns.blocking_workers;
-  pack_str(pk, "workers");
+  hive__pack_str(pk, "workers");
   msgpack_pack_array(pk, threads);
   for (unsigned i = 0; i < threads; i++) {
     hive_worker_stats_t w;
     hive_worker_stats(h, i, &w);
     msgpack_pack_map(pk, 8);
-    pack_key_u64(pk, "index", w.index);
-    pack_str(pk, "blocking");
-    if (w.blocking)
-      msgpack_pack_true(pk);
-    else
-      msgpack_pack_false(pk);
-    pack_key_u64(pk, "turns", w.turns);
-    pack_key_u64(pk, "messages", w.messages);
-    pack_key_u64(pk, "steals_tried", w.steals_tried);
-    pack_key_u64(pk, "steals_won", w.steals_won);
-    pack_key_u64(pk, "parks", w.parks);
-    pack_key_u64(pk, "busy_ns", w.busy_ns);
+    hive__pack_key_u64(pk, "index", w.index);
+    hive__pack_key_bool(pk, "blocking", w.blocking);
+    hive__pack_key_u64(pk, "turns", w.turns);
+    hive__pack_key_u64(pk, "messages", w.messages);
+    hive__pack_key_u64(pk, "steals_tried", w.steals_tried);
+    hive__pack_key_u64(pk, "steals_won", w.steals_won);
+    hive__pack_key_u64(pk, "parks", w.parks);
+    hive__pack_key_u64(pk, "busy_ns", w.busy_ns);
   }
 }
 
@@ -335,7 +271,7 @@ static void admin_metrics(hive_t *h, msgpack_packer *pk) {
     return;
   }
   pack_ok(pk, 1);
-  pack_str(pk, "text");
+  hive__pack_str(pk, "text");
   msgpack_pack_str(pk, len);
   msgpack_pack_str_body(pk, text, len);
   free(text);

@@ -24,7 +24,4 @@ void hive__admin_stop(hive_t *h);
  * memory. */
 hive_pid_t *hive__admin_all_pids(hive_t *h, size_t *n);
 
-/* The name of a HIVE_ACTOR_* state. */
-const char *hive__admin_state_name(int state);
-
 #endif /* HIVE_ADMIN_H */

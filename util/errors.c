@@ -33,7 +33,7 @@ static const struct {
     {HIVE_ECRASHED, "HIVE_ECRASHED", "callback crashed"},
     {HIVE_ERUNNING, "HIVE_ERUNNING", "child is running"},
     {HIVE_EPAYLOAD, "HIVE_EPAYLOAD", "payload malformed or not of the expected types"},
-    {HIVE_EADDRINUSE, "HIVE_EADDRINUSE", "socket path in use"},
+    {HIVE_EADDRINUSE, "HIVE_EADDRINUSE", "address or socket path in use"},
 };
 
 const char *hive_strerror(int err) {
