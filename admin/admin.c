@@ -10,10 +10,9 @@
  * not msgpack, not a map) gets an error reply and ends that connection
  * only; the node logs why and goes on.
  *
- * The socket file is created with mode 0600 (fchmod on the socket before
- * bind, which Linux applies to the file) and removed at hive_stop. A stale
- * file left by a process that died, a socket nobody listens on, is
- * replaced; a live one, or a file that is not a socket, is not touched.
+ * The socket file has mode 0600 (util/unix_listen.c) and is removed at
+ * hive_stop. A stale file left by a process that died is replaced; a live
+ * socket, or a file that is not a socket, is not touched.
  */
 #define _GNU_SOURCE /* accept4, SOCK_CLOEXEC */
 #include <errno.h>
@@ -23,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <msgpack.h>
@@ -32,6 +29,7 @@
 #include "admin.h"
 #include "hive/sup.h"
 #include "util/pack.h"
+#include "util/unix_listen.h"
 
 #define ADMIN_CLIENTS_MAX 32
 #define ADMIN_TREE_DEPTH_MAX 32 /* supervisors nested deeper are cut off */
@@ -519,49 +517,6 @@ static void *admin_main(void *arg) {
 
 /* ---- start and stop ------------------------------------------------------ */
 
-/* A socket file nobody listens on: left by a process that died. */
-static bool admin_stale(const char *path, const struct sockaddr_un *addr) {
-  struct stat st;
-  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
-    return false;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return false;
-  bool refused =
-      connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 && errno == ECONNREFUSED;
-  close(fd);
-  return refused;
-}
-
-static int admin_listen(hive__admin_t *ad) {
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(ad->path) >= sizeof(addr.sun_path))
-    return HIVE_ENAMETOOLONG;
-  strcpy(addr.sun_path, ad->path);
-  ad->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (ad->listen_fd < 0)
-    return HIVE_ESYS;
-  /* The file gets the socket's mode: never readable by others, even for
-   * the moment between bind and chmod. */
-  fchmod(ad->listen_fd, S_IRUSR | S_IWUSR);
-  int rc = bind(ad->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
-  if (rc != 0 && errno == EADDRINUSE && admin_stale(ad->path, &addr)) {
-    unlink(ad->path);
-    rc = bind(ad->listen_fd, (struct sockaddr *)&addr, sizeof(addr));
-  }
-  if (rc != 0) {
-    int err = errno;
-    close(ad->listen_fd);
-    return err == EADDRINUSE ? HIVE_EADDRINUSE : HIVE_ESYS;
-  }
-  if (chmod(ad->path, S_IRUSR | S_IWUSR) != 0 || listen(ad->listen_fd, 16) != 0) {
-    close(ad->listen_fd);
-    unlink(ad->path);
-    return HIVE_ESYS;
-  }
-  return HIVE_OK;
-}
-
 int hive__admin_start(hive_t *h, const char *path) {
   if (path == NULL)
     return HIVE_OK;
@@ -573,7 +528,7 @@ int hive__admin_start(hive_t *h, const char *path) {
   ad->h = h;
   for (int i = 0; i < ADMIN_CLIENTS_MAX; i++)
     ad->clients[i].fd = -1;
-  int rc = admin_listen(ad);
+  int rc = hive__unix_listen(ad->path, 16, &ad->listen_fd);
   if (rc != HIVE_OK)
     goto fail;
   rc = HIVE_ESYS;
