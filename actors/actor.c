@@ -559,6 +559,25 @@ int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len
   return rc;
 }
 
+int hive__send_internal(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len) {
+  hive__msg_t *msg = hive__msg_make(to, tag, 0, 0, HIVE__MSG_NOBOUND, NULL, 0);
+  if (msg == NULL) {
+    free(buf);
+    return HIVE_ENOMEM;
+  }
+  if (len > 0) {
+    msg->pub.data = buf;
+    msg->pub.len = len;
+    msg->flags |= HIVE__MSG_OWNED;
+  } else {
+    free(buf);
+  }
+  int rc = hive__deliver(h, msg);
+  if (rc != HIVE_OK && len > 0)
+    free(buf); /* a failed delivery leaves an owned buffer to us */
+  return rc;
+}
+
 int hive__actor_stop_now(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
   hive__actor_t *a = hive__lookup_live(h, pid);
   if (a == NULL)

@@ -75,6 +75,18 @@ struct hive_ctx {
 #define HIVE__EXIT_UNTRAPPABLE 1u /* hive_kill */
 #define HIVE__EXIT_FROM_LINK 2u   /* a linked actor ended */
 
+/* Tags from HIVE__TAG_INTERNAL up to HIVE_TAG_USER - 1 are for the layers
+ * above actors/ to talk to actors of their own: no public call sends them.
+ * Each folder keeps to its block. */
+#define HIVE__TAG_INTERNAL 32
+#define HIVE__TAG_GATEWAY 32 /* gateway/: 32 .. 39 */
+
+/* Sends an internal message (tag below HIVE_TAG_USER, from 0) to `to`,
+ * giving it buf (malloc'd; len bytes, may be 0): the buffer is freed if
+ * the message cannot be delivered. Never refused by a mailbox bound.
+ * HIVE_ENOPROC (a dead letter), HIVE_ENOMEM. Any thread. */
+int hive__send_internal(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len);
+
 /* What the layers above may add to a spawn. */
 typedef struct hive__spawn_extra {
   uint64_t restarts; /* shown in the child's statistics */

@@ -16,6 +16,7 @@
 
 #include "actors/actor.h"
 #include "admin/admin.h"
+#include "gateway/gateway.h"
 #include "runtime/runtime.h"
 
 /* How often hive_stop re-asks actors spawned during its first round. */
@@ -91,9 +92,13 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_sched;
   if ((rc = hive__admin_start(h, cfg != NULL ? cfg->admin_socket : NULL)) != HIVE_OK)
     goto fail_watchdog;
+  if ((rc = hive__gateway_start(h, cfg)) != HIVE_OK)
+    goto fail_admin;
   *out = h;
   return HIVE_OK;
 
+fail_admin:
+  hive__admin_stop(h);
 fail_watchdog:
   hive__watchdog_stop(h);
 fail_sched:
@@ -115,6 +120,7 @@ fail_cond:
 fail_lock:
   pthread_mutex_destroy(&h->stop_lock);
 fail_node:
+  free(h->stop_first);
   free(h);
   return rc;
 }
@@ -149,13 +155,8 @@ static void node_stop_first(hive_t *h) {
   }
 }
 
-int hive_stop(hive_t *h) {
-  if (h == NULL)
-    return HIVE_EINVAL;
-  if (hive__tls.node == h)
-    return HIVE_EDEADLK;
-  hive__admin_stop(h); /* no inspector's request meets a node half gone */
-  node_stop_first(h);  /* spawns still work: a supervisor may restart on its way down */
+/* Ends every actor left: shutdown, then kill after the grace time. */
+static void node_stop_actors(hive_t *h) {
   atomic_store(&h->stopping, true);
   pthread_mutex_lock(&h->stop_lock);
   for (unsigned waited_ms = 0; atomic_load(&h->alive) > 0; waited_ms += NODE_STOP_ROUND_MS) {
@@ -169,6 +170,17 @@ int hive_stop(hive_t *h) {
     }
   }
   pthread_mutex_unlock(&h->stop_lock);
+}
+
+int hive_stop(hive_t *h) {
+  if (h == NULL)
+    return HIVE_EINVAL;
+  if (hive__tls.node == h)
+    return HIVE_EDEADLK;
+  hive__gateway_stop(h); /* calls in flight answered "shutdown" while all else runs */
+  hive__admin_stop(h);   /* no inspector's request meets a node half gone */
+  node_stop_first(h);    /* spawns still work: a supervisor may restart on its way down */
+  node_stop_actors(h);
 
   hive__watchdog_stop(h);
   hive__timers_stop(h);

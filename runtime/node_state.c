@@ -123,6 +123,26 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
   return HIVE_OK;
 }
 
+int hive_gateway_stats(hive_t *h, hive_gateway_stats_t *out) {
+  if (h == NULL || out == NULL)
+    return HIVE_EINVAL;
+  const hive__gateway_counters_t *c = &h->gw;
+  *out = (hive_gateway_stats_t){
+      .running = atomic_load(&c->running),
+      .connections = atomic_load_explicit(&c->connections, memory_order_relaxed),
+      .accepted = atomic_load_explicit(&c->accepted, memory_order_relaxed),
+      .refused = atomic_load_explicit(&c->refused, memory_order_relaxed),
+      .frames_in = atomic_load_explicit(&c->frames_in, memory_order_relaxed),
+      .frames_out = atomic_load_explicit(&c->frames_out, memory_order_relaxed),
+      .bytes_in = atomic_load_explicit(&c->bytes_in, memory_order_relaxed),
+      .bytes_out = atomic_load_explicit(&c->bytes_out, memory_order_relaxed),
+      .slow_reader_closes = atomic_load_explicit(&c->slow_reader_closes, memory_order_relaxed),
+  };
+  for (int k = 0; k < HIVE_GW_ERROR_KINDS; k++)
+    out->errors[k] = atomic_load_explicit(&c->errors[k], memory_order_relaxed);
+  return HIVE_OK;
+}
+
 int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out) {
   if (h == NULL || out == NULL || index >= h->nworkers + h->nblocking)
     return HIVE_EINVAL;

@@ -206,6 +206,21 @@ typedef struct hive__worker {
   _Atomic uint64_t awake_since; /* when it last woke; 0 while asleep */
 } hive__worker_t;
 
+/* The gateway's counters: gateway/ writes them, hive_gateway_stats
+ * (node_state.c) reads them. */
+typedef struct hive__gateway_counters {
+  _Atomic bool running;
+  _Atomic uint64_t connections;
+  _Atomic uint64_t accepted;
+  _Atomic uint64_t refused;
+  _Atomic uint64_t frames_in;
+  _Atomic uint64_t frames_out;
+  _Atomic uint64_t bytes_in;
+  _Atomic uint64_t bytes_out;
+  _Atomic uint64_t slow_reader_closes;
+  _Atomic uint64_t errors[HIVE_GW_ERROR_KINDS];
+} hive__gateway_counters_t;
+
 /* Fields that different threads write often sit on cache lines of their
  * own, so a spawn or an exit does not slow down a worker looking for work. */
 struct hive {
@@ -281,6 +296,9 @@ struct hive {
   _Atomic bool watchdog_napping; /* waiting a quarter budget; poke to wake it */
   bool watchdog_poked;           /* under watchdog_lock */
 
+  /* The gateway's counters. */
+  _Alignas(HIVE__CACHELINE) hive__gateway_counters_t gw;
+
   /* Rarer events, and the waits of hive_stop and hive_join. */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t dead_letters;
   _Atomic uint64_t dropped;
@@ -288,8 +306,9 @@ struct hive {
   _Atomic uint64_t restarts;
   hive_pid_t *stop_first; /* owned: under stop_lock */
   size_t nstop_first, stop_first_cap;
-  struct hive__admin *admin; /* owned: the admin socket, NULL if none */
-  pthread_mutex_t stop_lock; /* with stop_cond: hive_stop and hive_join wait */
+  struct hive__admin *admin;     /* owned: the admin socket, NULL if none */
+  struct hive__gateway *gateway; /* owned: the gateway, NULL if none */
+  pthread_mutex_t stop_lock;     /* with stop_cond: hive_stop and hive_join wait */
   pthread_cond_t stop_cond;
 };
 

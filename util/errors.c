@@ -50,6 +50,13 @@ const char *hive_err_name(int err) {
   return "HIVE_UNKNOWN";
 }
 
+const char *hive_gateway_error_name(int kind) {
+  static const char *const names[HIVE_GW_ERROR_KINDS] = {
+      "unauthorized", "badframe", "toolarge", "badarg",   "unknownop", "noproc",
+      "timeout",      "full",     "busy",     "shutdown", "internal"};
+  return kind >= 0 && kind < HIVE_GW_ERROR_KINDS ? names[kind] : "unknown";
+}
+
 char *hive_pid_format(hive_pid_t pid, char *buf, size_t size) {
   if (buf != NULL && size > 0)
     snprintf(buf, size, "<%u.%u.%" PRIu32 ">", HIVE_PID_NODE(pid), HIVE_PID_SLOT(pid),

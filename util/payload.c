@@ -16,6 +16,7 @@
 
 #include "hive/hive.h"
 #include "hive/payload.h"
+#include "msgpack_span.h"
 
 /* msgpack-c keeps nesting on a fixed stack; deeper input is refused. */
 #define PAYLOAD_MAX_DEPTH 32
@@ -133,9 +134,11 @@ static bool value_shape(const unsigned char *p, size_t left, size_t *header, uin
   return *header <= left;
 }
 
-/* Walks every value; counts them into *count, or returns the index of the
- * one that does not fit in *where. */
-static bool payload_check(const unsigned char *p, size_t len, size_t *count, size_t *where) {
+/* Walks values from p: every one in len bytes, or (first_only) the first
+ * whole one. Counts them into *count and sets *end past the last; or
+ * returns false with the index of the one that does not fit in *where. */
+static bool payload_walk(const unsigned char *p, size_t len, bool first_only, size_t *count,
+                         size_t *end, size_t *where) {
   uint64_t owed[PAYLOAD_MAX_DEPTH]; /* children still to read, per level */
   int depth = 0;
   size_t off = 0, n = 0;
@@ -160,13 +163,28 @@ static bool payload_check(const unsigned char *p, size_t len, size_t *count, siz
       owed[depth++] = children;
     while (depth > 0 && owed[depth - 1] == 0)
       depth--;
+    if (first_only && depth == 0)
+      break;
   }
   *count = n;
+  *end = off;
   return true;
 broken:
   if (where != NULL)
     *where = n;
   return false;
+}
+
+static bool payload_check(const unsigned char *p, size_t len, size_t *count, size_t *where) {
+  size_t end;
+  return payload_walk(p, len, false, count, &end, where);
+}
+
+size_t hive__msgpack_span(const void *data, size_t len) {
+  size_t count, end;
+  if (len == 0 || !payload_walk(data, len, true, &count, &end, NULL))
+    return 0;
+  return end;
 }
 
 /* ---- parsing and the cursor ---------------------------------------------- */

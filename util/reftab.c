@@ -62,3 +62,14 @@ bool hive__reftab_has(ck_ht_t *t, uint64_t key) {
 uint64_t hive__reftab_count(ck_ht_t *t) {
   return t != NULL ? ck_ht_count(t) : 0;
 }
+
+void hive__reftab_each(ck_ht_t *t, void (*visit)(uint64_t key, uint64_t value, void *arg),
+                       void *arg) {
+  if (t == NULL)
+    return;
+  ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+  ck_ht_entry_t *entry;
+  while (ck_ht_next(t, &it, &entry))
+    visit((uint64_t)(uintptr_t)ck_ht_entry_key_direct(entry),
+          (uint64_t)ck_ht_entry_value_direct(entry), arg);
+}

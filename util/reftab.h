@@ -19,5 +19,8 @@ bool hive__reftab_take(ck_ht_t *t, uint64_t key, uint64_t *value); /* t may be N
 bool hive__reftab_has(ck_ht_t *t, uint64_t key);                   /* t may be NULL */
 bool hive__reftab_get(ck_ht_t *t, uint64_t key, uint64_t *value);  /* t may be NULL */
 uint64_t hive__reftab_count(ck_ht_t *t);                           /* t may be NULL */
+/* Calls visit for every entry; t may be NULL. visit must not change t. */
+void hive__reftab_each(ck_ht_t *t, void (*visit)(uint64_t key, uint64_t value, void *arg),
+                       void *arg);
 
 #endif /* HIVE_REFTAB_H */

@@ -49,7 +49,7 @@ extern "C" {
 #define HIVE_EPAYLOAD (-14)    /* a payload is malformed or not of the expected types */
 #define HIVE_ECRASHED (-15)    /* a callback crashed (a trapped fault) */
 #define HIVE_ERUNNING (-16)    /* the child is running */
-#define HIVE_EADDRINUSE (-17)  /* the admin socket's path is taken by a live socket or a file */
+#define HIVE_EADDRINUSE (-17)  /* a socket's address or path is taken by a live socket or a file */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
 HIVE_API const char *hive_strerror(int err);
@@ -186,6 +186,15 @@ typedef struct hive_config {
    * fails with HIVE_EADDRINUSE if a node listens there or the path is not
    * a socket. */
   const char *admin_socket;
+  /* The gateway, the socket door for other languages (hive/gateway.h,
+   * docs/gateway.md): started when gateway_tcp or gateway_unix is set. */
+  const char *gateway_tcp;       /* "HOST:PORT", or "PORT" for 127.0.0.1; port 0: a free
+                                    one (hive_gateway_port); NULL: no TCP listener */
+  const char *gateway_unix;      /* a Unix socket path, mode 0600, no token; NULL: none */
+  const char *gateway_token;     /* NULL: $HIVE_GATEWAY_TOKEN; a TCP gateway needs one */
+  size_t gateway_max_frame;      /* bytes a frame may hold; 0: 1 MiB */
+  unsigned gateway_max_inflight; /* calls in flight per connection; 0: 1024 */
+  unsigned gateway_max_conns;    /* connections at once; 0: 10 000 */
 } hive_config_t;
 
 /* Fills cfg with the defaults: every field 0 ("choose for me"), except
@@ -572,6 +581,7 @@ HIVE_API int hive_metrics(hive_t *h, char **text, size_t *len);
 }
 #endif
 
+#include "hive/gateway.h"
 #include "hive/payload.h"
 #include "hive/sup.h"
 
