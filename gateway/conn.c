@@ -379,6 +379,8 @@ static int conn_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
       answer_call(s, msg);
     return HIVE_OK;
   }
+  if (atomic_load_explicit(&s->conn->gone, memory_order_relaxed))
+    return conn_close(s); /* the client is gone: end now, not after the queue */
   if (msg->tag >= HIVE_TAG_USER && !s->ending)
     push_message(s, msg);
   return HIVE_OK;

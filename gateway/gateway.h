@@ -50,6 +50,7 @@ typedef struct gw_conn {
   hive_pid_t pid;           /* its actor; set by the loop once spawned */
   bool unix_socket;         /* no token needed */
   _Atomic bool read_paused; /* the loop stopped reading: too much input held */
+  _Atomic bool gone;        /* closed, or closing as a slow reader: the actor ends */
   _Atomic size_t in_held;   /* bytes handed to the actor, not yet decoded */
 
   /* The loop's own. */

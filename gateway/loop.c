@@ -106,6 +106,7 @@ void hive__gw_conn_write(gw_conn_t *c, const void *frame, size_t len) {
   size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed);
   if (unsent + len > gw_slow_limit(gw)) {
     c->slow = true; /* the loop closes it */
+    atomic_store(&c->gone, true);
     gw_conn_schedule(c);
     pthread_mutex_unlock(&c->lock);
     return;
@@ -165,6 +166,7 @@ static void gw_conn_close(hive__gateway_t *gw, gw_conn_t *c, bool tell) {
   epoll_ctl(gw->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   c->fd = -1;
+  atomic_store(&c->gone, true);
   pthread_mutex_lock(&c->lock);
   c->closed = true;
   tell = tell && !c->close_when_flushed;
@@ -398,12 +400,15 @@ static void gw_serve_ready(hive__gateway_t *gw) {
   pthread_mutex_lock(&gw->ready_lock);
   gw_conn_t *list = gw->ready_head;
   gw->ready_head = NULL;
-  for (gw_conn_t *c = list; c != NULL; c = c->ready_next)
-    c->ready = false;
   pthread_mutex_unlock(&gw->ready_lock);
+  /* An entry stays marked ready until it is taken, so that no actor puts
+   * it on the list again (and rewrites its link) while the rest wait. */
   while (list != NULL) {
+    pthread_mutex_lock(&gw->ready_lock);
     gw_conn_t *c = list;
     list = c->ready_next;
+    c->ready = false;
+    pthread_mutex_unlock(&gw->ready_lock);
     gw_conn_ready(gw, c);
     hive__gw_conn_release(c); /* the ready list's reference */
   }

@@ -72,8 +72,11 @@ static inline int gwt_pusher(hive_ctx_t *ctx, void *state, const hive_msg_t *msg
   for (uint64_t i = 0; i < n; i++) {
     void *out;
     size_t len;
-    if (hive_pack(&out, &len, "u", i) == HIVE_OK)
-      hive_send_move(hive_node(ctx), pid, (uint32_t)tag, out, len);
+    if (hive_pack(&out, &len, "u", i) == HIVE_OK &&
+        hive_send_move(hive_node(ctx), pid, (uint32_t)tag, out, len) != HIVE_OK) {
+      free(out); /* a failed move leaves the buffer to us */
+      break;     /* the connection is gone */
+    }
   }
   if (msg->ref != 0) {
     void *out;
@@ -96,11 +99,10 @@ static inline int gwt_bytes(hive_ctx_t *ctx, void *state, const hive_msg_t *msg)
 #define GWT_BEHAVIOUR(fn)                                                                          \
   { .name = #fn, .handle = fn }
 static const hive_behaviour_t gwt_behaviours[] = {
-    GWT_BEHAVIOUR(gwt_echo),  GWT_BEHAVIOUR(gwt_sum),    GWT_BEHAVIOUR(gwt_slow),
-    GWT_BEHAVIOUR(gwt_never), GWT_BEHAVIOUR(gwt_crash),  GWT_BEHAVIOUR(gwt_pusher),
+    GWT_BEHAVIOUR(gwt_echo),  GWT_BEHAVIOUR(gwt_sum),   GWT_BEHAVIOUR(gwt_slow),
+    GWT_BEHAVIOUR(gwt_never), GWT_BEHAVIOUR(gwt_crash), GWT_BEHAVIOUR(gwt_pusher),
     GWT_BEHAVIOUR(gwt_bytes)};
-static const char *const gwt_names[] = {"echo",  "sum",    "slow", "never",
-                                        "crash", "pusher", "bytes"};
+static const char *const gwt_names[] = {"echo", "sum", "slow", "never", "crash", "pusher", "bytes"};
 #define GWT_COUNT (sizeof(gwt_names) / sizeof(gwt_names[0]))
 
 /* Starts the test actors under a one_for_one supervisor; its pid. */

@@ -58,26 +58,37 @@ static int pack_one(msgpack_packer *pk, char c, va_list *ap) {
   }
 }
 
-int hive_pack(void **out, size_t *len, const char *fmt, ...) {
+int hive_vpack(void **out, size_t *len, const char *fmt, va_list ap) {
   if (out == NULL || len == NULL || fmt == NULL)
     return HIVE_EINVAL;
   msgpack_sbuffer sbuf;
   msgpack_packer pk;
   msgpack_sbuffer_init(&sbuf);
   msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-  va_list ap;
-  va_start(ap, fmt);
+  va_list args;
+  va_copy(args, ap);
   int rc = 0;
   for (const char *c = fmt; *c != '\0' && rc == 0; c++)
-    rc = pack_one(&pk, *c, &ap);
-  va_end(ap);
+    rc = pack_one(&pk, *c, &args);
+  va_end(args);
   if (rc != 0) {
     msgpack_sbuffer_destroy(&sbuf);
     return rc == -2 ? HIVE_EINVAL : HIVE_ENOMEM;
   }
-  *out = sbuf.data; /* ours now: sbuffer grows it with realloc */
+  /* msgpack-c's buffer starts at 8 KiB: a payload kept in a mailbox
+   * should cost what it holds. */
+  void *fitted = realloc(sbuf.data, sbuf.size > 0 ? sbuf.size : 1);
+  *out = fitted != NULL ? fitted : sbuf.data; /* ours now */
   *len = sbuf.size;
   return HIVE_OK;
+}
+
+int hive_pack(void **out, size_t *len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = hive_vpack(out, len, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 /* ---- the bounds pass ------------------------------------------------------ */

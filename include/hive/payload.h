@@ -30,6 +30,7 @@
 
 #include "hive/export.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,8 @@ extern "C" {
  * HIVE_EINVAL for an unknown format character.
  */
 HIVE_API int hive_pack(void **out, size_t *len, const char *fmt, ...);
+/* hive_pack with the values in a va_list, for wrappers of its own. */
+HIVE_API int hive_vpack(void **out, size_t *len, const char *fmt, va_list ap);
 
 /* A cursor over a checked payload. Fields are read-only for the user. */
 typedef struct hive_unpacker {
