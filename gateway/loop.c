@@ -26,6 +26,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #define GW_READ_SIZE 65536
 #define GW_EVENTS 64
 #define GW_STOP_FLUSH_MS 1000 /* hive_stop waits this long for clients to read */
+#define GW_SPIN_NS 50000      /* the loop polls without sleeping this long after input */
 #define GW_MAX_FRAME_LIMIT (64u << 20)
 #define GW_KEEP_BUFFER (256u << 10) /* an output buffer kept between bursts */
 
@@ -519,6 +521,7 @@ static void *gw_main(void *arg) {
   hive__gateway_t *gw = arg;
   struct epoll_event events[GW_EVENTS];
   uint64_t flush_until = 0;
+  uint64_t spin_until = 0; /* after input: poll without sleeping until then */
   for (;;) {
     int stopping = atomic_load(&gw->stopping);
     if (stopping >= 1)
@@ -530,7 +533,17 @@ static void *gw_main(void *arg) {
       if (gw->conns == NULL || now >= flush_until)
         break;
     }
-    int n = epoll_wait(gw->epoll_fd, events, GW_EVENTS, stopping == 2 ? 10 : -1);
+    /* Answers to input just handed over come within microseconds, and
+     * waking this thread from a sleep costs as much again: so it looks
+     * without sleeping for GW_SPIN_NS after input, as workers do. */
+    int timeout = stopping == 2 ? 10 : -1;
+    if (spin_until != 0 && hive__now_ns() < spin_until)
+      timeout = 0;
+    else
+      spin_until = 0;
+    int n = epoll_wait(gw->epoll_fd, events, GW_EVENTS, timeout);
+    if (n == 0 && timeout == 0)
+      sched_yield(); /* a client waiting for this core goes first */
     if (n < 0 && errno != EINTR) {
       hive_log(gw->h, HIVE_LOG_ERROR, "gateway: epoll_wait failed: %s", strerror(errno));
       break;
@@ -553,8 +566,9 @@ static void *gw_main(void *arg) {
         /* Write first: a closing connection's last answers go out. */
         if ((ev & EPOLLOUT) && !gw_conn_flush(gw, c))
           continue;
-        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c->events & EPOLLIN))
-          gw_conn_read(gw, c);
+        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c->events & EPOLLIN) &&
+            gw_conn_read(gw, c))
+          spin_until = hive__now_ns() + GW_SPIN_NS;
         else if ((ev & (EPOLLHUP | EPOLLERR)) && !(ev & EPOLLOUT))
           gw_conn_close(gw, c, true);
       }
