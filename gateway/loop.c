@@ -22,6 +22,7 @@
  * costs a read each second and nothing else.
  */
 #define _GNU_SOURCE /* accept4 */
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -165,6 +166,7 @@ static void gw_watch(hive__gateway_t *gw, gw_conn_t *c, uint32_t events) {
 
 /* Closes the socket now. tell: the actor does not know yet. */
 static void gw_conn_close(hive__gateway_t *gw, gw_conn_t *c, bool tell) {
+  assert(c->fd >= 0); /* closed once */
   epoll_ctl(gw->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   c->fd = -1;
@@ -566,11 +568,12 @@ static void *gw_main(void *arg) {
         /* Write first: a closing connection's last answers go out. */
         if ((ev & EPOLLOUT) && !gw_conn_flush(gw, c))
           continue;
-        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c->events & EPOLLIN) &&
-            gw_conn_read(gw, c))
-          spin_until = hive__now_ns() + GW_SPIN_NS;
-        else if ((ev & (EPOLLHUP | EPOLLERR)) && !(ev & EPOLLOUT))
+        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c->events & EPOLLIN)) {
+          if (gw_conn_read(gw, c))
+            spin_until = hive__now_ns() + GW_SPIN_NS;
+        } else if ((ev & (EPOLLHUP | EPOLLERR)) && !(ev & EPOLLOUT)) {
           gw_conn_close(gw, c, true);
+        }
       }
     }
     gw_release_closed(gw);

@@ -604,3 +604,39 @@ Test(gateway, a_node_without_a_gateway_says_so) {
   cr_assert_eq(hive_gateway_port(h), HIVE_ENOTFOUND);
   hive_stop(h);
 }
+
+Test(gateway, a_client_that_hangs_up_with_calls_in_flight_ends_its_actor_alone) {
+  char path[64];
+  snprintf(path, sizeof(path), "/tmp/hive-gw-hangup-%d.sock", (int)getpid());
+  hive_config_t cfg;
+  gw_config(&cfg);
+  cfg.gateway_unix = path;
+  hive_t *h = gw_start(&cfg);
+  for (int round = 0; round < 30; round++) {
+    /* A Unix socket's hang-up comes as EPOLLHUP; a TCP client that closes
+     * with answers unread sends a reset; one that closes cleanly, EOF. */
+    int fd = round % 3 == 0 ? gwc_connect_unix(path) : gwc_connect_tcp(hive_gateway_port(h));
+    cr_assert(gwc_send(fd, "mssss", 2, "op", "hello", "token", TOKEN));
+    gwc_frame_t f;
+    recv_frame(fd, &f);
+    hive_pid_t self = gwc_u64(&f, "self");
+    gwc_frame_free(&f);
+    for (uint64_t id = 1; id <= 5; id++)
+      cr_assert(gwc_send(fd, "msssusssu", 4, "op", "call", "id", id, "to", "never", "timeout_ms",
+                         (uint64_t)60000));
+    if (round % 3 == 1) { /* an answer left unread */
+      cr_assert_eq(call_int(fd, 9, "echo", 1), 1);
+      cr_assert(gwc_send(fd, "msssusssu", 4, "op", "call", "id", (uint64_t)10, "to", "echo", "data",
+                         (uint64_t)1));
+    }
+    close(fd);
+    TEST_JOIN(h, self); /* its actor ends */
+  }
+  hive_gateway_stats_t gs;
+  cr_assert_eq(hive_gateway_stats(h, &gs), HIVE_OK);
+  cr_assert_eq(gs.connections, 0);
+  int fd = gw_open(h, NULL);
+  cr_assert_eq(call_int(fd, 1, "echo", 2), 2, "the node serves on");
+  close(fd);
+  hive_stop(h);
+}
