@@ -223,10 +223,33 @@ static void admin_tree(hive_t *h, msgpack_packer *pk) {
 
 /* ---- node and workers ---------------------------------------------------- */
 
+/* The gateway's counters (docs/admin-protocol.md, "gateway"). */
+static void admin_pack_gateway(msgpack_packer *pk, const hive_gateway_stats_t *gs) {
+  msgpack_pack_map(pk, 9);
+  hive__pack_key_u64(pk, "connections", gs->connections);
+  hive__pack_key_u64(pk, "accepted", gs->accepted);
+  hive__pack_key_u64(pk, "refused", gs->refused);
+  hive__pack_key_u64(pk, "frames_in", gs->frames_in);
+  hive__pack_key_u64(pk, "frames_out", gs->frames_out);
+  hive__pack_key_u64(pk, "bytes_in", gs->bytes_in);
+  hive__pack_key_u64(pk, "bytes_out", gs->bytes_out);
+  hive__pack_key_u64(pk, "slow_reader_closes", gs->slow_reader_closes);
+  hive__pack_str(pk, "errors");
+  msgpack_pack_map(pk, HIVE_GW_ERROR_KINDS);
+  for (int k = 0; k < HIVE_GW_ERROR_KINDS; k++)
+    hive__pack_key_u64(pk, hive_gateway_error_name(k), gs->errors[k]);
+}
+
 static void admin_node(hive_t *h, msgpack_packer *pk) {
   hive_node_stats_t ns;
   hive_node_stats(h, &ns);
-  pack_ok(pk, 2);
+  hive_gateway_stats_t gs;
+  hive_gateway_stats(h, &gs);
+  pack_ok(pk, gs.running ? 3 : 2);
+  if (gs.running) {
+    hive__pack_str(pk, "gateway");
+    admin_pack_gateway(pk, &gs);
+  }
   hive__pack_str(pk, "node");
   msgpack_pack_map(pk, 11);
   hive__pack_key_u64(pk, "workers", ns.workers);

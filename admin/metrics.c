@@ -135,6 +135,29 @@ static int metrics_read(metrics_t *m) {
   return HIVE_OK;
 }
 
+static void gateway_metrics(metrics_t *m, const hive_gateway_stats_t *gs) {
+  node_metric(m, "hive_gateway_connections", "gauge", "Gateway connections open now.",
+              gs->connections);
+  node_metric(m, "hive_gateway_accepted_total", "counter", "Gateway connections accepted.",
+              gs->accepted);
+  node_metric(m, "hive_gateway_refused_total", "counter",
+              "Gateway connections turned away: gateway_max_conns were open.", gs->refused);
+  node_metric(m, "hive_gateway_frames_in_total", "counter", "Frames read from gateway clients.",
+              gs->frames_in);
+  node_metric(m, "hive_gateway_frames_out_total", "counter", "Frames queued for gateway clients.",
+              gs->frames_out);
+  node_metric(m, "hive_gateway_bytes_in_total", "counter", "Bytes read from gateway clients.",
+              gs->bytes_in);
+  node_metric(m, "hive_gateway_bytes_out_total", "counter", "Bytes written to gateway clients.",
+              gs->bytes_out);
+  node_metric(m, "hive_gateway_slow_reader_closes_total", "counter",
+              "Gateway clients closed for leaving their answers unread.", gs->slow_reader_closes);
+  family(m, "hive_gateway_errors_total", "counter", "Gateway error frames sent, by kind.");
+  for (int k = 0; k < HIVE_GW_ERROR_KINDS; k++)
+    fprintf(m->out, "hive_gateway_errors_total{kind=\"%s\"} %llu\n", hive_gateway_error_name(k),
+            (unsigned long long)gs->errors[k]);
+}
+
 static void metrics_write(metrics_t *m) {
   const hive_node_stats_t *ns = &m->node;
   node_metric(m, "hive_actors_alive", "gauge", "Actors spawned and not yet ended.",
@@ -155,6 +178,10 @@ static void metrics_write(metrics_t *m) {
               "Replies that came after their request was answered.", ns->late_replies);
   node_metric(m, "hive_restarts_total", "counter", "Children restarted by supervisors.",
               ns->restarts);
+
+  hive_gateway_stats_t gs;
+  if (hive_gateway_stats(m->h, &gs) == HIVE_OK && gs.running)
+    gateway_metrics(m, &gs);
 
   for (size_t i = 0; i < sizeof(worker_metrics) / sizeof(worker_metrics[0]); i++)
     worker_metric(m, &worker_metrics[i]);

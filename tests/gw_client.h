@@ -43,8 +43,10 @@ static inline int gwc_connect_tcp(int port) {
 static inline int gwc_connect_unix(const char *path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un a = {.sun_family = AF_UNIX};
-  strncpy(a.sun_path, path, sizeof(a.sun_path) - 1);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+  size_t n = strlen(path);
+  if (n < sizeof(a.sun_path))
+    memcpy(a.sun_path, path, n + 1);
+  if (fd < 0 || n >= sizeof(a.sun_path) || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
     if (fd >= 0)
       close(fd);
     return -1;

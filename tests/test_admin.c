@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "blocker.h"
+#include "gw_client.h"
 #include "supervised.h"
 
 static char sock_path[108];
@@ -427,4 +428,43 @@ Test(admin, metrics_pass_promtool, .init = blocker_setup) {
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "promtool check metrics failed (is the Debian package prometheus installed?): %s", out);
   release_blocked(h, pid, 1000);
+}
+
+Test(admin, node_and_tree_show_the_gateway_and_its_connections) {
+  char gw_path[108];
+  snprintf(sock_path, sizeof(sock_path), "/tmp/hive-test-%d.sock", (int)getpid());
+  snprintf(gw_path, sizeof(gw_path), "/tmp/hive-test-gw-%d.sock", (int)getpid());
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.log_level = HIVE_LOG_NONE;
+  cfg.admin_socket = sock_path;
+  cfg.gateway_unix = gw_path;
+  hive_t *h = test_start_config(&cfg);
+  int fd = gwc_connect_unix(gw_path);
+  cr_assert(gwc_send(fd, "mss", 1, "op", "hello"));
+  gwc_frame_t f;
+  cr_assert(gwc_recv(fd, &f));
+  hive_pid_t conn = gwc_u64(&f, "self");
+  gwc_frame_free(&f);
+  cr_assert(gwc_send(fd, "msssu", 2, "op", "frob", "id", (uint64_t)1));
+  cr_assert(gwc_recv(fd, &f) && gwc_is(&f, "error", "unknownop"));
+  gwc_frame_free(&f);
+
+  cr_assert_eq(hivectl("node"), 0, "%s", out);
+  ASSERT_HAS(out, "gateway\n");
+  ASSERT_HAS(out, "  connections        1\n");
+  ASSERT_HAS(out, " unknownop 1");
+  cr_assert_eq(hivectl("--json node"), 0, "%s", out);
+  ASSERT_HAS(out, "\"gateway\":{\"connections\":1,");
+  cr_assert_eq(hivectl("tree"), 0, "%s", out);
+  char conn_text[HIVE_PID_STRLEN];
+  hive_pid_format(conn, conn_text, sizeof(conn_text));
+  ASSERT_HAS(out, "hive.gateway");
+  ASSERT_HAS(out, conn_text); /* the connection's actor, a child of the gateway's supervisor */
+  cr_assert_eq(hivectl("metrics"), 0, "%s", out);
+  ASSERT_HAS(out, "hive_gateway_connections 1\n");
+  ASSERT_HAS(out, "hive_gateway_errors_total{kind=\"unknownop\"} 1\n");
+  close(fd);
+  hive_stop(h);
 }

@@ -383,11 +383,16 @@ static void cmd_node(int fd, bool as_json) {
   request_ok(fd, "node", NULL, &reply);
   const msgpack_object *node = field(&reply.u.data, "node");
   const msgpack_object *workers = array_field(&reply.u.data, "workers");
+  const msgpack_object *gateway = field(&reply.u.data, "gateway"); /* NULL: none */
   if (as_json) {
     printf("{\"node\":");
     json(node);
     printf(",\"workers\":");
     json(workers);
+    if (gateway != NULL) {
+      printf(",\"gateway\":");
+      json(gateway);
+    }
     printf("}\n");
     reply_free(&reply);
     return;
@@ -415,6 +420,22 @@ static void cmd_node(int fd, bool as_json) {
            (unsigned long long)field_u64(w, "steals_tried"),
            (unsigned long long)field_u64(w, "steals_won"),
            (unsigned long long)field_u64(w, "parks"), (double)field_u64(w, "busy_ns") / 1e9);
+  }
+  if (gateway != NULL && gateway->type == MSGPACK_OBJECT_MAP) {
+    printf("\ngateway\n");
+    const char *gkeys[] = {"connections", "accepted", "refused",   "frames_in",
+                           "frames_out",  "bytes_in", "bytes_out", "slow_reader_closes"};
+    for (size_t i = 0; i < sizeof(gkeys) / sizeof(gkeys[0]); i++)
+      printf("  %-18s %llu\n", gkeys[i], (unsigned long long)field_u64(gateway, gkeys[i]));
+    const msgpack_object *errors = field(gateway, "errors");
+    printf("  %-18s", "errors");
+    for (uint32_t i = 0;
+         errors != NULL && errors->type == MSGPACK_OBJECT_MAP && i < errors->via.map.size; i++)
+      if (errors->via.map.ptr[i].val.via.u64 > 0)
+        printf(" %.*s %llu", (int)errors->via.map.ptr[i].key.via.str.size,
+               errors->via.map.ptr[i].key.via.str.ptr,
+               (unsigned long long)errors->via.map.ptr[i].val.via.u64);
+    printf("\n");
   }
   reply_free(&reply);
 }
