@@ -229,3 +229,19 @@ Test(payload, bad_arguments) {
   cr_assert_eq(hive_unpack(buf, len, NULL, "q", &i), HIVE_EINVAL);
   free(buf);
 }
+
+Test(payload, nesting_past_msgpack_cs_limit_is_malformed_not_out_of_memory) {
+  unsigned char deep[40];
+  for (int depth = 30; depth <= 34; depth++) {
+    memset(deep, 0x91, (size_t)depth); /* arrays of one element, nested depth deep */
+    deep[depth] = 0x01;
+    hive_unpacker_t u;
+    int rc = hive_unpacker_init(&u, deep, (size_t)depth + 1, NULL);
+    if (depth <= 31) {
+      cr_assert_eq(rc, HIVE_OK, "depth %d", depth);
+      hive_unpacker_free(&u);
+    } else {
+      cr_assert_eq(rc, HIVE_EPAYLOAD, "depth %d: %s", depth, hive_err_name(rc));
+    }
+  }
+}

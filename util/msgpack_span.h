@@ -10,7 +10,7 @@
 
 /* The bytes of the first value at data, whole and well formed, with no
  * container declaring more elements than the bytes left could hold and
- * no nesting deeper than 32 (so msgpack-c may then parse it without a
+ * no nesting deeper than 31 (msgpack-c's own limit) (so msgpack-c may then parse it without a
  * huge allocation); 0 if there is no such value. span == len: data holds
  * exactly one value. */
 size_t hive__msgpack_span(const void *data, size_t len);
