@@ -21,7 +21,9 @@ hive_install_packages() {
 }
 
 # prometheus: its promtool checks the metrics hivectl prints (tests/test_admin.c).
-HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev prometheus)
+# python3-*: the Python client and its tests (clients/python), run by ctest.
+HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev prometheus
+  python3-msgpack python3-pytest python3-pytest-asyncio)
 
 # hive_build DIR [CMAKE_ARGS...]: configures and builds hive into DIR.
 hive_build() {
