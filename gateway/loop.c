@@ -232,7 +232,9 @@ static bool gw_conn_flush(hive__gateway_t *gw, gw_conn_t *c) {
         return true;
       }
     }
-    ssize_t put = write(c->fd, c->writing + c->writing_done, c->writing_len - c->writing_done);
+    /* MSG_NOSIGNAL: a client that hung up is an error here, never a SIGPIPE */
+    ssize_t put =
+        send(c->fd, c->writing + c->writing_done, c->writing_len - c->writing_done, MSG_NOSIGNAL);
     if (put < 0 && errno == EINTR)
       continue;
     if (put < 0 && errno == EAGAIN) {
@@ -436,7 +438,7 @@ static void gw_refuse(hive__gateway_t *gw, int fd, int kind, const char *detail)
     unsigned char *p = (unsigned char *)sb.data;
     p[0] = (unsigned char)(n >> 24), p[1] = (unsigned char)(n >> 16);
     p[2] = (unsigned char)(n >> 8), p[3] = (unsigned char)n;
-    ssize_t put = write(fd, sb.data, sb.size); /* a new socket has room: best effort */
+    ssize_t put = send(fd, sb.data, sb.size, MSG_NOSIGNAL); /* a new socket has room */
     (void)put;
   }
   msgpack_sbuffer_destroy(&sb);

@@ -20,6 +20,7 @@ int main(void) {
       {"links_and_monitors", scenario_links_and_monitors},
       {"supervision_churn", scenario_supervision_churn},
       {"named_restarts", scenario_named_restarts},
+      {"gateway_clients", scenario_gateway_clients},
   };
   static const unsigned worker_counts[] = {0, 1};
   int passed = 0, failed = 0;

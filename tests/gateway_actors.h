@@ -15,6 +15,7 @@
 #ifndef HIVE_TESTS_GATEWAY_ACTORS_H
 #define HIVE_TESTS_GATEWAY_ACTORS_H
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 

@@ -59,7 +59,7 @@ static inline int gwc_connect_unix(const char *path) {
 static inline bool gwc_write_all(int fd, const void *p, size_t n) {
   const char *c = p;
   while (n > 0) {
-    ssize_t put = write(fd, c, n);
+    ssize_t put = send(fd, c, n, MSG_NOSIGNAL); /* a closed peer: false, not SIGPIPE */
     if (put < 0 && errno == EINTR)
       continue;
     if (put <= 0)

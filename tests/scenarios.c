@@ -8,6 +8,9 @@
 #define _GNU_SOURCE
 #include "scenarios.h"
 
+#include "gateway_actors.h"
+#include "gw_client.h"
+
 #include <errno.h>
 #include <hive/hive.h>
 #include <pthread.h>
@@ -962,5 +965,130 @@ scenario_result_t scenario_named_restarts(unsigned workers) {
   hive_actor_stats_t stats;
   CHECK(hive_actor_stats(h, top_pid, &stats) == HIVE_OK, "the top supervisor gave up");
   hive_stop(h);
+  return NULL;
+}
+
+/* ---- gateway clients ------------------------------------------------------ */
+
+#define GW_CLIENTS 8
+#define GW_CALLS 400
+#define GW_WINDOW 32
+
+typedef struct {
+  hive_t *h;
+  int port;
+  int index;
+  hive_pid_t self;     /* the connection's actor */
+  _Atomic bool open;   /* connected and welcomed */
+  const char *failure; /* NULL: fine */
+  unsigned answered;   /* calls answered ok */
+  bool closed_early;   /* the connection ended before the last answer */
+  sem_t connected;
+} gw_client_t;
+
+/* Calls echo GW_CALLS times, GW_WINDOW in flight; client 0 and 1 hang up
+ * halfway; pushed messages (from pusher) are skipped. */
+static void *gw_client_main(void *arg) {
+  gw_client_t *c = arg;
+  int fd = gwc_open(c->port, "scenario", &c->self);
+  sem_post(&c->connected);
+  if (fd < 0) {
+    c->failure = "a client could not connect";
+    return NULL;
+  }
+  atomic_store(&c->open, true);
+  uint64_t sent = 0, got = 0;
+  while (got < GW_CALLS) {
+    for (; sent < GW_CALLS && sent - got < GW_WINDOW; sent++)
+      if (!gwc_send(fd, "msssusssu", 4, "op", "call", "id", sent, "to", "echo", "data", sent))
+        goto closed;
+    if (c->index < 2 && got == GW_CALLS / 2) {
+      close(fd); /* hangs up with calls in flight */
+      c->closed_early = true;
+      return NULL;
+    }
+    gwc_frame_t f;
+    if (!gwc_recv(fd, &f)) {
+      gwc_frame_free(&f);
+      goto closed;
+    }
+    if (gwc_is(&f, "op", "message")) { /* a push */
+      gwc_frame_free(&f);
+      continue;
+    }
+    bool ok = gwc_ok(&f);
+    bool shutdown = gwc_is(&f, "error", "shutdown") || gwc_is(&f, "error", "internal");
+    uint64_t id = gwc_u64(&f, "id");
+    gwc_frame_free(&f);
+    if (!ok && !shutdown) {
+      c->failure = "a call failed with neither a reply nor shutdown";
+      break;
+    }
+    if (id >= sent) {
+      c->failure = "an answer to a call never made";
+      break;
+    }
+    c->answered += ok;
+    got++;
+  }
+  close(fd);
+  return NULL;
+closed:
+  c->closed_early = true; /* its actor was killed: the node closed it */
+  close(fd);
+  return NULL;
+}
+
+scenario_result_t scenario_gateway_clients(unsigned workers) {
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = workers;
+  cfg.log_level = HIVE_LOG_NONE;
+  cfg.gateway_tcp = "0";
+  cfg.gateway_token = "scenario";
+  hive_t *h;
+  if (hive_start(&h, &cfg) != HIVE_OK)
+    return "hive_start with a gateway failed";
+  hive_pid_t sup;
+  if (gwt_start(h, &sup) != HIVE_OK)
+    return "the test actors did not start";
+  static gw_client_t clients[GW_CLIENTS];
+  pthread_t threads[GW_CLIENTS];
+  for (int i = 0; i < GW_CLIENTS; i++) {
+    clients[i] = (gw_client_t){.h = h, .port = hive_gateway_port(h), .index = i};
+    sem_init(&clients[i].connected, 0, 0);
+    pthread_create(&threads[i], NULL, gw_client_main, &clients[i]);
+  }
+  for (int i = 0; i < GW_CLIENTS; i++)
+    sem_wait(&clients[i].connected);
+  /* Pushes to every client while they call; two have their actor killed. */
+  hive_pid_t pusher = hive_whereis(h, "pusher");
+  for (int i = 0; i < GW_CLIENTS; i++) {
+    if (clients[i].self == 0)
+      continue;
+    void *payload;
+    size_t len;
+    if (hive_pack(&payload, &len, "auuu", (uint32_t)3, clients[i].self, (uint64_t)50,
+                  (uint64_t)100) == HIVE_OK &&
+        hive_send_move(h, pusher, HIVE_TAG_USER, payload, len) != HIVE_OK)
+      free(payload);
+  }
+  hive_kill(h, clients[2].self);
+  hive_kill(h, clients[3].self);
+  /* The others finish, or the node stops under them. */
+  for (int i = 4; i < GW_CLIENTS - 2; i++)
+    pthread_join(threads[i], NULL);
+  hive_stop(h); /* clients 6 and 7 may still have calls in flight */
+  for (int i = 0; i < 4; i++)
+    pthread_join(threads[i], NULL);
+  for (int i = GW_CLIENTS - 2; i < GW_CLIENTS; i++)
+    pthread_join(threads[i], NULL);
+  for (int i = 0; i < GW_CLIENTS; i++) {
+    sem_destroy(&clients[i].connected);
+    if (clients[i].failure != NULL)
+      return clients[i].failure;
+    if (i >= 4 && i < GW_CLIENTS - 2 && clients[i].answered != GW_CALLS)
+      return "a client that kept its connection missed answers";
+  }
   return NULL;
 }

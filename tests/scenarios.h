@@ -60,4 +60,12 @@ scenario_result_t scenario_supervision_churn(unsigned workers);
  * gives up. */
 scenario_result_t scenario_named_restarts(unsigned workers);
 
+/* 8 gateway clients, each on its own thread, make pipelined calls (32 in
+ * flight) while an actor pushes to them; some hang up with calls in
+ * flight, some have their connection's actor killed under them, and the
+ * node stops with calls in flight: every call a client waits for is
+ * answered (a reply, or shutdown) unless its connection closed, and the
+ * node's counts add up. */
+scenario_result_t scenario_gateway_clients(unsigned workers);
+
 #endif /* HIVE_TEST_SCENARIOS_H */

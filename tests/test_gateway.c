@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -637,6 +638,29 @@ Test(gateway, a_client_that_hangs_up_with_calls_in_flight_ends_its_actor_alone) 
   cr_assert_eq(gs.connections, 0);
   int fd = gw_open(h, NULL);
   cr_assert_eq(call_int(fd, 1, "echo", 2), 2, "the node serves on");
+  close(fd);
+  hive_stop(h);
+}
+
+Test(gateway, a_client_that_hangs_up_while_answers_are_written_costs_no_sigpipe) {
+  signal(SIGPIPE, SIG_DFL); /* so that a SIGPIPE would end this test */
+  hive_t *h = gw_start_default();
+  for (int round = 0; round < 5; round++) {
+    hive_pid_t self;
+    int fd = gw_open(h, &self);
+    /* 100 000 pushes on their way, and the client gone: the node's writes
+     * fail with EPIPE, which must not be a SIGPIPE (it would end this
+     * process). */
+    cr_assert(gwc_send(fd, "msssssauuu", 3, "op", "send", "to", "pusher", "data", (uint32_t)3, self,
+                       (uint64_t)100000, (uint64_t)100));
+    gwc_frame_t f;
+    recv_frame(fd, &f); /* the first push: writing has begun */
+    gwc_frame_free(&f);
+    close(fd);
+    TEST_JOIN(h, self);
+  }
+  int fd = gw_open(h, NULL);
+  cr_assert_eq(call_int(fd, 1, "echo", 5), 5, "the node serves on");
   close(fd);
   hive_stop(h);
 }
