@@ -86,11 +86,13 @@ class Message:
 
 def encode_target(to: Target) -> Union[str, int]:
     if isinstance(to, Pid):
-        return to.value
+        to = to.value
     if isinstance(to, bool) or not isinstance(to, (str, int)):
         raise TypeError(f"to must be a name (str) or a Pid, not {type(to).__name__}")
     if isinstance(to, str) and not to:
         raise ValueError("an actor's name is not empty")
+    if isinstance(to, int) and not 0 < to < 1 << 64:
+        raise ValueError(f"not a pid: {to}")
     return to
 
 

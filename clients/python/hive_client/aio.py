@@ -125,9 +125,12 @@ class AsyncClient:
     async def receive(self, timeout: Optional[float] = None) -> Message:
         """The next message an actor pushed to this client."""
         try:
-            item = await asyncio.wait_for(self._messages.get(), timeout)
-        except asyncio.TimeoutError:
-            raise HiveTimeout(f"no message in {timeout} s", kind="timeout") from None
+            item = self._messages.get_nowait()  # one already here: no waiting, even at timeout 0
+        except asyncio.QueueEmpty:
+            try:
+                item = await asyncio.wait_for(self._messages.get(), timeout)
+            except asyncio.TimeoutError:
+                raise HiveTimeout(f"no message in {timeout} s", kind="timeout") from None
         if item is None:
             self._messages.put_nowait(None)
             raise self._lost or HiveConnectionLost("the connection is closed")

@@ -142,6 +142,8 @@ class Client:
         try:
             item = self._messages.get_nowait()
         except queue.Empty:
+            if self._lost is not None:  # lost before its end was queued
+                raise self._lost from None
             raise HiveTimeout(f"no message in {timeout} s", kind="timeout") from None
         if item is _CLOSED:
             self._messages.put(_CLOSED)  # for the next receive too
@@ -282,6 +284,8 @@ class Client:
         self._pump(future.done, time.monotonic() + timeout)
         if not future.done():
             self._forget(future)
+            if self._lost is not None:  # lost while its future was still being failed
+                raise self._lost
             raise HiveTimeout(f"no answer in {timeout} s", kind="timeout")
         return future.result()
 
