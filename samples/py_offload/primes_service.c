@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
   hive_node_stats_t ns;
   hive_node_stats(h, &ns);
   unsigned nworkers = ns.workers < MAX_WORKERS ? ns.workers : MAX_WORKERS;
-  static char names[MAX_WORKERS][16];
+  static char names[MAX_WORKERS + 1][24];
   static hive_spawn_opts_t opts[MAX_WORKERS + 1];
   hive_child_spec_t children[MAX_WORKERS + 1];
   for (unsigned i = 0; i <= nworkers; i++) {
