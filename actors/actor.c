@@ -38,8 +38,15 @@ void hive_spawn_opts_init(hive_spawn_opts_t *opts) {
 }
 
 static int actor_check_opts(const hive_spawn_opts_t *opts) {
-  if ((opts->flags & ~(HIVE_SPAWN_BLOCKING | HIVE_SPAWN_LINK | HIVE_SPAWN_TRAP_FAULTS)) != 0)
+  if ((opts->flags &
+       ~(HIVE_SPAWN_BLOCKING | HIVE_SPAWN_LINK | HIVE_SPAWN_TRAP_FAULTS | HIVE_SPAWN_PROCESS)) != 0)
     return HIVE_EINVAL;
+  if ((opts->flags & HIVE_SPAWN_PROCESS) &&
+      (opts->flags & (HIVE_SPAWN_BLOCKING | HIVE_SPAWN_TRAP_FAULTS)))
+    return HIVE_EINVAL; /* a process actor is both already */
+  const hive_limits_t none = {0};
+  if (!(opts->flags & HIVE_SPAWN_PROCESS) && memcmp(&opts->limits, &none, sizeof(none)) != 0)
+    return HIVE_EINVAL; /* limits are for process actors */
   switch (opts->mailbox) {
   case HIVE_MAILBOX_UNBOUNDED:
     if (opts->capacity != 0)
@@ -386,13 +393,14 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
 int hive_yield(hive_ctx_t *ctx) {
   if (ctx == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive__life(ctx->actor)->yielding = true; /* read by the turn and actor_release */
   return HIVE_OK;
 }
 
 bool hive_checkpoint(hive_ctx_t *ctx) {
-  if (ctx == NULL)
-    return false;
+  if (ctx == NULL || ctx->node->child)
+    return false; /* a process actor is stopped by SIGKILL, not by asking */
   hive__actor_t *a = ctx->actor;
   hive__life_t *life = hive__life(a);
   hive__msg_t *msg;
@@ -423,9 +431,13 @@ int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t ar
     hive_spawn_opts_init(&defaults);
     opts = &defaults;
   }
+  HIVE__NOT_IN_CHILD(h);
   int rc = actor_check_opts(opts);
   if (rc != HIVE_OK)
     return rc;
+  if (opts->flags & HIVE_SPAWN_PROCESS)
+    return h->spawn_process != NULL ? h->spawn_process(h, b, arg, arg_len, opts, extra, out)
+                                    : HIVE_ENOTSUP;
   /* spawn_link links to the calling actor: there must be one, of this node. */
   hive__actor_t *parent = (opts->flags & HIVE_SPAWN_LINK) ? hive__tls.actor : NULL;
   if ((opts->flags & HIVE_SPAWN_LINK) && (parent == NULL || hive__tls.node != h))
@@ -527,12 +539,23 @@ static int actor_deliver(hive_t *h, hive__actor_t *a, hive_pid_t to, uint32_t ta
   return rc == HIVE__DROPPED ? HIVE_OK : rc;
 }
 
+/* A send no live slot of this node takes: elsewhere if a layer above
+ * routes it (a process actor's side of its channel), else a dead letter.
+ * Out of line: the hot path pays only the branch that leads here. */
+static __attribute__((noinline)) int actor_send_elsewhere(hive_t *h, hive_pid_t to, uint32_t tag,
+                                                          const void *data, size_t len) {
+  if (h->elsewhere != NULL)
+    return h->elsewhere(h, false, to, tag, 0, data, len);
+  hive__count_dead_letter(h, NULL);
+  return HIVE_ENOPROC;
+}
+
 int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len) {
   if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL))
     return HIVE_EINVAL;
-  hive__actor_t *a = hive__lookup_for_message(h, to);
+  hive__actor_t *a = hive__lookup_live(h, to);
   if (a == NULL)
-    return HIVE_ENOPROC;
+    return actor_send_elsewhere(h, to, tag, data, len);
   hive__msg_t *msg = hive__msg_new(data, len);
   if (msg == NULL)
     return HIVE_ENOMEM;
@@ -542,9 +565,13 @@ int hive_send(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t l
 int hive_send_move(hive_t *h, hive_pid_t to, uint32_t tag, void *buf, size_t len) {
   if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && buf == NULL))
     return HIVE_EINVAL;
-  hive__actor_t *a = hive__lookup_for_message(h, to);
-  if (a == NULL)
-    return HIVE_ENOPROC;
+  hive__actor_t *a = hive__lookup_live(h, to);
+  if (a == NULL) {
+    int rc = actor_send_elsewhere(h, to, tag, buf, len);
+    if (rc == HIVE_OK)
+      free(buf); /* sent as a copy: given up as a move would have */
+    return rc;
+  }
   hive__msg_t *msg = hive__msg_new(NULL, 0);
   if (msg == NULL)
     return HIVE_ENOMEM;
@@ -599,6 +626,7 @@ int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
   if (h == NULL || pid == 0 || reason == NULL || reason->kind < HIVE_REASON_NORMAL ||
       reason->kind > HIVE_REASON_NOCONNECTION)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   hive_pid_t from =
       hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
   return hive__send_exit(h, from, pid, reason, 0);
@@ -607,6 +635,7 @@ int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
 int hive_kill(hive_t *h, hive_pid_t pid) {
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   hive_pid_t from =
       hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
   return hive__send_exit(h, from, pid, &(hive_reason_t){.kind = HIVE_REASON_KILL},
@@ -624,6 +653,7 @@ void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill) {
 int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   if (h == NULL || pid == 0 || out == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   hive__actor_t *a = hive__pidtab_lookup(h, pid);
   if (a == NULL || atomic_load_explicit(&a->pid, memory_order_acquire) != pid)
     return HIVE_ENOPROC;
@@ -673,6 +703,7 @@ static void actor_list_add(hive__actor_t *a, hive_pid_t pid, void *arg) {
 int hive_actor_list(hive_t *h, hive_pid_t *pids, size_t max, size_t *count) {
   if (h == NULL || count == NULL || (max > 0 && pids == NULL))
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   actor_list_t list = {.pids = pids, .max = max};
   hive__pidtab_each(h, actor_list_add, &list);
   *count = list.n;

@@ -149,6 +149,7 @@ int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason
 int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
   if (ctx == NULL || other == 0)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive__actor_t *a = ctx->actor;
   hive__life_t *life = hive__life(a);
   hive_t *h = ctx->node;
@@ -180,6 +181,7 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
 int hive_unlink(hive_ctx_t *ctx, hive_pid_t other) {
   if (ctx == NULL || other == 0)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive__actor_t *a = ctx->actor;
   hive__life_t *life = hive__life(a);
   hive__links_t *l = life->links;
@@ -195,6 +197,7 @@ int hive_unlink(hive_ctx_t *ctx, hive_pid_t other) {
 int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
   if (ctx == NULL || other == 0 || ref == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive__actor_t *a = ctx->actor;
   hive__life_t *life = hive__life(a);
   hive_t *h = ctx->node;
@@ -218,6 +221,7 @@ int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
 int hive_demonitor(hive_ctx_t *ctx, uint64_t ref) {
   if (ctx == NULL || ref == 0)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive__actor_t *a = ctx->actor;
   hive__life_t *life = hive__life(a);
   uint64_t target;
@@ -233,6 +237,7 @@ int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason) {
   if (ctx == NULL || reason == NULL || reason->kind < HIVE_REASON_NORMAL ||
       reason->kind > HIVE_REASON_NOCONNECTION)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive__actor_decide_exit(ctx->actor, reason->kind, reason->code, reason->text);
   return HIVE_OK;
 }
@@ -240,6 +245,7 @@ int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason) {
 int hive_trap_exit(hive_ctx_t *ctx, bool on) {
   if (ctx == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive__life(ctx->actor)->trap_exit = on;
   return HIVE_OK;
 }

@@ -131,6 +131,7 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL) || reply == NULL ||
       reply_len == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   /* A worker must never block (use hive_request); an actor on the blocking
    * pool may, but not on itself. */
   hive__worker_t *w = hive__tls.worker;
@@ -205,6 +206,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
                  int timeout_ms, uint64_t *ref_out) {
   if (ctx == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL) || ref_out == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive_t *h = ctx->node;
   hive__actor_t *self = ctx->actor;
   hive__life_t *me = hive__life(self);
@@ -262,6 +264,8 @@ int hive_reply(hive_ctx_t *ctx, const hive_msg_t *request, const void *data, siz
     return HIVE_EINVAL;
   if (!request_is_request(request))
     return HIVE_EINVAL;
+  if (ctx->node->child) /* a process actor: the reply goes over its channel */
+    return ctx->node->elsewhere(ctx->node, true, request->from, 0, request->ref, data, len);
   hive__actor_t *a = ctx->actor;
   hive__life_t *life = hive__life(a);
   if (life->current != NULL && request == &life->current->pub) {
@@ -349,6 +353,7 @@ void hive__request_end_owner(hive_t *h, hive__actor_t *a) {
 int hive_receive_timeout(hive_ctx_t *ctx, int timeout_ms) {
   if (ctx == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(ctx->node);
   hive_t *h = ctx->node;
   hive__actor_t *a = ctx->actor;
   hive__request_note_message_owner(h, a); /* disarm what was armed */

@@ -192,6 +192,7 @@ static void metrics_write(metrics_t *m) {
 int hive_metrics(hive_t *h, char **text, size_t *len) {
   if (h == NULL || text == NULL || len == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   metrics_t m = {.h = h};
   int rc = metrics_read(&m);
   if (rc == HIVE_OK) {

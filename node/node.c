@@ -17,6 +17,7 @@
 #include "actors/actor.h"
 #include "admin/admin.h"
 #include "gateway/gateway.h"
+#include "process/process.h"
 #include "runtime/runtime.h"
 
 /* How often hive_stop re-asks actors spawned during its first round. */
@@ -92,6 +93,7 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_sched;
   if ((rc = hive__admin_start(h, cfg != NULL ? cfg->admin_socket : NULL)) != HIVE_OK)
     goto fail_watchdog;
+  hive__process_install(h);
   if ((rc = hive__gateway_start(h, cfg)) != HIVE_OK)
     goto fail_admin;
   *out = h;
@@ -175,12 +177,14 @@ static void node_stop_actors(hive_t *h) {
 int hive_stop(hive_t *h) {
   if (h == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   if (hive__tls.node == h)
     return HIVE_EDEADLK;
   hive__gateway_stop(h); /* calls in flight answered "shutdown" while all else runs */
   hive__admin_stop(h);   /* no inspector's request meets a node half gone */
   node_stop_first(h);    /* spawns still work: a supervisor may restart on its way down */
   node_stop_actors(h);
+  hive__process_stop(h); /* every process actor's child is reaped by now */
 
   hive__watchdog_stop(h);
   hive__timers_stop(h);

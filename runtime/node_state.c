@@ -15,6 +15,7 @@ void *hive_data(hive_t *h) {
 int hive_system_monitor(hive_t *h, hive_pid_t pid) {
   if (h == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   if (pid != 0 && hive__lookup_live(h, pid) == NULL)
     return HIVE_ENOPROC;
   atomic_store(&h->system_monitor, pid);
@@ -24,6 +25,7 @@ int hive_system_monitor(hive_t *h, hive_pid_t pid) {
 int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms) {
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   if (hive__tls.node == h)
     return HIVE_EDEADLK;
   hive__actor_t *a = hive__pidtab_lookup(h, pid);
@@ -105,6 +107,7 @@ static hive__worker_t *node_thread(hive_t *h, unsigned i) {
 int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
   if (h == NULL || out == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   *out = (hive_node_stats_t){
       .workers = h->nworkers,
       .blocking_workers = h->nblocking,
@@ -126,6 +129,7 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
 int hive_gateway_stats(hive_t *h, hive_gateway_stats_t *out) {
   if (h == NULL || out == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   const hive__gateway_counters_t *c = &h->gw;
   *out = (hive_gateway_stats_t){
       .running = atomic_load(&c->running),
@@ -146,6 +150,7 @@ int hive_gateway_stats(hive_t *h, hive_gateway_stats_t *out) {
 int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *out) {
   if (h == NULL || out == NULL || index >= h->nworkers + h->nblocking)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   hive__worker_t *w = node_thread(h, index);
   *out = (hive_worker_stats_t){
       .index = index,

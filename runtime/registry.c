@@ -81,6 +81,7 @@ int hive_register(hive_t *h, const char *name, hive_pid_t pid) {
   size_t len;
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   int rc = registry_check_name(name, &len);
   if (rc != HIVE_OK)
     return rc;
@@ -129,6 +130,7 @@ int hive_unregister(hive_t *h, const char *name) {
   size_t len;
   if (h == NULL)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   int rc = registry_check_name(name, &len);
   if (rc != HIVE_OK)
     return rc;
@@ -148,7 +150,7 @@ int hive_unregister(hive_t *h, const char *name) {
 
 hive_pid_t hive_whereis(hive_t *h, const char *name) {
   size_t len;
-  if (h == NULL || registry_check_name(name, &len) != HIVE_OK)
+  if (h == NULL || h->child || registry_check_name(name, &len) != HIVE_OK)
     return 0;
   pthread_mutex_lock(&h->names_lock);
   unsigned long hash;

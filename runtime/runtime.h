@@ -39,6 +39,7 @@
 #define HIVE__LIFE_SIZE 144
 
 struct hive__name;
+struct hive__spawn_extra; /* actors/actor.h */
 typedef struct hive__timer hive__timer_t;
 
 /* The node's timer service (timers.c). */
@@ -239,6 +240,16 @@ struct hive {
   void *log_user;
   int log_level;
   unsigned handler_budget_ms; /* 0: no watchdog */
+  /* Passed down by the layers above (docs/architecture.md), NULL if none:
+   * how a process actor is spawned (process/), and where a send or reply
+   * goes that no slot of this node can take (a process actor's own side:
+   * the channel). child: that side, where most calls are HIVE_ENOTSUP. */
+  int (*spawn_process)(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t arg_len,
+                       const hive_spawn_opts_t *opts, const struct hive__spawn_extra *extra,
+                       hive_pid_t *out);
+  int (*elsewhere)(hive_t *h, bool reply, hive_pid_t to, uint32_t tag, uint64_t ref,
+                   const void *data, size_t len);
+  bool child;
   _Atomic hive_pid_t system_monitor;
   _Atomic bool stopping; /* hive_stop has begun: no more spawns */
 
@@ -308,9 +319,19 @@ struct hive {
   size_t nstop_first, stop_first_cap;
   struct hive__admin *admin;     /* owned: the admin socket, NULL if none */
   struct hive__gateway *gateway; /* owned: the gateway, NULL if none */
+  struct hive__procs *procs;     /* owned: process actors' spawner, NULL until one */
   pthread_mutex_t stop_lock;     /* with stop_cond: hive_stop and hive_join wait */
   pthread_cond_t stop_cond;
 };
+
+/* Returns HIVE_ENOTSUP from a public call made inside a process actor's
+ * callbacks (h is its side of the channel): docs/process.md lists the
+ * calls that work there. */
+#define HIVE__NOT_IN_CHILD(h)                                                                      \
+  do {                                                                                             \
+    if ((h)->child)                                                                                \
+      return HIVE_ENOTSUP;                                                                         \
+  } while (0)
 
 /* What the current thread is doing for which node. */
 typedef struct hive__tls {

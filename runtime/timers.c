@@ -316,6 +316,7 @@ static int timers_public_arm(hive_t *h, hive_pid_t to, uint32_t tag, const void 
   if (h == NULL || to == 0 || tag < HIVE_TAG_USER || (len > 0 && data == NULL) || timer == NULL ||
       (periodic && ms == 0))
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   uint64_t ns = (uint64_t)ms * 1000000u;
   return hive__timer_arm(h, to, tag, 0, 0, data, len, ns, periodic ? ns : 0, timer);
 }
@@ -333,5 +334,6 @@ int hive_send_interval(hive_t *h, hive_pid_t to, uint32_t tag, const void *data,
 int hive_timer_cancel(hive_t *h, hive_timer_t timer) {
   if (h == NULL || timer == 0)
     return HIVE_EINVAL;
+  HIVE__NOT_IN_CHILD(h);
   return hive__timer_cancel(h, timer);
 }

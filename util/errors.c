@@ -34,6 +34,7 @@ static const struct {
     {HIVE_ERUNNING, "HIVE_ERUNNING", "child is running"},
     {HIVE_EPAYLOAD, "HIVE_EPAYLOAD", "payload malformed or not of the expected types"},
     {HIVE_EADDRINUSE, "HIVE_EADDRINUSE", "address or socket path in use"},
+    {HIVE_ENOTSUP, "HIVE_ENOTSUP", "not available in a process actor's callbacks"},
 };
 
 const char *hive_strerror(int err) {

@@ -50,6 +50,7 @@ extern "C" {
 #define HIVE_ECRASHED (-15)    /* a callback crashed (a trapped fault) */
 #define HIVE_ERUNNING (-16)    /* the child is running */
 #define HIVE_EADDRINUSE (-17)  /* a socket's address or path is taken by a live socket or a file */
+#define HIVE_ENOTSUP (-18) /* not available here: a process actor's callbacks (docs/process.md) */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
 HIVE_API const char *hive_strerror(int err);
@@ -244,16 +245,34 @@ HIVE_API void *hive_data(hive_t *h);
  * says what that can leave behind. Without it a fault ends the process, as
  * in plain C. */
 #define HIVE_SPAWN_TRAP_FAULTS 0x4u
+/* Runs the actor's callbacks in an OS process of its own (docs/process.md):
+ * hive_kill stops it at once, even in a loop that never checks, and a crash
+ * of any kind ends that actor only. Its behaviour must be a static
+ * hive_behaviour_t (the child finds it at the same place in the same
+ * program); inside, callbacks may call hive_send, hive_send_move,
+ * hive_reply, hive_self, hive_node, hive_checkpoint and the payload
+ * helpers; any other call returns HIVE_ENOTSUP. Not with
+ * HIVE_SPAWN_BLOCKING or HIVE_SPAWN_TRAP_FAULTS. */
+#define HIVE_SPAWN_PROCESS 0x8u
+
+/* Limits of a process actor (HIVE_SPAWN_PROCESS); 0: none. */
+typedef struct hive_limits {
+  size_t mem_bytes;    /* address space (RLIMIT_AS): an allocation past it fails */
+  unsigned cpu_ms;     /* CPU time, rounded up to whole seconds (RLIMIT_CPU) */
+  unsigned handler_ms; /* wall-clock time of one callback: then killed, reason timeout */
+  unsigned nofile;     /* open descriptors (RLIMIT_NOFILE) */
+} hive_limits_t;
 
 /* Longest registered name, without its terminating NUL. */
 #define HIVE_NAME_MAX 63
 
 typedef struct hive_spawn_opts {
-  uint32_t flags;    /* HIVE_SPAWN_* bits; unknown bits are refused */
-  int mailbox;       /* HIVE_MAILBOX_*; bounded kinds need capacity > 0 */
-  size_t capacity;   /* bounded mailboxes: most user messages queued at once */
-  unsigned block_ms; /* HIVE_MAILBOX_BLOCK: longest a send waits (> 0); else 0 */
-  const char *name;  /* registered before init runs; NULL: none */
+  uint32_t flags;       /* HIVE_SPAWN_* bits; unknown bits are refused */
+  int mailbox;          /* HIVE_MAILBOX_*; bounded kinds need capacity > 0 */
+  size_t capacity;      /* bounded mailboxes: most user messages queued at once */
+  unsigned block_ms;    /* HIVE_MAILBOX_BLOCK: longest a send waits (> 0); else 0 */
+  const char *name;     /* registered before init runs; NULL: none */
+  hive_limits_t limits; /* HIVE_SPAWN_PROCESS only; hive_spawn_opts_init zeroes them */
 } hive_spawn_opts_t;
 
 HIVE_API void hive_spawn_opts_init(hive_spawn_opts_t *opts);

@@ -1,0 +1,351 @@
+/*
+ * test_process.c - process-isolated actors (HIVE_SPAWN_PROCESS): an actor
+ * like any other from outside, a child process inside: round trips, what
+ * the child may call, kill at once, each reason a child can die with,
+ * links, monitors and supervision across the boundary, and no descriptor
+ * or child left behind.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "watcher.h"
+
+TestSuite(process, .init = watcher_setup, .timeout = 300);
+
+enum {
+  P_ECHO = HIVE_TAG_USER,
+  P_SPIN,
+  P_SEGV,
+  P_ABORT,
+  P_SLEEP,
+  P_HOG, /* allocates and touches memory until an allocation fails, then faults */
+  P_CALLS,
+  P_FORWARD, /* sends its payload (a pid) a message, then replies */
+  P_STOP,
+};
+
+/* An address nothing is mapped at: a store there is a real SIGSEGV. */
+static volatile int *volatile bad_pointer = NULL;
+
+/* The child's behaviour: static, as a process actor's must be. */
+static int child_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)ctx, (void)state;
+  if (len == 4 && memcmp(arg, "fail", 4) == 0)
+    return -5;
+  return HIVE_OK;
+}
+
+static int child_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  hive_t *h = hive_node(ctx);
+  switch (msg->tag) {
+  case P_SPIN:
+    for (volatile unsigned long i = 0;; i++) {
+    }
+  case P_SEGV:
+    *bad_pointer = 1;
+    break;
+  case P_ABORT:
+    abort();
+  case P_SLEEP:
+    sleep(60);
+    break;
+  case P_HOG:
+    for (;;) {
+      char *p = malloc(1 << 20);
+      if (p == NULL)
+        *bad_pointer = 1; /* as careless code would */
+      memset(p, 1, 1 << 20);
+    }
+  case P_CALLS: {
+    /* What a child may not call answers HIVE_ENOTSUP. */
+    hive_pid_t pid, other = hive_self(ctx) + 1; /* any well-formed pid */
+    uint64_t ref;
+    hive_timer_t t;
+    void *r;
+    size_t n;
+    int64_t rcs[] = {
+        hive_spawn(h, &(hive_behaviour_t){.handle = child_handle}, NULL, 0, NULL, &pid),
+        hive_link(ctx, other),
+        hive_monitor(ctx, other, &ref),
+        hive_register(h, "child", hive_self(ctx)),
+        hive_send_after(h, hive_self(ctx), P_ECHO, NULL, 0, 10, &t),
+        hive_ask(h, other, P_ECHO, NULL, 0, 10, &r, &n),
+        hive_request(ctx, other, P_ECHO, NULL, 0, 10, &ref),
+        hive_kill(h, other),
+        hive_trap_exit(ctx, true),
+        hive_checkpoint(ctx) ? 1 : 0,
+        (int64_t)(hive_self(ctx) >> 1)};
+    void *out;
+    size_t len;
+    hive_pack(&out, &len, "aiiiiiiiiiii", (uint32_t)11, rcs[0], rcs[1], rcs[2], rcs[3], rcs[4],
+              rcs[5], rcs[6], rcs[7], rcs[8], rcs[9], rcs[10]);
+    hive_reply(ctx, msg, out, len);
+    free(out);
+    break;
+  }
+  case P_FORWARD: {
+    hive_pid_t to;
+    memcpy(&to, msg->data, sizeof(to));
+    hive_send(h, to, TAG_PING, NULL, 0);
+    hive_reply(ctx, msg, "ok", 2);
+    break;
+  }
+  case P_STOP:
+    return HIVE_STOP;
+  default:
+    if (msg->ref != 0)
+      hive_reply(ctx, msg, msg->data, msg->len);
+  }
+  return HIVE_OK;
+}
+
+static const hive_behaviour_t child_b = {
+    .name = "child", .init = child_init, .handle = child_handle};
+
+static hive_pid_t spawn_child(hive_t *h, const hive_limits_t *limits) {
+  hive_spawn_opts_t o;
+  hive_spawn_opts_init(&o);
+  o.flags = HIVE_SPAWN_PROCESS;
+  if (limits != NULL)
+    o.limits = *limits;
+  hive_pid_t pid;
+  int rc = hive_spawn(h, &child_b, NULL, 0, &o, &pid);
+  cr_assert_eq(rc, HIVE_OK, "spawn: %s", hive_strerror(rc));
+  return pid;
+}
+
+/* Watches pid, sends it tag, and returns the DOWN's event. */
+static watcher_event_t *down_after(hive_t *h, hive_pid_t pid, uint32_t tag) {
+  watcher_spawn(h, (watcher_arg_t){.monitor = pid}); /* monitoring once spawned */
+  if (tag != 0)
+    cr_assert_eq(hive_send(h, pid, tag, NULL, 0), HIVE_OK);
+  TEST_WAIT(&event_sem);
+  cr_assert_eq(events[0].tag, HIVE_TAG_DOWN);
+  return &events[0];
+}
+
+Test(process, an_ask_round_trips_and_the_child_is_another_process) {
+  hive_t *h = test_start(0);
+  hive_pid_t p = spawn_child(h, NULL);
+  void *r;
+  size_t n;
+  cr_assert_eq(hive_ask(h, p, P_ECHO, "hello", 5, 5000, &r, &n), HIVE_OK);
+  cr_assert(n == 5 && memcmp(r, "hello", 5) == 0);
+  free(r);
+  hive_actor_stats_t s;
+  cr_assert_eq(hive_actor_stats(h, p, &s), HIVE_OK);
+  cr_assert_str_eq(s.behaviour, "process");
+  cr_assert_eq(s.processed, 1);
+  cr_assert_eq(s.enqueued, s.processed + s.dropped + s.dead_letters + s.mailbox_len);
+  hive_stop(h);
+}
+
+Test(process, a_child_may_send_and_reply_and_nothing_else) {
+  hive_t *h = test_start(0);
+  hive_pid_t p = spawn_child(h, NULL);
+  hive_pid_t w = watcher_spawn(h, (watcher_arg_t){0});
+  void *r;
+  size_t n;
+  cr_assert_eq(hive_ask(h, p, P_FORWARD, &w, sizeof(w), 5000, &r, &n), HIVE_OK);
+  free(r);
+  TEST_WAIT(&ping_sem); /* the child's send reached the watcher */
+  cr_assert_eq(hive_ask(h, p, P_CALLS, NULL, 0, 5000, &r, &n), HIVE_OK);
+  uint32_t count;
+  int64_t rc[11];
+  cr_assert_eq(hive_unpack(r, n, NULL, "aiiiiiiiiiii", &count, &rc[0], &rc[1], &rc[2], &rc[3],
+                           &rc[4], &rc[5], &rc[6], &rc[7], &rc[8], &rc[9], &rc[10]),
+               HIVE_OK);
+  free(r);
+  for (int i = 0; i < 9; i++)
+    cr_assert_eq(rc[i], HIVE_ENOTSUP, "call %d: %s", i, hive_err_name((int)rc[i]));
+  cr_assert_eq(rc[9], 0, "hive_checkpoint is false in a child");
+  cr_assert_eq(rc[10], (int64_t)(p >> 1), "hive_self is the actor's pid");
+  hive_stop(h);
+}
+
+Test(process, hive_kill_stops_a_child_that_never_checks_at_once) {
+  hive_t *h = test_start(0);
+  hive_pid_t p = spawn_child(h, NULL);
+  watcher_spawn(h, (watcher_arg_t){.monitor = p});
+  cr_assert_eq(hive_send(h, p, P_SPIN, NULL, 0), HIVE_OK);
+  cr_assert_eq(hive_send(h, p, P_ECHO, NULL, 0), HIVE_OK);
+  /* The spin has begun once the echo waits behind it. */
+  hive_actor_stats_t s;
+  do
+    cr_assert_eq(hive_actor_stats(h, p, &s), HIVE_OK);
+  while (s.mailbox_len != 1 || s.state != HIVE_ACTOR_RUNNING);
+  uint64_t t0 = test_now_ns();
+  cr_assert_eq(hive_kill(h, p), HIVE_OK);
+  TEST_WAIT(&event_sem);
+  uint64_t ms = (test_now_ns() - t0) / 1000000u;
+  cr_assert_eq(events[0].reason.kind, HIVE_REASON_KILL);
+  cr_assert_lt(ms, 1000, "DOWN %llu ms after the kill", (unsigned long long)ms);
+  hive_stop(h);
+}
+
+Test(process, a_fault_ends_the_actor_with_reason_crash_and_the_signal) {
+  hive_t *h = test_start(0);
+  hive_pid_t normal = watcher_spawn(h, (watcher_arg_t){0});
+  watcher_event_t *e = down_after(h, spawn_child(h, NULL), P_SEGV);
+  cr_assert_eq(e->reason.kind, HIVE_REASON_CRASH);
+  cr_assert_eq(e->reason.code, SIGSEGV);
+  watcher_setup();
+  e = down_after(h, spawn_child(h, NULL), P_ABORT);
+  cr_assert_eq(e->reason.kind, HIVE_REASON_CRASH);
+  cr_assert_eq(e->reason.code, SIGABRT);
+  cr_assert(watcher_alive(h, normal), "the node and an actor beside it go on");
+  hive_stop(h);
+}
+
+Test(process, a_callback_past_handler_ms_is_killed_with_reason_timeout) {
+  hive_t *h = test_start(0);
+  hive_limits_t l = {.handler_ms = 100};
+  watcher_event_t *e = down_after(h, spawn_child(h, &l), P_SLEEP);
+  cr_assert_eq(e->reason.kind, HIVE_REASON_TIMEOUT);
+  hive_stop(h);
+}
+
+Test(process, the_cpu_limit_ends_the_actor_with_sigxcpu_and_its_text) {
+  hive_t *h = test_start(0);
+  hive_limits_t l = {.cpu_ms = 1000};
+  watcher_event_t *e = down_after(h, spawn_child(h, &l), P_SPIN);
+  cr_assert_eq(e->reason.kind, HIVE_REASON_CRASH);
+  cr_assert_eq(e->reason.code, SIGXCPU);
+  cr_assert_str_eq(e->text, "cpu limit");
+  hive_stop(h);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+Test(process, the_memory_limit_fails_allocations_and_names_the_cause) {
+#ifdef UNDER_ASAN
+  cr_skip_test("RLIMIT_AS and AddressSanitizer's shadow memory do not mix");
+#else
+  hive_t *h = test_start(0);
+  hive_limits_t l = {.mem_bytes = 256u << 20};
+  watcher_event_t *e = down_after(h, spawn_child(h, &l), P_HOG);
+  cr_assert_eq(e->reason.kind, HIVE_REASON_CRASH);
+  cr_assert_eq(e->reason.code, SIGSEGV);
+  cr_assert_str_eq(e->text, "memory limit");
+  hive_stop(h);
+#endif
+}
+
+Test(process, a_request_in_flight_when_the_child_dies_gets_noproc) {
+  hive_t *h = test_start(0);
+  hive_pid_t p = spawn_child(h, NULL);
+  cr_assert_eq(hive_send(h, p, P_SEGV, NULL, 0), HIVE_OK);
+  void *r;
+  size_t n;
+  int rc = hive_ask(h, p, P_ECHO, "x", 1, 10000, &r, &n);
+  cr_assert_eq(rc, HIVE_ENOPROC, "%s", hive_strerror(rc));
+  hive_stop(h);
+}
+
+Test(process, an_init_that_fails_fails_the_spawn_and_leaves_no_child) {
+  hive_t *h = test_start(0);
+  hive_spawn_opts_t o;
+  hive_spawn_opts_init(&o);
+  o.flags = HIVE_SPAWN_PROCESS;
+  hive_pid_t pid;
+  cr_assert_eq(hive_spawn(h, &child_b, "fail", 4, &o, &pid), -5);
+  cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "no child left to reap");
+  /* A behaviour that is not static cannot be found by the child. */
+  hive_behaviour_t *heap = malloc(sizeof(*heap));
+  *heap = child_b;
+  cr_assert_eq(hive_spawn(h, heap, NULL, 0, &o, &pid), HIVE_EINVAL);
+  free(heap);
+  o.flags = HIVE_SPAWN_PROCESS | HIVE_SPAWN_BLOCKING;
+  cr_assert_eq(hive_spawn(h, &child_b, NULL, 0, &o, &pid), HIVE_EINVAL);
+  hive_stop(h);
+}
+
+Test(process, links_and_monitors_work_both_ways) {
+  hive_t *h = test_start(0);
+  /* A normal actor linked to a process actor that crashes gets the EXIT. */
+  hive_pid_t p = spawn_child(h, NULL);
+  watcher_spawn(h, (watcher_arg_t){.link = p, .trap = true});
+  cr_assert_eq(hive_send(h, p, P_SEGV, NULL, 0), HIVE_OK);
+  TEST_WAIT(&event_sem);
+  cr_assert_eq(events[0].tag, HIVE_TAG_EXIT);
+  cr_assert_eq(events[0].pid, p);
+  cr_assert_eq(events[0].reason.code, SIGSEGV);
+  /* A process actor linked to a normal actor that fails is ended too. */
+  watcher_setup();
+  hive_pid_t t = target_spawn(h);
+  hive_spawn_opts_t o;
+  hive_spawn_opts_init(&o);
+  o.flags = HIVE_SPAWN_PROCESS;
+  p = spawn_child(h, NULL);
+  watcher_spawn(h, (watcher_arg_t){.monitor = p});
+  hive_pid_t linker = watcher_spawn(h, (watcher_arg_t){.link = t});
+  (void)linker;
+  cr_assert_eq(hive_exit(h, p, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = 7}), HIVE_OK);
+  TEST_WAIT(&event_sem);
+  cr_assert_eq(events[0].tag, HIVE_TAG_DOWN);
+  cr_assert_eq(events[0].reason.kind, HIVE_REASON_ERROR);
+  cr_assert_eq(events[0].reason.code, 7);
+  hive_stop(h);
+}
+
+/* Open descriptors of this process. */
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n;
+}
+
+Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
+  hive_t *h = test_start(0);
+  hive_child_spec_t c;
+  hive_child_spec_init(&c);
+  c.id = "isolated";
+  c.behaviour = &child_b;
+  static hive_spawn_opts_t o;
+  hive_spawn_opts_init(&o);
+  o.flags = HIVE_SPAWN_PROCESS;
+  o.name = "isolated";
+  c.opts = &o;
+  hive_sup_spec_t spec;
+  hive_sup_spec_init(&spec);
+  spec.intensity = 100000;
+  spec.period_s = 1;
+  spec.children = &c;
+  spec.nchildren = 1;
+  hive_pid_t sup;
+  cr_assert_eq(hive_sup_start(h, &spec, &sup), HIVE_OK);
+  int fds_before = -1;
+  for (int i = 0; i < 200; i++) {
+    hive_pid_t p;
+    while ((p = hive_whereis(h, "isolated")) == 0) {
+    } /* restarted: named again */
+    if (i == 10)
+      fds_before = open_fds(); /* after warm-up */
+    void *r;
+    size_t n;
+    cr_assert_eq(hive_ask(h, p, P_ECHO, "x", 1, 10000, &r, &n), HIVE_OK);
+    free(r);
+    cr_assert_eq(hive_send(h, p, P_SEGV, NULL, 0), HIVE_OK);
+    TEST_JOIN(h, p);
+  }
+  int fds_after = open_fds();
+  cr_assert_leq(fds_after, fds_before, "no descriptor leaked over 190 cycles: %d then %d", fds_before,
+               fds_after);
+  int status;
+  pid_t z = waitpid(-1, &status, WNOHANG);
+  cr_assert_leq(z, 0, "no zombie (reaped %d, status %x)", (int)z, status); /* 0: a live child */
+  hive_stop(h);
+  cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "and none after hive_stop");
+}
