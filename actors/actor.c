@@ -18,8 +18,10 @@
  * hive__faults_call, so a fault inside them ends the actor, not the process.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "actor.h"
 #include "mailbox/tsan.h"
@@ -650,6 +652,31 @@ void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill) {
                     kill ? HIVE__EXIT_UNTRAPPABLE : 0);
 }
 
+/* A child process's resident memory and CPU time, from /proc/PID/stat
+ * (fields 14, 15: utime and stime in clock ticks; 24: rss in pages);
+ * zeros if it is gone. */
+static void actor_process_usage(int os_pid, uint64_t *rss_bytes, uint64_t *cpu_ns) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", os_pid);
+  FILE *f = fopen(path, "re");
+  size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+  if (f != NULL)
+    fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* the command may hold spaces */
+  unsigned long long utime, stime;
+  long long rss;
+  if (p == NULL ||
+      sscanf(p + 2,
+             "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
+             "%*u %*u %lld",
+             &utime, &stime, &rss) != 3)
+    return;
+  long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+  *cpu_ns = (utime + stime) * (1000000000ull / (uint64_t)(tick > 0 ? tick : 100));
+  *rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+}
+
 int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   if (h == NULL || pid == 0 || out == NULL)
     return HIVE_EINVAL;
@@ -679,6 +706,8 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   s.links = atomic_load_explicit(&life->nlinks, memory_order_relaxed);
   s.monitors = atomic_load_explicit(&life->nmonitors, memory_order_relaxed);
   s.enqueued = s.processed + s.dropped + s.dead_letters + s.mailbox_len;
+  if ((s.os_pid = atomic_load_explicit(&a->os_pid, memory_order_relaxed)) != 0)
+    actor_process_usage(s.os_pid, &s.rss_bytes, &s.cpu_ns);
   /* The slot may have moved to a later incarnation while we read. */
   if (atomic_load_explicit(&a->pid, memory_order_acquire) != pid)
     return HIVE_ENOPROC;

@@ -96,10 +96,13 @@ static void worker_metric(metrics_t *m, const metric_t *mt) {
             m->workers[i].blocking ? "blocking" : "workers", field_value(&m->workers[i], mt));
 }
 
-static void actor_metric(metrics_t *m, const metric_t *mt) {
+/* A family over every actor, or (processes_only) over process actors. */
+static void actor_metric_of(metrics_t *m, const metric_t *mt, bool processes_only) {
   family(m, mt->name, mt->type, mt->help);
   for (size_t i = 0; i < m->nactors; i++) {
     const hive_actor_stats_t *s = &m->actors[i];
+    if (processes_only && s->os_pid == 0)
+      continue;
     char pid[HIVE_PID_STRLEN];
     hive_pid_format(s->pid, pid, sizeof(pid));
     fprintf(m->out, "%s{pid=\"%s\",name=\"", mt->name, pid);
@@ -109,6 +112,18 @@ static void actor_metric(metrics_t *m, const metric_t *mt) {
     fprintf(m->out, "\"} %.17g\n", field_value(s, mt));
   }
 }
+
+static void actor_metric(metrics_t *m, const metric_t *mt) {
+  actor_metric_of(m, mt, false);
+}
+
+/* Process actors' children (HIVE_SPAWN_PROCESS). */
+static const metric_t process_metrics[] = {
+    {"hive_process_resident_bytes", "gauge", "A process actor's resident memory.",
+     offsetof(hive_actor_stats_t, rss_bytes), 1},
+    {"hive_process_cpu_seconds_total", "counter", "The CPU time a process actor has used.",
+     offsetof(hive_actor_stats_t, cpu_ns), 1e9},
+};
 
 /* Reads every statistic first, so that the families agree on the actors. */
 static int metrics_read(metrics_t *m) {
@@ -187,6 +202,11 @@ static void metrics_write(metrics_t *m) {
     worker_metric(m, &worker_metrics[i]);
   for (size_t i = 0; i < sizeof(actor_metrics) / sizeof(actor_metrics[0]); i++)
     actor_metric(m, &actor_metrics[i]);
+  bool processes = false;
+  for (size_t i = 0; i < m->nactors && !processes; i++)
+    processes = m->actors[i].os_pid != 0;
+  for (size_t i = 0; processes && i < sizeof(process_metrics) / sizeof(process_metrics[0]); i++)
+    actor_metric_of(m, &process_metrics[i], true);
 }
 
 int hive_metrics(hive_t *h, char **text, size_t *len) {

@@ -52,7 +52,8 @@ typedef struct {
   pid_t os_pid; /* 0 once reaped */
   int fd;       /* the node's end of the channel; -1: closed */
   hive_limits_t limits;
-  uint64_t dying_vm; /* the address space the child reported as it died, bytes */
+  hive__actor_t *slot; /* the proxy's own, for its os_pid statistic */
+  uint64_t dying_vm;   /* the address space the child reported as it died, bytes */
   int dying_signal;
 } proxy_t;
 
@@ -76,6 +77,8 @@ static void proxy_reap(proxy_t *p, bool kill_first, int *status, struct rusage *
   while (wait4(p->os_pid, status, 0, ru) < 0 && errno == EINTR) {
   }
   p->os_pid = 0;
+  if (p->slot != NULL)
+    atomic_store_explicit(&p->slot->os_pid, 0, memory_order_relaxed);
   if (p->fd >= 0) {
     close(p->fd);
     p->fd = -1;
@@ -228,6 +231,8 @@ static int proxy_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
   }
   p->os_pid = pid;
   p->fd = fds[0];
+  p->slot = ctx->actor;
+  atomic_store_explicit(&ctx->actor->os_pid, pid, memory_order_relaxed);
   /* INIT: the limits, the behaviour's module, the argument. */
   size_t module_len = strlen(pa->module) + 1;
   size_t n = sizeof(pa->limits) + module_len + pa->arg_len;

@@ -92,6 +92,9 @@ typedef struct hive__actor {
    * of that incarnation wakes joiners. */
   _Atomic hive_pid_t joined;
 
+  /* atomic: a process actor's child (process/), 0 if none; for statistics. */
+  _Atomic int os_pid;
+
   /* Scheduler and slot allocator. */
   struct hive__actor *inject_next; /* under hive.inject_lock */
   struct hive__actor *free_next;   /* under hive.slots_lock, or its worker's */

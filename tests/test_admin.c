@@ -468,3 +468,36 @@ Test(admin, node_and_tree_show_the_gateway_and_its_connections) {
   close(fd);
   hive_stop(h);
 }
+
+static int iso_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  if (msg->ref != 0)
+    hive_reply(ctx, msg, msg->data, msg->len);
+  return HIVE_OK;
+}
+static const hive_behaviour_t iso_b = {.name = "iso", .handle = iso_handle};
+
+Test(admin, ps_stats_and_metrics_show_a_process_actor_s_os_pid_memory_and_cpu) {
+  hive_t *h = start_with_socket();
+  hive_spawn_opts_t o;
+  hive_spawn_opts_init(&o);
+  o.flags = HIVE_SPAWN_PROCESS;
+  o.name = "isolated";
+  hive_pid_t p;
+  cr_assert_eq(hive_spawn(h, &iso_b, NULL, 0, &o, &p), HIVE_OK);
+  hive_actor_stats_t s;
+  cr_assert_eq(hive_actor_stats(h, p, &s), HIVE_OK);
+  char os_pid[32];
+  snprintf(os_pid, sizeof(os_pid), " %d ", s.os_pid);
+  cr_assert_eq(hivectl("ps"), 0, "%s", out);
+  ASSERT_HAS(out, "PROCESS (os pid, rss, cpu)");
+  ASSERT_HAS(out, os_pid);
+  cr_assert_eq(hivectl("stats isolated"), 0, "%s", out);
+  ASSERT_HAS(out, "os_pid");
+  ASSERT_HAS(out, "rss_bytes");
+  ASSERT_HAS(out, "cpu_ns");
+  cr_assert_eq(hivectl("metrics"), 0, "%s", out);
+  ASSERT_HAS(out, "# TYPE hive_process_resident_bytes gauge");
+  ASSERT_HAS(out, "hive_process_cpu_seconds_total{pid=");
+  hive_stop(h);
+}

@@ -27,7 +27,7 @@ enum {
 };
 
 /* An address nothing is mapped at: a store there is a real SIGSEGV. */
-static volatile int *volatile bad_pointer = NULL;
+static volatile int *volatile bad_pointer = (volatile int *)(uintptr_t)16;
 
 /* The child's behaviour: static, as a process actor's must be. */
 static int child_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
@@ -341,11 +341,31 @@ Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
     TEST_JOIN(h, p);
   }
   int fds_after = open_fds();
-  cr_assert_leq(fds_after, fds_before, "no descriptor leaked over 190 cycles: %d then %d", fds_before,
-               fds_after);
+  cr_assert_leq(fds_after, fds_before, "no descriptor leaked over 190 cycles: %d then %d",
+                fds_before, fds_after);
   int status;
   pid_t z = waitpid(-1, &status, WNOHANG);
   cr_assert_leq(z, 0, "no zombie (reaped %d, status %x)", (int)z, status); /* 0: a live child */
   hive_stop(h);
   cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "and none after hive_stop");
+}
+
+Test(process, statistics_show_the_child_s_os_pid_memory_and_cpu_time) {
+  hive_t *h = test_start(0);
+  hive_pid_t p = spawn_child(h, NULL);
+  void *r;
+  size_t n;
+  cr_assert_eq(hive_ask(h, p, P_ECHO, "x", 1, 5000, &r, &n), HIVE_OK);
+  free(r);
+  hive_actor_stats_t s;
+  cr_assert_eq(hive_actor_stats(h, p, &s), HIVE_OK);
+  cr_assert_gt(s.os_pid, 0);
+  cr_assert_neq(s.os_pid, getpid());
+  cr_assert_eq(kill(s.os_pid, 0), 0, "a live process");
+  cr_assert_gt(s.rss_bytes, 0);
+  hive_pid_t normal = watcher_spawn(h, (watcher_arg_t){0});
+  cr_assert_eq(hive_actor_stats(h, normal, &s), HIVE_OK);
+  cr_assert_eq(s.os_pid, 0, "not a process actor");
+  cr_assert_eq(s.rss_bytes, 0);
+  hive_stop(h);
 }

@@ -267,20 +267,24 @@ static void json(const msgpack_object *o) {
 /* ---- commands ------------------------------------------------------------ */
 
 static void ps_header(void) {
-  printf("%-14s %-16s %-14s %-8s %9s %9s %12s %9s %9s\n", "PID", "NAME", "BEHAVIOUR", "STATE",
-         "MAILBOX", "HIGH", "PROCESSED", "DROPPED", "MAX_MS");
+  printf("%-14s %-16s %-14s %-8s %9s %9s %12s %9s %9s  %s\n", "PID", "NAME", "BEHAVIOUR", "STATE",
+         "MAILBOX", "HIGH", "PROCESSED", "DROPPED", "MAX_MS", "PROCESS (os pid, rss, cpu)");
 }
 
 static void ps_row(const msgpack_object *a) {
-  char pid[32], name[72], behaviour[72], state[16];
-  printf("%-14s %-16s %-14s %-8s %9llu %9llu %12llu %9llu %9.1f\n",
+  char pid[32], name[72], behaviour[72], state[16], process[64] = "";
+  if (field(a, "os_pid") != NULL) /* a process actor */
+    snprintf(process, sizeof(process), "%llu %.1fM %.2fs",
+             (unsigned long long)field_u64(a, "os_pid"),
+             (double)field_u64(a, "rss_bytes") / (1 << 20), (double)field_u64(a, "cpu_ns") / 1e9);
+  printf("%-14s %-16s %-14s %-8s %9llu %9llu %12llu %9llu %9.1f  %s\n",
          field_str(a, "pid", pid, sizeof(pid)), field_str(a, "name", name, sizeof(name)),
          field_str(a, "behaviour", behaviour, sizeof(behaviour)),
          field_str(a, "state", state, sizeof(state)),
          (unsigned long long)field_u64(a, "mailbox_len"),
          (unsigned long long)field_u64(a, "mailbox_hwm"),
          (unsigned long long)field_u64(a, "processed"), (unsigned long long)field_u64(a, "dropped"),
-         (double)field_u64(a, "handler_max_ns") / 1e6);
+         (double)field_u64(a, "handler_max_ns") / 1e6, process);
 }
 
 static const msgpack_object *array_field(const msgpack_object *reply, const char *key) {

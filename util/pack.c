@@ -42,7 +42,7 @@ const char *hive__actor_state_name(int state) {
 }
 
 void hive__pack_actor_stats(msgpack_packer *pk, const hive_actor_stats_t *s) {
-  msgpack_pack_map(pk, 20);
+  msgpack_pack_map(pk, s->os_pid != 0 ? 23 : 20);
   hive__pack_key_pid(pk, "pid", s->pid);
   hive__pack_key_str(pk, "name", s->name);
   hive__pack_key_str(pk, "behaviour", s->behaviour);
@@ -63,4 +63,9 @@ void hive__pack_actor_stats(msgpack_packer *pk, const hive_actor_stats_t *s) {
   hive__pack_key_u64(pk, "monitors", s->monitors);
   hive__pack_key_pid(pk, "parent", s->parent);
   hive__pack_key_bool(pk, "supervisor", s->supervisor);
+  if (s->os_pid != 0) { /* a process actor */
+    hive__pack_key_u64(pk, "os_pid", (uint64_t)s->os_pid);
+    hive__pack_key_u64(pk, "rss_bytes", s->rss_bytes);
+    hive__pack_key_u64(pk, "cpu_ns", s->cpu_ns);
+  }
 }

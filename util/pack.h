@@ -20,7 +20,8 @@ void hive__pack_key_pid(msgpack_packer *pk, const char *key, hive_pid_t pid);
 /* The name of a HIVE_ACTOR_* state: "idle", "queued", "running", "exiting". */
 const char *hive__actor_state_name(int state);
 
-/* One actor's statistics as a map of 20 pairs. */
+/* One actor's statistics as a map of 20 pairs; 23 for a process actor
+ * (os_pid, rss_bytes, cpu_ns). */
 void hive__pack_actor_stats(msgpack_packer *pk, const hive_actor_stats_t *s);
 
 #endif /* HIVE_UTIL_PACK_H */

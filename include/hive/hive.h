@@ -536,6 +536,11 @@ typedef struct hive_actor_stats {
   uint64_t monitors;            /* monitors watching it */
   hive_pid_t parent;            /* the actor that spawned it (its supervisor), 0 if none */
   bool supervisor;              /* it runs hive_sup_behaviour() */
+  /* A process actor's child (HIVE_SPAWN_PROCESS); all 0 for other actors
+   * and while no child runs. */
+  int os_pid;         /* its OS process id */
+  uint64_t rss_bytes; /* its resident memory now */
+  uint64_t cpu_ns;    /* the CPU time it has used, user and system */
 } hive_actor_stats_t;
 
 /* Fills out for the actor pid (live or still ending); HIVE_ENOPROC if
