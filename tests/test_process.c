@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ enum {
   P_CALLS,
   P_FORWARD, /* sends its payload (a pid) a message, then replies */
   P_STOP,
+  P_GARBAGE, /* writes a malformed frame on its channel, as a compromised child might */
 };
 
 /* An address nothing is mapped at: a store there is a real SIGSEGV. */
@@ -95,6 +97,14 @@ static int child_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   }
   case P_STOP:
     return HIVE_STOP;
+  case P_GARBAGE: {
+    unsigned char junk[32];
+    memset(junk, 0x5a, sizeof(junk));           /* type 0x5a5a5a5a: no such frame */
+    ssize_t put = write(3, junk, sizeof(junk)); /* the channel: descriptor 3 */
+    (void)put;
+    sleep(60);
+    break;
+  }
   default:
     if (msg->ref != 0)
       hive_reply(ctx, msg, msg->data, msg->len);
@@ -327,7 +337,7 @@ Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
   hive_pid_t sup;
   cr_assert_eq(hive_sup_start(h, &spec, &sup), HIVE_OK);
   int fds_before = -1;
-  for (int i = 0; i < 200; i++) {
+  for (int i = 0; i < 1000; i++) {
     hive_pid_t p;
     while ((p = hive_whereis(h, "isolated")) == 0) {
     } /* restarted: named again */
@@ -341,7 +351,7 @@ Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
     TEST_JOIN(h, p);
   }
   int fds_after = open_fds();
-  cr_assert_leq(fds_after, fds_before, "no descriptor leaked over 190 cycles: %d then %d",
+  cr_assert_leq(fds_after, fds_before, "no descriptor leaked over 990 cycles: %d then %d",
                 fds_before, fds_after);
   int status;
   pid_t z = waitpid(-1, &status, WNOHANG);
@@ -368,4 +378,124 @@ Test(process, statistics_show_the_child_s_os_pid_memory_and_cpu_time) {
   cr_assert_eq(s.os_pid, 0, "not a process actor");
   cr_assert_eq(s.rss_bytes, 0);
   hive_stop(h);
+}
+
+Test(process, a_malformed_frame_from_the_child_ends_it_with_crash_protocol) {
+  hive_t *h = test_start(0);
+  hive_pid_t normal = watcher_spawn(h, (watcher_arg_t){0});
+  watcher_event_t *e = down_after(h, spawn_child(h, NULL), P_GARBAGE);
+  cr_assert_eq(e->reason.kind, HIVE_REASON_CRASH);
+  cr_assert_str_eq(e->text, "protocol");
+  cr_assert(watcher_alive(h, normal), "the node goes on");
+  hive_stop(h);
+}
+
+Test(process, one_for_all_restarts_normal_siblings_when_a_process_child_crashes) {
+  hive_t *h = test_start(0);
+  static hive_spawn_opts_t po, no;
+  hive_spawn_opts_init(&po);
+  po.flags = HIVE_SPAWN_PROCESS;
+  po.name = "proc";
+  hive_spawn_opts_init(&no);
+  no.name = "normal";
+  hive_child_spec_t c[2];
+  hive_child_spec_init(&c[0]);
+  c[0].id = "normal";
+  c[0].behaviour = &watcher_b;
+  c[0].arg = &(watcher_arg_t){0};
+  c[0].arg_len = sizeof(watcher_arg_t);
+  c[0].opts = &no;
+  hive_child_spec_init(&c[1]);
+  c[1].id = "proc";
+  c[1].behaviour = &child_b;
+  c[1].opts = &po;
+  hive_sup_spec_t spec;
+  hive_sup_spec_init(&spec);
+  spec.strategy = HIVE_SUP_ONE_FOR_ALL;
+  spec.intensity = 10;
+  spec.children = c;
+  spec.nchildren = 2;
+  hive_pid_t sup;
+  cr_assert_eq(hive_sup_start(h, &spec, &sup), HIVE_OK);
+  hive_pid_t normal = hive_whereis(h, "normal"), proc = hive_whereis(h, "proc");
+  cr_assert_eq(hive_send(h, proc, P_SEGV, NULL, 0), HIVE_OK);
+  TEST_JOIN(h, normal); /* its sibling's crash ended it */
+  TEST_WAIT(&watcher_end_sem);
+  cr_assert_eq(watcher_reason.kind, HIVE_REASON_SHUTDOWN);
+  hive_pid_t p2;
+  while ((p2 = hive_whereis(h, "proc")) == 0 || p2 == proc) {
+  } /* restarted, both */
+  void *r;
+  size_t n;
+  cr_assert_eq(hive_ask(h, p2, P_ECHO, "y", 1, 10000, &r, &n), HIVE_OK);
+  free(r);
+  cr_assert_neq(hive_whereis(h, "normal"), 0);
+  hive_stop(h);
+}
+
+Test(process, hive_stop_ends_running_process_actors_within_their_shutdown_time) {
+  hive_t *h = test_start(0);
+  hive_pid_t ps[4];
+  for (int i = 0; i < 4; i++) {
+    ps[i] = spawn_child(h, NULL);
+    cr_assert_eq(hive_send(h, ps[i], i % 2 ? P_SPIN : P_SLEEP, NULL, 0), HIVE_OK);
+  }
+  hive_actor_stats_t s;
+  int os_pids[4];
+  for (int i = 0; i < 4; i++) {
+    cr_assert_eq(hive_actor_stats(h, ps[i], &s), HIVE_OK);
+    os_pids[i] = s.os_pid;
+  }
+  uint64_t t0 = test_now_ns();
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+  uint64_t ms = (test_now_ns() - t0) / 1000000u;
+  cr_assert_lt(ms, 3000, "stopped in %llu ms", (unsigned long long)ms);
+  for (int i = 0; i < 4; i++)
+    cr_assert(kill(os_pids[i], 0) != 0 && errno == ESRCH, "child %d gone and reaped", os_pids[i]);
+}
+
+/* True once os_pid is gone: no such process, or a zombie its new parent
+ * has yet to reap (it runs no more code). */
+static bool process_gone(int os_pid) {
+  char path[64], buf[256];
+  snprintf(path, sizeof(path), "/proc/%d/stat", os_pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return true;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')');
+  return p != NULL && p[1] == ' ' && p[2] == 'Z';
+}
+
+Test(process, a_node_killed_with_sigkill_leaves_no_child_behind) {
+  int out[2], in[2];
+  cr_assert_eq(pipe(out), 0);
+  cr_assert_eq(pipe(in), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+  char *argv[] = {PROCESS_NODE, NULL};
+  pid_t node;
+  cr_assert_eq(posix_spawn(&node, PROCESS_NODE, &fa, NULL, argv, NULL), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  close(in[0]);
+  FILE *f = fdopen(out[0], "r");
+  int children[3];
+  for (int i = 0; i < 3; i++)
+    cr_assert_eq(fscanf(f, "%d", &children[i]), 1, "the node printed its children");
+  fclose(f);
+  for (int i = 0; i < 3; i++)
+    cr_assert(!process_gone(children[i]));
+  cr_assert_eq(kill(node, SIGKILL), 0);
+  cr_assert_eq(waitpid(node, NULL, 0), node);
+  close(in[1]);
+  uint64_t deadline = test_now_ns() + 10000000000ull;
+  for (int i = 0; i < 3; i++) {
+    while (!process_gone(children[i]))
+      cr_assert_lt(test_now_ns(), deadline, "child %d outlived its node", children[i]);
+  }
 }
