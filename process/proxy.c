@@ -63,17 +63,16 @@ static uint64_t proxy_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* SIGKILL to the child and its process group, then reaps it; *status and
- * *ru say how it ended. Safe to call once the child is gone too. */
-static void proxy_reap(proxy_t *p, bool kill_first, int *status, struct rusage *ru) {
+/* SIGKILL to the child's process group (what the child started dies with
+ * it; a child already dead is not reaped yet, so its pid is still ours),
+ * then reaps it; *status and *ru say how it ended. */
+static void proxy_reap(proxy_t *p, int *status, struct rusage *ru) {
   *status = 0;
   memset(ru, 0, sizeof(*ru));
   if (p->os_pid <= 0)
     return;
-  if (kill_first) {
-    kill(-p->os_pid, SIGKILL); /* the group: anything the child started too */
-    kill(p->os_pid, SIGKILL);
-  }
+  kill(-p->os_pid, SIGKILL);
+  kill(p->os_pid, SIGKILL); /* if it left its group */
   while (wait4(p->os_pid, status, 0, ru) < 0 && errno == EINTR) {
   }
   p->os_pid = 0;
@@ -111,7 +110,8 @@ static void proxy_reason_of(const proxy_t *p, int status, const struct rusage *r
   }
 }
 
-/* Reads n bytes, polling in slices; PROXY_DONE when read. */
+/* Reads n bytes, polling in slices; PROXY_DONE when read. ctx NULL: no
+ * looking for a kill (terminate, which runs once the actor is ending). */
 static int proxy_read(hive_ctx_t *ctx, proxy_t *p, void *buf, size_t n, uint64_t deadline) {
   char *c = buf;
   while (n > 0) {
@@ -129,7 +129,7 @@ static int proxy_read(hive_ctx_t *ctx, proxy_t *p, void *buf, size_t n, uint64_t
     }
     if (ready < 0 && errno != EINTR)
       return PROXY_DIED;
-    if (hive_checkpoint(ctx))
+    if (ctx != NULL && hive_checkpoint(ctx))
       return PROXY_STOPPED;
     if (deadline != 0 && proxy_now_ms() >= deadline)
       return PROXY_TIMEOUT;
@@ -143,11 +143,12 @@ static int proxy_read(hive_ctx_t *ctx, proxy_t *p, void *buf, size_t n, uint64_t
  * terminate). On PROXY_DONE, *rc is what the callback returned.
  */
 static int proxy_wait(hive_ctx_t *ctx, proxy_t *p, const hive_msg_t *current, unsigned limit_ms,
-                      int *rc) {
+                      bool watch_kill, int *rc) {
   uint64_t deadline = limit_ms > 0 ? proxy_now_ms() + limit_ms : 0;
+  hive_ctx_t *watch = watch_kill ? ctx : NULL;
   for (;;) {
     proc_head_t head;
-    int got = proxy_read(ctx, p, &head, sizeof(head), deadline);
+    int got = proxy_read(watch, p, &head, sizeof(head), deadline);
     if (got != PROXY_DONE)
       return got;
     if (!hive__proc_head_ok(&head, true))
@@ -164,7 +165,7 @@ static int proxy_wait(hive_ctx_t *ctx, proxy_t *p, const hive_msg_t *current, un
     void *data = head.len > 0 ? malloc(head.len) : NULL;
     if (head.len > 0 && data == NULL)
       return PROXY_PROTOCOL; /* cannot take it: end the actor rather than lose it */
-    if ((got = proxy_read(ctx, p, data, head.len, deadline)) != PROXY_DONE) {
+    if ((got = proxy_read(watch, p, data, head.len, deadline)) != PROXY_DONE) {
       free(data);
       return got;
     }
@@ -192,18 +193,18 @@ static int proxy_fail(hive_ctx_t *ctx, proxy_t *p, int how) {
   hive_reason_t reason;
   switch (how) {
   case PROXY_STOPPED: /* a kill or an exit signal: the actor layer has the reason */
-    proxy_reap(p, true, &status, &ru);
+    proxy_reap(p, &status, &ru);
     return HIVE_OK;
   case PROXY_TIMEOUT:
-    proxy_reap(p, true, &status, &ru);
+    proxy_reap(p, &status, &ru);
     reason = (hive_reason_t){.kind = HIVE_REASON_TIMEOUT, .text = "handler_ms"};
     break;
   case PROXY_PROTOCOL:
-    proxy_reap(p, true, &status, &ru);
+    proxy_reap(p, &status, &ru);
     reason = (hive_reason_t){.kind = HIVE_REASON_CRASH, .text = "protocol"};
     break;
   default: /* PROXY_DIED */
-    proxy_reap(p, false, &status, &ru);
+    proxy_reap(p, &status, &ru);
     proxy_reason_of(p, status, &ru, &reason);
     break;
   }
@@ -240,7 +241,7 @@ static int proxy_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
   if (data == NULL) {
     int status;
     struct rusage ru;
-    proxy_reap(p, true, &status, &ru);
+    proxy_reap(p, &status, &ru);
     return HIVE_ENOMEM;
   }
   memcpy(data, &pa->limits, sizeof(pa->limits));
@@ -250,11 +251,11 @@ static int proxy_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
                                pa->offset, data, n);
   free(data);
   int rc = HIVE_OK;
-  int how = sent ? proxy_wait(ctx, p, NULL, p->limits.handler_ms, &rc) : PROXY_DIED;
+  int how = sent ? proxy_wait(ctx, p, NULL, p->limits.handler_ms, true, &rc) : PROXY_DIED;
   if (how != PROXY_DONE || rc != HIVE_OK) {
     int status;
     struct rusage ru;
-    proxy_reap(p, true, &status, &ru);
+    proxy_reap(p, &status, &ru);
     if (how == PROXY_TIMEOUT)
       return HIVE_ETIMEDOUT;
     return how == PROXY_DONE ? rc : HIVE_ECRASHED;
@@ -269,7 +270,7 @@ static int proxy_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   if (!hive__proc_write(p->fd, PROC_MSG, msg->tag, 0, msg->from, msg->ref, msg->data, msg->len))
     return proxy_fail(ctx, p, PROXY_DIED);
   int rc = HIVE_OK;
-  int how = proxy_wait(ctx, p, msg, p->limits.handler_ms, &rc);
+  int how = proxy_wait(ctx, p, msg, p->limits.handler_ms, true, &rc);
   if (how != PROXY_DONE)
     return proxy_fail(ctx, p, how);
   return rc;
@@ -285,9 +286,9 @@ static void proxy_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *r
     if (hive__proc_write(p->fd, PROC_TERM, (uint32_t)reason->kind, reason->code, 0, 0, text,
                          strlen(text)))
       proxy_wait(ctx, p, NULL, p->limits.handler_ms > 0 ? p->limits.handler_ms : PROXY_TERMINATE_MS,
-                 &rc);
+                 false, &rc); /* the actor is ending already: no kill to look for */
   }
-  proxy_reap(p, true, &status, &ru);
+  proxy_reap(p, &status, &ru);
 }
 
 static const hive_behaviour_t proxy_behaviour = {.name = "process",

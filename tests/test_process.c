@@ -499,3 +499,35 @@ Test(process, a_node_killed_with_sigkill_leaves_no_child_behind) {
       cr_assert_lt(test_now_ns(), deadline, "child %d outlived its node", children[i]);
   }
 }
+
+/* A child whose terminate tells a watcher (its pid is init's argument). */
+static int telling_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)ctx;
+  memcpy(state, arg, len);
+  return HIVE_OK;
+}
+static void telling_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *reason) {
+  hive_pid_t watcher;
+  memcpy(&watcher, state, sizeof(watcher));
+  if (reason->kind == HIVE_REASON_SHUTDOWN)
+    hive_send(hive_node(ctx), watcher, TAG_PING, NULL, 0);
+}
+static const hive_behaviour_t telling_b = {.name = "telling",
+                                           .state_size = sizeof(hive_pid_t),
+                                           .init = telling_init,
+                                           .handle = child_handle,
+                                           .terminate = telling_terminate};
+
+Test(process, terminate_runs_in_the_child_with_the_reason) {
+  hive_t *h = test_start(0);
+  hive_pid_t w = watcher_spawn(h, (watcher_arg_t){0});
+  hive_spawn_opts_t o;
+  hive_spawn_opts_init(&o);
+  o.flags = HIVE_SPAWN_PROCESS;
+  hive_pid_t p;
+  cr_assert_eq(hive_spawn(h, &telling_b, &w, sizeof(w), &o, &p), HIVE_OK);
+  cr_assert_eq(hive_exit(h, p, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}), HIVE_OK);
+  TEST_WAIT(&ping_sem); /* sent by the child's terminate */
+  TEST_JOIN(h, p);
+  hive_stop(h);
+}
