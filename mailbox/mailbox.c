@@ -51,8 +51,14 @@ void hive__mailbox_reset_owner(hive__mailbox_t *mb, int policy, int64_t capacity
  */
 static void mailbox_lane_push(ck_stack_entry_t **lane, hive__msg_t *newest, hive__msg_t *oldest) {
 #ifdef HIVE__TSAN
-  for (hive__msg_t *m = newest; m != oldest; m = (hive__msg_t *)m->link.next)
+  /* Each link is read before its message is released: once released, the
+   * owner may take it (from an earlier push's point of view) and rewrite
+   * the link, and a read after the release would be outside the edge. */
+  for (hive__msg_t *m = newest; m != oldest;) {
+    hive__msg_t *next = (hive__msg_t *)m->link.next;
     HIVE__TSAN_RELEASE(m);
+    m = next;
+  }
 #endif
   ck_stack_entry_t *head = ck_pr_load_ptr(lane);
   do {
