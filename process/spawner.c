@@ -7,8 +7,8 @@
  * thread called hive_spawn (a plain thread may end any time). The child
  * is posix_spawn of the program itself (/proc/self/exe): a fresh process,
  * never a fork of the threaded node, in a process group of its own, with
- * the default signal actions, and only its channel inherited (every other
- * descriptor of hive's is close-on-exec).
+ * the default signal actions, and no descriptor but the standard three and
+ * its channel (hive's are close-on-exec, and the rest are closed).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -83,8 +83,11 @@ static void spawn_one(spawn_req_t *r) {
     free(env);
     return;
   }
-  /* dup2 clears close-on-exec on the copy: the channel, and only it, stays. */
+  /* dup2 clears close-on-exec on the copy: the channel stays; and every
+   * descriptor above it is closed, so that none the program opened without
+   * close-on-exec reaches the child either. */
   posix_spawn_file_actions_adddup2(&files, r->child_fd, HIVE__PROC_CHILD_FD);
+  posix_spawn_file_actions_addclosefrom_np(&files, HIVE__PROC_CHILD_FD + 1);
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);

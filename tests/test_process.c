@@ -317,6 +317,18 @@ static int open_fds(void) {
   return n;
 }
 
+/* This process's resident memory, bytes. */
+static long rss_bytes(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f != NULL) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
 Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
   hive_t *h = test_start(0);
   hive_child_spec_t c;
@@ -337,12 +349,15 @@ Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
   hive_pid_t sup;
   cr_assert_eq(hive_sup_start(h, &spec, &sup), HIVE_OK);
   int fds_before = -1;
+  long rss_before = 0;
   for (int i = 0; i < 1000; i++) {
     hive_pid_t p;
     while ((p = hive_whereis(h, "isolated")) == 0) {
-    } /* restarted: named again */
-    if (i == 10)
-      fds_before = open_fds(); /* after warm-up */
+    }              /* restarted: named again */
+    if (i == 10) { /* after warm-up */
+      fds_before = open_fds();
+      rss_before = rss_bytes();
+    }
     void *r;
     size_t n;
     cr_assert_eq(hive_ask(h, p, P_ECHO, "x", 1, 10000, &r, &n), HIVE_OK);
@@ -353,6 +368,8 @@ Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
   int fds_after = open_fds();
   cr_assert_leq(fds_after, fds_before, "no descriptor leaked over 990 cycles: %d then %d",
                 fds_before, fds_after);
+  long rss_growth = rss_bytes() - rss_before;
+  cr_assert_lt(rss_growth, 16l << 20, "RSS grew %ld KiB over 990 cycles", rss_growth / 1024);
   int status;
   pid_t z = waitpid(-1, &status, WNOHANG);
   cr_assert_leq(z, 0, "no zombie (reaped %d, status %x)", (int)z, status); /* 0: a live child */
@@ -373,6 +390,16 @@ Test(process, statistics_show_the_child_s_os_pid_memory_and_cpu_time) {
   cr_assert_neq(s.os_pid, getpid());
   cr_assert_eq(kill(s.os_pid, 0), 0, "a live process");
   cr_assert_gt(s.rss_bytes, 0);
+  /* The child inherited its channel (3) and the standard three, nothing else. */
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/fd", s.os_pid);
+  DIR *d = opendir(path);
+  cr_assert_not_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    cr_assert(e->d_name[0] == '.' || atoi(e->d_name) <= 3, "the child holds descriptor %s",
+              e->d_name);
+  closedir(d);
   hive_pid_t normal = watcher_spawn(h, (watcher_arg_t){0});
   cr_assert_eq(hive_actor_stats(h, normal, &s), HIVE_OK);
   cr_assert_eq(s.os_pid, 0, "not a process actor");
