@@ -107,6 +107,23 @@ def encode_frame(fields: Dict[str, Any]) -> bytes:
     return _PREFIX.pack(len(body)) + body
 
 
+def frame_for(fields: Dict[str, Any], max_frame: int) -> bytes:
+    """A request's frame; ValueError if the node would refuse its size."""
+    frame = encode_frame(fields)
+    if len(frame) - 4 > max_frame:
+        raise ValueError(f"a frame of {len(frame) - 4} bytes is over the node's limit of {max_frame}")
+    return frame
+
+
+def welcome_of(frame: Dict[str, Any]) -> Dict[str, Any]:
+    """The node's answer to hello, checked: the welcome, or the error raised."""
+    if frame.get("op") != "welcome":
+        raise error_from(frame)
+    if int(frame.get("version", 0)) != PROTOCOL_VERSION:
+        raise HiveError(f"the node speaks protocol {frame.get('version')}, not {PROTOCOL_VERSION}")
+    return frame
+
+
 def decode_body(body: bytes) -> Dict[str, Any]:
     frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
     if not isinstance(frame, dict):

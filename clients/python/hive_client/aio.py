@@ -17,7 +17,6 @@ import logging
 from typing import Any, AsyncIterator, Dict, Optional
 
 from ._protocol import (
-    PROTOCOL_VERSION,
     TAG_USER,
     FrameReader,
     Message,
@@ -27,10 +26,11 @@ from ._protocol import (
     decode_body,
     encode_frame,
     encode_target,
-    error_from,
+    frame_for,
     message_of,
     parse_address,
     result_of,
+    welcome_of,
 )
 from .errors import HiveConnectionLost, HiveError, HiveTimeout
 
@@ -181,11 +181,7 @@ class AsyncClient:
                 raise HiveConnectionLost("the node closed the connection during hello")
             frames = self._frames.feed(data)
             if frames:
-                frame = decode_body(frames[0])
-                if frame.get("op") != "welcome":
-                    raise error_from(frame)
-                if int(frame.get("version", 0)) != PROTOCOL_VERSION:
-                    raise HiveError(f"the node speaks protocol {frame.get('version')}")
+                frame = welcome_of(decode_body(frames[0]))
                 self.node = frame.get("node", "")
                 self.node_id = int(frame.get("node_id", 0))
                 self.max_frame = int(frame.get("max_frame", 1 << 20))
@@ -195,9 +191,7 @@ class AsyncClient:
                 return
 
     async def _write(self, fields: Dict[str, Any]) -> None:
-        frame = encode_frame(fields)
-        if len(frame) - 4 > self.max_frame:
-            raise ValueError(f"a frame of {len(frame) - 4} bytes is over the node's limit of {self.max_frame}")
+        frame = frame_for(fields, self.max_frame)
         if self._lost is not None:
             raise self._lost
         assert self._writer is not None

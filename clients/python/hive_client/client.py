@@ -26,7 +26,6 @@ from concurrent.futures import Future
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from ._protocol import (
-    PROTOCOL_VERSION,
     TAG_USER,
     FrameReader,
     Message,
@@ -36,10 +35,11 @@ from ._protocol import (
     decode_body,
     encode_frame,
     encode_target,
-    error_from,
+    frame_for,
     message_of,
     parse_address,
     result_of,
+    welcome_of,
 )
 from .errors import HiveConnectionLost, HiveError, HiveTimeout
 
@@ -198,19 +198,13 @@ class Client:
                 raise HiveConnectionLost("the node closed the connection during hello")
             frames = self._reader.feed(data)
             if frames:
-                frame = decode_body(frames[0])
-                if frame.get("op") != "welcome":
-                    raise error_from(frame)
-                if int(frame.get("version", 0)) != PROTOCOL_VERSION:
-                    raise HiveError(f"the node speaks protocol {frame.get('version')}, not {PROTOCOL_VERSION}")
+                frame = welcome_of(decode_body(frames[0]))
                 for extra in frames[1:]:
                     self._dispatch(decode_body(extra))
                 return frame
 
     def _write(self, fields: Dict[str, Any]) -> None:
-        frame = encode_frame(fields)
-        if len(frame) - 4 > self.max_frame:
-            raise ValueError(f"a frame of {len(frame) - 4} bytes is over the node's limit of {self.max_frame}")
+        frame = frame_for(fields, self.max_frame)
         if self._lost is not None:
             raise self._lost
         try:
