@@ -33,7 +33,7 @@
 #include "process.h"
 
 #define PROXY_SLICE_MS 2        /* how often a waiting proxy looks for a kill */
-#define PROXY_TERMINATE_MS 5000 /* the longest terminate may take without handler_ms */
+#define PROXY_TERMINATE_MS 1000 /* the longest terminate may take without handler_ms */
 #define PROXY_MODULE_MAX 4096
 
 /* What a wait for the child ended with, beside a callback's result. */
