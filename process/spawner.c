@@ -12,12 +12,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "process.h"
@@ -63,6 +66,25 @@ static char **spawn_environment(char *channel, char *parent) {
   return env;
 }
 
+/* The program to start: /proc/self/exe, which holds even if the file was
+ * replaced since; unless that is not the program that was run (under
+ * valgrind it is valgrind's tool), then the path the program was run by. */
+static const char *spawn_program(void) {
+  static char path[PATH_MAX];
+  if (path[0] != '\0')
+    return path;
+  const char *execfn = (const char *)getauxval(AT_EXECFN);
+  struct stat self, run;
+  char resolved[PATH_MAX];
+  if (execfn != NULL && stat("/proc/self/exe", &self) == 0 && stat(execfn, &run) == 0 &&
+      (self.st_dev != run.st_dev || self.st_ino != run.st_ino) &&
+      realpath(execfn, resolved) != NULL)
+    snprintf(path, sizeof(path), "%s", resolved);
+  else
+    snprintf(path, sizeof(path), "/proc/self/exe");
+  return path;
+}
+
 static void spawn_one(spawn_req_t *r) {
   char channel[64], parent[64];
   snprintf(channel, sizeof(channel), HIVE__PROC_ENV_CHANNEL "=%d", HIVE__PROC_CHILD_FD);
@@ -98,7 +120,7 @@ static void spawn_one(spawn_req_t *r) {
                                       POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
   char *argv[] = {"hive-process", NULL};
   pid_t pid;
-  int rc = posix_spawn(&pid, "/proc/self/exe", &files, &attr, argv, env);
+  int rc = posix_spawn(&pid, spawn_program(), &files, &attr, argv, env);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&files);
   free(env);
