@@ -1,9 +1,11 @@
 /*
- * host.c - a process actor's child: libhive's constructor, which runs
- * before the program's main in every process that loads libhive, finds
- * HIVE_PROCESS_CHANNEL in the environment only in a child the spawner
- * started, and then never returns: it runs the actor's callbacks as its
- * channel asks, and exits when the channel closes.
+ * host.c - the zygote and a process actor's child. libhive's constructor
+ * runs before main in every process that loads libhive; it finds
+ * HIVE_PROCESS_ZYGOTE in the environment only in the zygote the spawner
+ * started (spawner.c), and then never returns: the zygote forks a child
+ * for each FORK it is sent, reaps them and reports how each ended. A
+ * child runs the actor's callbacks as its channel asks, and exits when
+ * the channel closes.
  *
  * Inside the child there is no node: hive_node gives a stand-in whose
  * `child` flag makes every call but hive_send, hive_send_move, hive_reply,
@@ -14,13 +16,17 @@
  * then the child dies of it as it would have.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -179,23 +185,121 @@ static _Noreturn void host_run(void) {
   }
 }
 
+/* ---- the zygote ------------------------------------------------------------ */
+
+static pid_t zygote_pid;
+
+/* A forked child becomes a process actor's host: descriptor 3 its
+ * channel, nothing else open, in a group of its own, dying with the
+ * zygote (whose only thread made it). */
+static _Noreturn void zygote_child(int ctl, int sfd, int channel) {
+  close(ctl);
+  close(sfd);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != zygote_pid)
+    _exit(0);
+  if (channel != HIVE__PROC_CHILD_FD) {
+    dup2(channel, HIVE__PROC_CHILD_FD);
+    close(channel);
+  }
+  /* Nothing else is open: the zygote was started with descriptor 3 (its
+   * control socket, closed above) and no other, and opens only its
+   * signalfd (closed above) and each child's channel. (close_range over
+   * the whole limit would cost milliseconds a spawn.) */
+  host_fd = HIVE__PROC_CHILD_FD;
+  fcntl(host_fd, F_SETFD, FD_CLOEXEC);
+  host_catch_fatal();
+  host_run();
+}
+
+static void zygote_send(int ctl, const hive__zygote_msg_t *m) {
+  while (send(ctl, m, sizeof(*m), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+/* Reaps every child that ended and reports each. */
+static void zygote_reap(int ctl) {
+  int status;
+  struct rusage ru;
+  pid_t pid;
+  while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+    uint64_t us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    zygote_send(ctl, &(hive__zygote_msg_t){
+                         .type = HIVE__ZYGOTE_EXIT, .pid = pid, .status = status, .cpu_us = us});
+  }
+}
+
+/* The zygote's loop: a FORK with a channel makes a child; a child that
+ * ends is reaped and reported; EOF (the node is gone) ends the zygote,
+ * and its children with it. Single-threaded, so a fork is safe. */
+static _Noreturn void zygote_run(int ctl) {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0)
+    _exit(70);
+  zygote_pid = getpid();
+  for (;;) {
+    struct pollfd fds[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+    if (poll(fds, 2, -1) < 0)
+      continue;
+    if (fds[1].revents != 0) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof(si)) > 0) {
+      }
+      zygote_reap(ctl);
+    }
+    if (fds[0].revents == 0)
+      continue;
+    hive__zygote_msg_t m;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+    ssize_t n = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      _exit(0); /* the node is gone */
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    int channel = -1;
+    if (c != NULL && c->cmsg_type == SCM_RIGHTS)
+      memcpy(&channel, CMSG_DATA(c), sizeof(int));
+    pid_t pid = -1;
+    if (n == (ssize_t)sizeof(m) && m.type == HIVE__ZYGOTE_FORK && channel >= 0) {
+      pid = fork();
+      if (pid == 0)
+        zygote_child(ctl, sfd, channel);
+    }
+    if (channel >= 0)
+      close(channel);
+    zygote_send(ctl, &(hive__zygote_msg_t){.type = HIVE__ZYGOTE_FORKED, .id = m.id, .pid = pid});
+  }
+}
+
 /* Runs before main in every process that loads libhive; returns at once
- * unless this process is a process actor's child. */
+ * unless this process is the node's zygote. */
 __attribute__((constructor)) static void hive__process_host_entry(void) {
-  const char *channel = getenv(HIVE__PROC_ENV_CHANNEL);
+  const char *zygote = getenv(HIVE__PROC_ENV_ZYGOTE);
   const char *parent = getenv(HIVE__PROC_ENV_PARENT);
-  if (channel == NULL || parent == NULL)
+  if (zygote == NULL || parent == NULL)
     return;
-  host_fd = atoi(channel);
+  int ctl = atoi(zygote);
   pid_t expected = (pid_t)atol(parent);
-  unsetenv(HIVE__PROC_ENV_CHANNEL);
+  unsetenv(HIVE__PROC_ENV_ZYGOTE);
   unsetenv(HIVE__PROC_ENV_PARENT);
   /* Dies with the node: SIGKILL when the spawner thread (which lives as
    * long as the node) ends, and a parent already gone is seen at once. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != expected)
     _exit(0);
-  fcntl(host_fd, F_SETFD, FD_CLOEXEC); /* nothing the child execs inherits it */
-  host_catch_fatal();
-  host_run();
+  fcntl(ctl, F_SETFD, FD_CLOEXEC);
+  zygote_run(ctl);
 }

@@ -4,15 +4,16 @@
  *
  * A process actor is an ordinary actor on the node, its proxy (proxy.c),
  * which runs on the blocking pool and hands each callback to a child
- * process over a socket pair (channel.h). The child is the program itself,
- * started with posix_spawn (never a fork of the threaded node) from one
- * long-lived thread (spawner.c, so that the child's PR_SET_PDEATHSIG
- * follows the node, not a thread that may end), and caught by libhive's
- * constructor before main runs (host.c), which runs the callbacks.
+ * process over a socket pair (channel.h). The children are forked by a
+ * zygote: the program itself, started once with posix_spawn (never a
+ * fork of the threaded node) from one long-lived thread (spawner.c, so
+ * that PR_SET_PDEATHSIG follows the node, not a thread that may end), and
+ * caught by libhive's constructor before main runs (host.c).
  */
 #ifndef HIVE_PROCESS_H
 #define HIVE_PROCESS_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "actors/actor.h"
@@ -22,15 +23,29 @@
 void hive__process_install(hive_t *h);
 void hive__process_stop(hive_t *h);
 
-/* spawner.c: starts the child on the spawner thread, with child_fd as its
+/* spawner.c: forks a child from the node's zygote, with child_fd as its
  * end of the channel (descriptor 3 there). The child's pid, or -1 with
  * *err set. Any thread. */
 pid_t hive__proc_spawn(hive_t *h, int child_fd, int *err);
+/* Waits until the zygote has reaped child pid: its wait status and CPU
+ * time. The child must be dead or dying (killed). */
+int hive__proc_wait_exit(hive_t *h, pid_t pid, int *status, uint64_t *cpu_us);
 
-/* The environment variables that tell libhive's constructor it is a
- * process actor's child: its channel's descriptor, and its parent's pid. */
-#define HIVE__PROC_ENV_CHANNEL "HIVE_PROCESS_CHANNEL"
+/* The zygote's control messages (spawner.c, host.c). */
+enum { HIVE__ZYGOTE_FORK = 1, HIVE__ZYGOTE_FORKED, HIVE__ZYGOTE_EXIT };
+typedef struct hive__zygote_msg {
+  uint32_t type;
+  int32_t pid;    /* FORKED: the child, or -1; EXIT: the child that ended */
+  int32_t status; /* EXIT: its wait status */
+  uint32_t pad;
+  uint64_t id;     /* FORK, FORKED: the request */
+  uint64_t cpu_us; /* EXIT: its CPU time */
+} hive__zygote_msg_t;
+
+/* The environment variables that tell libhive's constructor it is the
+ * node's zygote: its control socket's descriptor, and its parent's pid. */
 #define HIVE__PROC_ENV_PARENT "HIVE_PROCESS_PARENT"
+#define HIVE__PROC_ENV_ZYGOTE "HIVE_PROCESS_ZYGOTE"
 #define HIVE__PROC_CHILD_FD 3
 extern const int hive__process_host_linked; /* host.c */
 

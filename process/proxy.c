@@ -52,6 +52,7 @@ typedef struct {
   pid_t os_pid; /* 0 once reaped */
   int fd;       /* the node's end of the channel; -1: closed */
   hive_limits_t limits;
+  hive_t *h;
   hive__actor_t *slot; /* the proxy's own, for its os_pid statistic */
   uint64_t dying_vm;   /* the address space the child reported as it died, bytes */
   int dying_signal;
@@ -64,8 +65,10 @@ static uint64_t proxy_now_ms(void) {
 }
 
 /* SIGKILL to the child's process group (what the child started dies with
- * it; a child already dead is not reaped yet, so its pid is still ours),
- * then reaps it; *status and *ru say how it ended. */
+ * it), then waits for the zygote to have reaped it; *status and *ru say
+ * how it ended. (The zygote reaps a child the moment it dies: a kill
+ * after that could only reach a process that took its pid, which pid
+ * allocation makes practically impossible within that moment.) */
 static void proxy_reap(proxy_t *p, int *status, struct rusage *ru) {
   *status = 0;
   memset(ru, 0, sizeof(*ru));
@@ -73,8 +76,10 @@ static void proxy_reap(proxy_t *p, int *status, struct rusage *ru) {
     return;
   kill(-p->os_pid, SIGKILL);
   kill(p->os_pid, SIGKILL); /* if it left its group */
-  while (wait4(p->os_pid, status, 0, ru) < 0 && errno == EINTR) {
-  }
+  uint64_t cpu_us = 0;
+  hive__proc_wait_exit(p->h, p->os_pid, status, &cpu_us); /* the zygote reaps it */
+  ru->ru_utime.tv_sec = (time_t)(cpu_us / 1000000u);
+  ru->ru_utime.tv_usec = (suseconds_t)(cpu_us % 1000000u);
   p->os_pid = 0;
   if (p->slot != NULL)
     atomic_store_explicit(&p->slot->os_pid, 0, memory_order_relaxed);
@@ -232,6 +237,7 @@ static int proxy_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
   }
   p->os_pid = pid;
   p->fd = fds[0];
+  p->h = hive_node(ctx);
   p->slot = ctx->actor;
   atomic_store_explicit(&ctx->actor->os_pid, pid, memory_order_relaxed);
   /* INIT: the limits, the behaviour's module, the argument. */

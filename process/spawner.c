@@ -1,18 +1,27 @@
 /*
- * spawner.c - starts process actors' children, on a thread of its own.
+ * spawner.c - starts process actors' children, through a zygote.
  *
- * PR_SET_PDEATHSIG, which kills a child whose parent died, fires when the
- * thread that created the child ends, not the process. So children are
- * made by this one thread, which lives until hive_stop, never by whichever
- * thread called hive_spawn (a plain thread may end any time). The child
- * is posix_spawn of the program itself (/proc/self/exe): a fresh process,
- * never a fork of the threaded node, in a process group of its own, with
- * the default signal actions, and no descriptor but the standard three and
- * its channel (hive's are close-on-exec, and the rest are closed).
+ * Starting a program costs more than a millisecond here (posix_spawn and
+ * exit of /bin/true alone: 1.3 ms), forking a small single-threaded
+ * process well under a tenth of that. So the node starts one zygote, the
+ * program itself entering a zygote loop in libhive's constructor (host.c),
+ * with posix_spawn: a fresh process, never a fork of the threaded node.
+ * The zygote is single-threaded and forks each child on request; a fork
+ * of it is safe. It reaps its children and reports how each ended.
+ *
+ * PR_SET_PDEATHSIG fires when the thread that created the process ends,
+ * not the process. So the zygote is started by this file's thread, which
+ * lives until hive_stop; the zygote dies with it, and each child (whose
+ * PDEATHSIG is set against the zygote's only thread) with the zygote.
+ *
+ * The control socket (SOCK_SEQPACKET: one message a send) carries FORK
+ * requests with the child's channel end (SCM_RIGHTS), and FORKED and EXIT
+ * reports back, which this thread alone reads.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,51 +29,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "process.h"
 
 extern char **environ;
 
-typedef struct spawn_req {
-  int child_fd;
-  pid_t pid; /* out; -1: failed */
-  int err;   /* out */
-  bool done;
-  struct spawn_req *next;
-} spawn_req_t;
+#define EXITS_MAX 4096 /* reports kept for proxies not yet asking */
+
+typedef struct {
+  pid_t pid;
+  int status;
+  uint64_t cpu_us;
+} exit_report_t;
 
 typedef struct hive__procs {
-  pthread_mutex_t lock;
-  pthread_cond_t cond; /* requests queued, or done */
+  pthread_mutex_t lock; /* guards all below */
+  pthread_cond_t cond;  /* a FORKED or an EXIT came, or the zygote is gone */
   pthread_t thread;
-  bool quit;
-  spawn_req_t *queue;
+  int ctl; /* the node's end of the control socket */
+  pid_t zygote;
+  int start_err;      /* HIVE_OK once the zygote runs */
+  bool started, gone; /* gone: the zygote ended, no more children */
+  uint64_t next_id;
+  uint64_t forked_id; /* the last FORKED report */
+  pid_t forked_pid;
+  exit_report_t *exits; /* owned: EXITS_MAX */
+  size_t nexits;
 } hive__procs_t;
 
 static pthread_mutex_t procs_create_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The environment a child gets: ours, minus our two variables, plus them
- * set for this child. Owned by the caller (free the array, not the
- * strings but the two it made). */
-static char **spawn_environment(char *channel, char *parent) {
-  size_t n = 0;
-  while (environ[n] != NULL)
-    n++;
-  char **env = malloc((n + 3) * sizeof(*env));
-  if (env == NULL)
-    return NULL;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], HIVE__PROC_ENV_CHANNEL "=", sizeof(HIVE__PROC_ENV_CHANNEL)) != 0 &&
-        strncmp(environ[i], HIVE__PROC_ENV_PARENT "=", sizeof(HIVE__PROC_ENV_PARENT)) != 0)
-      env[k++] = environ[i];
-  env[k++] = channel;
-  env[k++] = parent;
-  env[k] = NULL;
-  return env;
-}
 
 /* The program to start: /proc/self/exe, which holds even if the file was
  * replaced since; unless that is not the program that was run (under
@@ -85,83 +83,118 @@ static const char *spawn_program(void) {
   return path;
 }
 
-static void spawn_one(spawn_req_t *r) {
-  char channel[64], parent[64];
-  snprintf(channel, sizeof(channel), HIVE__PROC_ENV_CHANNEL "=%d", HIVE__PROC_CHILD_FD);
+/* Starts the zygote with zygote_fd as its end of the control socket
+ * (descriptor 3 there), no other descriptor, default signal actions. */
+static int spawn_zygote(int zygote_fd, pid_t *out) {
+  char zygote[64], parent[64];
+  snprintf(zygote, sizeof(zygote), HIVE__PROC_ENV_ZYGOTE "=%d", HIVE__PROC_CHILD_FD);
   snprintf(parent, sizeof(parent), HIVE__PROC_ENV_PARENT "=%ld", (long)getpid());
-  char **env = spawn_environment(channel, parent);
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **env = malloc((n + 3) * sizeof(*env));
+  if (env == NULL)
+    return HIVE_ENOMEM;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], HIVE__PROC_ENV_ZYGOTE "=", sizeof(HIVE__PROC_ENV_ZYGOTE)) != 0 &&
+        strncmp(environ[i], HIVE__PROC_ENV_PARENT "=", sizeof(HIVE__PROC_ENV_PARENT)) != 0)
+      env[k++] = environ[i];
+  env[k++] = zygote;
+  env[k++] = parent;
+  env[k] = NULL;
   posix_spawn_file_actions_t files;
   posix_spawnattr_t attr;
-  r->pid = -1;
-  r->err = HIVE_ENOMEM;
-  if (env == NULL)
-    return;
-  if (posix_spawn_file_actions_init(&files) != 0) {
-    free(env);
-    return;
-  }
-  if (posix_spawnattr_init(&attr) != 0) {
-    posix_spawn_file_actions_destroy(&files);
-    free(env);
-    return;
-  }
-  /* dup2 clears close-on-exec on the copy: the channel stays; and every
-   * descriptor above it is closed, so that none the program opened without
-   * close-on-exec reaches the child either. */
-  posix_spawn_file_actions_adddup2(&files, r->child_fd, HIVE__PROC_CHILD_FD);
+  posix_spawn_file_actions_init(&files);
+  posix_spawnattr_init(&attr);
+  /* dup2 clears close-on-exec on the copy; every descriptor above it is
+   * closed, so none the program opened without close-on-exec leaks. */
+  posix_spawn_file_actions_adddup2(&files, zygote_fd, HIVE__PROC_CHILD_FD);
   posix_spawn_file_actions_addclosefrom_np(&files, HIVE__PROC_CHILD_FD + 1);
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0); /* its own group: a kill reaches its children too */
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
-  char *argv[] = {"hive-process", NULL};
-  pid_t pid;
-  int rc = posix_spawn(&pid, spawn_program(), &files, &attr, argv, env);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+  char *argv[] = {"hive-zygote", NULL};
+  int rc = posix_spawn(out, spawn_program(), &files, &attr, argv, env);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&files);
   free(env);
-  if (rc == 0) {
-    r->pid = pid;
-    r->err = HIVE_OK;
-  } else {
-    r->err = rc == ENOMEM ? HIVE_ENOMEM : HIVE_ESYS;
-  }
+  return rc == 0 ? HIVE_OK : rc == ENOMEM ? HIVE_ENOMEM : HIVE_ESYS;
 }
 
+static void procs_note_exit(hive__procs_t *p, const hive__zygote_msg_t *m) {
+  if (p->nexits == EXITS_MAX) /* nobody asks for the oldest: drop it */
+    memmove(p->exits, p->exits + 1, (EXITS_MAX - 1) * sizeof(*p->exits));
+  else
+    p->nexits++;
+  p->exits[p->nexits - 1] =
+      (exit_report_t){.pid = m->pid, .status = m->status, .cpu_us = m->cpu_us};
+}
+
+/* The spawner thread: starts the zygote, then reads its reports until it
+ * ends (hive_stop closes the control socket's sending side). */
 static void *spawner_main(void *arg) {
   hive__procs_t *p = arg;
-  pthread_mutex_lock(&p->lock);
-  for (;;) {
-    while (p->queue == NULL && !p->quit)
-      pthread_cond_wait(&p->cond, &p->lock);
-    if (p->queue == NULL)
-      break; /* quit, nothing left */
-    spawn_req_t *r = p->queue;
-    p->queue = r->next;
-    pthread_mutex_unlock(&p->lock);
-    spawn_one(r);
-    pthread_mutex_lock(&p->lock);
-    r->done = true;
-    pthread_cond_broadcast(&p->cond);
+  int fds[2];
+  int err = HIVE_ESYS;
+  pid_t zygote = -1;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0) {
+    err = spawn_zygote(fds[1], &zygote);
+    close(fds[1]);
+    if (err != HIVE_OK)
+      close(fds[0]);
   }
+  pthread_mutex_lock(&p->lock);
+  p->start_err = err;
+  p->ctl = err == HIVE_OK ? fds[0] : -1;
+  p->zygote = zygote;
+  p->started = true;
+  p->gone = err != HIVE_OK;
+  pthread_cond_broadcast(&p->cond);
+  pthread_mutex_unlock(&p->lock);
+  if (err != HIVE_OK)
+    return NULL;
+  for (;;) {
+    hive__zygote_msg_t m;
+    ssize_t n = recv(fds[0], &m, sizeof(m), 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n != (ssize_t)sizeof(m))
+      break; /* the zygote ended */
+    pthread_mutex_lock(&p->lock);
+    if (m.type == HIVE__ZYGOTE_FORKED) {
+      p->forked_id = m.id;
+      p->forked_pid = m.pid;
+    } else if (m.type == HIVE__ZYGOTE_EXIT) {
+      procs_note_exit(p, &m);
+    }
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+  }
+  pthread_mutex_lock(&p->lock);
+  p->gone = true;
+  pthread_cond_broadcast(&p->cond);
   pthread_mutex_unlock(&p->lock);
   return NULL;
 }
 
-/* The node's spawner, started on first use. */
+/* The node's spawner, started on first use, its zygote running. */
 static hive__procs_t *spawner_of(hive_t *h) {
   pthread_mutex_lock(&procs_create_lock);
   hive__procs_t *p = h->procs;
   if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+    p->ctl = -1;
+    p->exits = malloc(EXITS_MAX * sizeof(*p->exits));
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
-    if (pthread_create(&p->thread, NULL, spawner_main, p) != 0) {
+    if (p->exits == NULL || pthread_create(&p->thread, NULL, spawner_main, p) != 0) {
       pthread_cond_destroy(&p->cond);
       pthread_mutex_destroy(&p->lock);
+      free(p->exits);
       free(p);
       p = NULL;
     } else {
@@ -169,38 +202,88 @@ static hive__procs_t *spawner_of(hive_t *h) {
     }
   }
   pthread_mutex_unlock(&procs_create_lock);
+  if (p != NULL) {
+    pthread_mutex_lock(&p->lock);
+    while (!p->started)
+      pthread_cond_wait(&p->cond, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+  }
   return p;
 }
 
 pid_t hive__proc_spawn(hive_t *h, int child_fd, int *err) {
   hive__procs_t *p = spawner_of(h);
-  if (p == NULL) {
-    *err = HIVE_ESYS;
+  if (p == NULL || p->start_err != HIVE_OK) {
+    *err = p == NULL ? HIVE_ESYS : p->start_err;
     return -1;
   }
-  spawn_req_t r = {.child_fd = child_fd};
   pthread_mutex_lock(&p->lock);
-  r.next = p->queue;
-  p->queue = &r;
-  pthread_cond_broadcast(&p->cond);
-  while (!r.done)
-    pthread_cond_wait(&p->cond, &p->lock);
+  /* One fork at a time: the zygote answers them in order. */
+  uint64_t id = ++p->next_id;
+  hive__zygote_msg_t m = {.type = HIVE__ZYGOTE_FORK, .id = id};
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof(cbuf));
+  struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &child_fd, sizeof(int));
+  pid_t pid = -1;
+  *err = HIVE_ESYS;
+  if (!p->gone && sendmsg(p->ctl, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(m)) {
+    while (p->forked_id != id && !p->gone)
+      pthread_cond_wait(&p->cond, &p->lock);
+    if (p->forked_id == id && p->forked_pid > 0) {
+      pid = p->forked_pid;
+      *err = HIVE_OK;
+    }
+  }
   pthread_mutex_unlock(&p->lock);
-  *err = r.err;
-  return r.pid;
+  return pid;
+}
+
+int hive__proc_wait_exit(hive_t *h, pid_t pid, int *status, uint64_t *cpu_us) {
+  hive__procs_t *p = h->procs;
+  if (p == NULL)
+    return HIVE_ENOTFOUND;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    for (size_t i = 0; i < p->nexits; i++)
+      if (p->exits[i].pid == pid) {
+        *status = p->exits[i].status;
+        *cpu_us = p->exits[i].cpu_us;
+        p->exits[i] = p->exits[--p->nexits];
+        pthread_mutex_unlock(&p->lock);
+        return HIVE_OK;
+      }
+    if (p->gone) { /* the zygote died: its children died with it */
+      pthread_mutex_unlock(&p->lock);
+      *status = SIGKILL; /* as WIFSIGNALED with SIGKILL */
+      *cpu_us = 0;
+      return HIVE_OK;
+    }
+    pthread_cond_wait(&p->cond, &p->lock);
+  }
 }
 
 void hive__process_stop(hive_t *h) {
   hive__procs_t *p = h->procs;
   if (p == NULL)
     return;
-  pthread_mutex_lock(&p->lock);
-  p->quit = true;
-  pthread_cond_broadcast(&p->cond);
-  pthread_mutex_unlock(&p->lock);
+  if (p->ctl >= 0)
+    shutdown(p->ctl, SHUT_RDWR); /* the zygote sees EOF and ends */
   pthread_join(p->thread, NULL);
+  if (p->zygote > 0)
+    while (waitpid(p->zygote, NULL, 0) < 0 && errno == EINTR) {
+    }
+  if (p->ctl >= 0)
+    close(p->ctl);
   pthread_cond_destroy(&p->cond);
   pthread_mutex_destroy(&p->lock);
+  free(p->exits);
   free(p);
   h->procs = NULL;
 }

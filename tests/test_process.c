@@ -268,7 +268,7 @@ Test(process, an_init_that_fails_fails_the_spawn_and_leaves_no_child) {
   o.flags = HIVE_SPAWN_PROCESS;
   hive_pid_t pid;
   cr_assert_eq(hive_spawn(h, &child_b, "fail", 4, &o, &pid), -5);
-  cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "no child left to reap");
+  cr_assert_leq(waitpid(-1, NULL, WNOHANG), 0, "no child left to reap (the zygote lives on)");
   /* A behaviour that is not static cannot be found by the child. */
   hive_behaviour_t *heap = malloc(sizeof(*heap));
   *heap = child_b;
