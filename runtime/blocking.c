@@ -4,11 +4,16 @@
  * Their handlers may sleep or block in system calls, so they never run on
  * the scheduler's workers: a few threads of their own share one FIFO queue
  * (a mutex and a condition variable: these actors are slow by definition, so
- * the queue is not a hot path). A blocking thread runs the same turn as a
- * worker; actors it wakes go to the normal workers through the inject
- * queue, blocking ones back to this queue.
+ * the queue is not a hot path). A thread whose queue ran dry looks for
+ * more for BLOCKING_SPIN_NS before it sleeps: process actors' proxies run
+ * here, and a sleep and a wake per request cost their round trip a third. A blocking thread runs
+ * the same turn as a worker; actors it wakes go to the normal workers through the inject queue,
+ * blocking ones back to this queue.
  */
+#include <sched.h>
 #include <stdlib.h>
+
+#define BLOCKING_SPIN_NS 50000
 
 #include "mailbox/tsan.h"
 #include "runtime.h"
@@ -23,6 +28,7 @@ void hive__blocking_push(hive_t *h, hive__actor_t *a) {
   else
     h->blocking_head = a;
   h->blocking_tail = a;
+  atomic_fetch_add_explicit(&h->blocking_len, 1, memory_order_relaxed);
   pthread_cond_signal(&h->blocking_cond);
   pthread_mutex_unlock(&h->blocking_lock);
 }
@@ -31,15 +37,31 @@ static void *blocking_main(void *arg) {
   hive__worker_t *w = arg;
   hive_t *h = w->node;
   hive__worker_thread_enter(w);
+  bool spun = false;
   pthread_mutex_lock(&h->blocking_lock);
   while (!h->blocking_quit) {
     hive__actor_t *a = h->blocking_head;
+    if (a == NULL && !spun) {
+      /* Work often follows work (a process actor's next request): look for
+       * it a while, yielding the core, before sleeping, as workers do. */
+      spun = true;
+      pthread_mutex_unlock(&h->blocking_lock);
+      uint64_t until = hive__now_ns() + BLOCKING_SPIN_NS;
+      while (atomic_load_explicit(&h->blocking_len, memory_order_relaxed) == 0 &&
+             hive__now_ns() < until)
+        sched_yield();
+      pthread_mutex_lock(&h->blocking_lock);
+      continue;
+    }
     if (a == NULL) {
+      spun = false;
       hive__worker_note_sleep(w);
       pthread_cond_wait(&h->blocking_cond, &h->blocking_lock);
       hive__worker_note_wake(w);
       continue;
     }
+    spun = false;
+    atomic_fetch_sub_explicit(&h->blocking_len, 1, memory_order_relaxed);
     h->blocking_head = a->inject_next;
     if (h->blocking_head == NULL)
       h->blocking_tail = NULL;

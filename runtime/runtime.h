@@ -271,6 +271,7 @@ struct hive {
   _Alignas(HIVE__CACHELINE) pthread_mutex_t blocking_lock;
   pthread_cond_t blocking_cond;
   hive__actor_t *blocking_head, *blocking_tail; /* through inject_next */
+  _Atomic size_t blocking_len;                  /* queued: read by spinning threads */
   bool blocking_quit;
   hive__worker_t *blocking; /* owned: nblocking */
   unsigned nblocking;
