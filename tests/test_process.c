@@ -373,8 +373,10 @@ Test(process, crash_and_restart_cycles_leak_no_descriptor_and_no_child) {
   size_t n;
   cr_assert_eq(hive_ask(h, last, P_ECHO, "x", 1, 10000, &r, &n), HIVE_OK);
   free(r);
+  /* A leak would show as hundreds; a channel pair in passing (the
+   * spawner's reply and a proxy's close race the count) as at most 2. */
   int fds_after = open_fds();
-  cr_assert_leq(fds_after, fds_before, "no descriptor leaked over 990 cycles: %d then %d",
+  cr_assert_leq(fds_after, fds_before + 2, "no descriptor leaked over 990 cycles: %d then %d",
                 fds_before, fds_after);
   long rss_growth = rss_bytes() - rss_before;
   cr_assert_lt(rss_growth, 16l << 20, "RSS grew %ld KiB over 990 cycles", rss_growth / 1024);
