@@ -150,23 +150,31 @@ static int metrics_read(metrics_t *m) {
   return HIVE_OK;
 }
 
+#define GATEWAY(name, type, field, help)                                                           \
+  { name, type, help, offsetof(hive_gateway_stats_t, field), 1 }
+static const metric_t gateway_metrics_table[] = {
+    GATEWAY("hive_gateway_connections", "gauge", connections, "Gateway connections open now."),
+    GATEWAY("hive_gateway_accepted_total", "counter", accepted, "Gateway connections accepted."),
+    GATEWAY("hive_gateway_refused_total", "counter", refused,
+            "Gateway connections turned away: gateway_max_conns were open."),
+    GATEWAY("hive_gateway_frames_in_total", "counter", frames_in,
+            "Frames read from gateway clients."),
+    GATEWAY("hive_gateway_frames_out_total", "counter", frames_out,
+            "Frames queued for gateway clients."),
+    GATEWAY("hive_gateway_bytes_in_total", "counter", bytes_in, "Bytes read from gateway clients."),
+    GATEWAY("hive_gateway_bytes_out_total", "counter", bytes_out,
+            "Bytes written to gateway clients."),
+    GATEWAY("hive_gateway_slow_reader_closes_total", "counter", slow_reader_closes,
+            "Gateway clients closed for leaving their answers unread."),
+};
+
 static void gateway_metrics(metrics_t *m, const hive_gateway_stats_t *gs) {
-  node_metric(m, "hive_gateway_connections", "gauge", "Gateway connections open now.",
-              gs->connections);
-  node_metric(m, "hive_gateway_accepted_total", "counter", "Gateway connections accepted.",
-              gs->accepted);
-  node_metric(m, "hive_gateway_refused_total", "counter",
-              "Gateway connections turned away: gateway_max_conns were open.", gs->refused);
-  node_metric(m, "hive_gateway_frames_in_total", "counter", "Frames read from gateway clients.",
-              gs->frames_in);
-  node_metric(m, "hive_gateway_frames_out_total", "counter", "Frames queued for gateway clients.",
-              gs->frames_out);
-  node_metric(m, "hive_gateway_bytes_in_total", "counter", "Bytes read from gateway clients.",
-              gs->bytes_in);
-  node_metric(m, "hive_gateway_bytes_out_total", "counter", "Bytes written to gateway clients.",
-              gs->bytes_out);
-  node_metric(m, "hive_gateway_slow_reader_closes_total", "counter",
-              "Gateway clients closed for leaving their answers unread.", gs->slow_reader_closes);
+  for (size_t i = 0; i < sizeof(gateway_metrics_table) / sizeof(gateway_metrics_table[0]); i++) {
+    const metric_t *mt = &gateway_metrics_table[i];
+    uint64_t v;
+    memcpy(&v, (const char *)gs + mt->field, sizeof(v));
+    node_metric(m, mt->name, mt->type, mt->help, v);
+  }
   family(m, "hive_gateway_errors_total", "counter", "Gateway error frames sent, by kind.");
   for (int k = 0; k < HIVE_GW_ERROR_KINDS; k++)
     fprintf(m->out, "hive_gateway_errors_total{kind=\"%s\"} %llu\n", hive_gateway_error_name(k),

@@ -61,8 +61,7 @@ void hive__gw_count_error(hive__gateway_t *gw, int kind) {
     atomic_fetch_add_explicit(&gw->h->gw.errors[kind], 1, memory_order_relaxed);
 }
 
-static void gw_count(hive__gateway_t *gw, _Atomic uint64_t *counter, uint64_t n) {
-  (void)gw;
+static void gw_count(_Atomic uint64_t *counter, uint64_t n) {
   atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
@@ -133,7 +132,7 @@ void hive__gw_conn_write(gw_conn_t *c, const void *frame, size_t len) {
   atomic_fetch_add_explicit(&c->unsent, len, memory_order_relaxed);
   gw_conn_schedule(c);
   pthread_mutex_unlock(&c->lock);
-  gw_count(gw, &gw->h->gw.frames_out, 1);
+  gw_count(&gw->h->gw.frames_out, 1);
 }
 
 void hive__gw_conn_consumed(gw_conn_t *c, size_t len) {
@@ -247,7 +246,7 @@ static bool gw_conn_flush(hive__gateway_t *gw, gw_conn_t *c) {
     }
     c->writing_done += (size_t)put;
     atomic_fetch_sub_explicit(&c->unsent, (size_t)put, memory_order_relaxed);
-    gw_count(gw, &gw->h->gw.bytes_out, (uint64_t)put);
+    gw_count(&gw->h->gw.bytes_out, (uint64_t)put);
   }
 }
 
@@ -287,7 +286,7 @@ static bool gw_conn_read(hive__gateway_t *gw, gw_conn_t *c) {
     gw_conn_close(gw, c, true); /* the client went away */
     return false;
   }
-  gw_count(gw, &gw->h->gw.bytes_in, (uint64_t)got);
+  gw_count(&gw->h->gw.bytes_in, (uint64_t)got);
   const unsigned char *p = gw->read_buf;
   size_t left = (size_t)got;
   unsigned char *batch = NULL;
@@ -349,7 +348,7 @@ static bool gw_conn_read(hive__gateway_t *gw, gw_conn_t *c) {
     return false;
   }
   if (batch_len > 0) {
-    gw_count(gw, &gw->h->gw.frames_in, frames);
+    gw_count(&gw->h->gw.frames_in, frames);
     atomic_fetch_add(&c->in_held, batch_len);
     if (hive__send_internal(gw->h, c->pid, GW_TAG_INPUT, batch, batch_len) != HIVE_OK) {
       gw_conn_close(gw, c, false); /* its actor is gone */

@@ -40,7 +40,6 @@
 enum { PROXY_DONE, PROXY_DIED, PROXY_STOPPED, PROXY_TIMEOUT, PROXY_PROTOCOL };
 
 typedef struct {
-  const hive_behaviour_t *b;
   hive_limits_t limits;
   uint64_t offset;
   char module[PROXY_MODULE_MAX];
@@ -55,7 +54,6 @@ typedef struct {
   hive_t *h;
   hive__actor_t *slot; /* the proxy's own, for its os_pid statistic */
   uint64_t dying_vm;   /* the address space the child reported as it died, bytes */
-  int dying_signal;
 } proxy_t;
 
 static uint64_t proxy_now_ms(void) {
@@ -108,10 +106,8 @@ static void proxy_reason_of(const proxy_t *p, int status, const struct rusage *r
     }
     *reason = (hive_reason_t){.kind = HIVE_REASON_CRASH, .code = sig, .text = text};
   } else {
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     *reason = (hive_reason_t){
         .kind = HIVE_REASON_CRASH, .code = 0, .text = near_mem_limit ? "memory limit" : "exited"};
-    (void)code;
   }
 }
 
@@ -163,7 +159,6 @@ static int proxy_wait(hive_ctx_t *ctx, proxy_t *p, const hive_msg_t *current, un
       return PROXY_DONE;
     }
     if (head.type == PROC_DYING) {
-      p->dying_signal = head.code;
       p->dying_vm = head.a;
       continue; /* EOF follows */
     }
@@ -318,7 +313,6 @@ static int process_spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, 
              b->name != NULL ? b->name : "");
     return HIVE_EINVAL;
   }
-  pa->b = b;
   pa->limits = opts->limits;
   pa->arg_len = arg_len;
   if (arg_len > 0)
