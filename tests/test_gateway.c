@@ -664,3 +664,23 @@ Test(gateway, a_client_that_hangs_up_while_answers_are_written_costs_no_sigpipe)
   close(fd);
   hive_stop(h);
 }
+
+Test(gateway, a_late_answer_to_a_call_that_timed_out_is_dropped) {
+  hive_t *h = gw_start_default();
+  int fd = gw_open(h, NULL);
+  /* slow answers after 200 ms; the call waits 20. */
+  cr_assert(gwc_send(fd, "msssusssusu", 5, "op", "call", "id", (uint64_t)1, "to", "slow", "data",
+                     (uint64_t)200, "timeout_ms", (uint64_t)20));
+  expect_error(fd, 1, "timeout");
+  /* slow takes one call at a time: this one is answered after the late
+   * reply to the first has reached the connection. */
+  cr_assert(gwc_send(fd, "msssusssu", 4, "op", "call", "id", (uint64_t)2, "to", "slow", "data",
+                     (uint64_t)1));
+  gwc_frame_t f;
+  recv_frame(fd, &f);
+  cr_assert_eq(gwc_u64(&f, "id"), 2, "nothing for id 1 after its timeout");
+  cr_assert(gwc_ok(&f));
+  gwc_frame_free(&f);
+  close(fd);
+  hive_stop(h);
+}
