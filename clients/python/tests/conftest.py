@@ -14,6 +14,7 @@ import faulthandler
 import os
 import secrets
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,7 +110,6 @@ class Node:
 
     def stop(self) -> None:
         """Stops the node; fails the test if it does not exit cleanly within STOP_TIMEOUT."""
-        killed_by_test = self.proc.poll() is not None and self.proc.returncode < 0
         self.request_stop()
         rc = self.wait_exit()
         try:
@@ -123,6 +123,9 @@ class Node:
             pytest.fail(f"gateway_node did not exit within {STOP_TIMEOUT} s of 'stop'; killed it "
                         f"({self.log()})", pytrace=False)
         self._log.close()
+        # SIGKILL comes only from a test that killed the node (proc.kill());
+        # it may not have been reaped yet when the test ended.
+        killed_by_test = rc == -signal.SIGKILL
         if not killed_by_test and rc != 0:
             pytest.fail(f"gateway_node exited with status {rc} after 'stop' ({self.log()})", pytrace=False)
 
