@@ -2,8 +2,11 @@
  * channel.c - reading and writing the frames of channel.h.
  */
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -70,4 +73,21 @@ bool hive__proc_read(int fd, void *buf, size_t n) {
     n -= (size_t)got;
   }
   return true;
+}
+
+static uint64_t channel_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool hive__proc_spin_readable(int fd, uint64_t spin_ns) {
+  uint64_t until = channel_now_ns() + spin_ns;
+  do {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, 0) != 0)
+      return true; /* readable, EOF, or an error the read will see */
+    sched_yield();
+  } while (channel_now_ns() < until);
+  return false;
 }

@@ -55,6 +55,12 @@ bool hive__proc_head_ok(const proc_head_t *head, bool from_child);
  * other side is gone (never a SIGPIPE). */
 bool hive__proc_write(int fd, uint32_t type, uint32_t tag, int32_t code, uint64_t a, uint64_t b,
                       const void *data, size_t len);
+/* Waits up to spin_ns, yielding the core between looks, for fd to have
+ * something to read (or EOF); true if it has. A side that sleeps in read
+ * and is woken from another core pays tens of microseconds on a machine
+ * like ours (a Unix-socket round trip: 60 us asleep, 3 us spinning), and
+ * the next frame usually follows the last within that. */
+bool hive__proc_spin_readable(int fd, uint64_t spin_ns);
 /* Reads exactly n bytes; false at EOF or on an error. */
 bool hive__proc_read(int fd, void *buf, size_t n);
 

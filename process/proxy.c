@@ -9,8 +9,11 @@
  * proxy sends as itself, from inside the callback, so `from` is the
  * actor's pid and replies go through hive_reply's bookkeeping.
  *
- * While the child runs a callback the proxy polls its channel in short
- * slices and looks at hive_checkpoint between them: a kill, or an exit
+ * While the child runs a callback the proxy first looks for its answer
+ * for PROXY_SPIN_NS, yielding the core (most callbacks end within that,
+ * and a sleep and a wake would cost more than the whole round trip),
+ * then polls its channel in short slices and looks at hive_checkpoint
+ * between them: a kill, or an exit
  * signal the actor does not trap, sends SIGKILL to the child's process
  * group at once, as does a callback past limits.handler_ms. Every child
  * is reaped by its proxy, and the reason the actor ends with says what
@@ -32,6 +35,7 @@
 #include "channel.h"
 #include "process.h"
 
+#define PROXY_SPIN_NS 50000     /* how long a proxy looks for the child's answer before polling */
 #define PROXY_SLICE_MS 2        /* how often a waiting proxy looks for a kill */
 #define PROXY_TERMINATE_MS 1000 /* the longest terminate may take without handler_ms */
 #define PROXY_MODULE_MAX 4096
@@ -115,6 +119,7 @@ static void proxy_reason_of(const proxy_t *p, int status, const struct rusage *r
  * looking for a kill (terminate, which runs once the actor is ending). */
 static int proxy_read(hive_ctx_t *ctx, proxy_t *p, void *buf, size_t n, uint64_t deadline) {
   char *c = buf;
+  hive__proc_spin_readable(p->fd, PROXY_SPIN_NS);
   while (n > 0) {
     struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
     int ready = poll(&pfd, 1, PROXY_SLICE_MS);

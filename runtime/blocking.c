@@ -6,9 +6,11 @@
  * (a mutex and a condition variable: these actors are slow by definition, so
  * the queue is not a hot path). A thread whose queue ran dry looks for
  * more for BLOCKING_SPIN_NS before it sleeps: process actors' proxies run
- * here, and a sleep and a wake per request cost their round trip a third. A blocking thread runs
- * the same turn as a worker; actors it wakes go to the normal workers through the inject queue,
- * blocking ones back to this queue.
+ * here, and a sleep and a wake per request cost their round trip a third.
+ * A push wakes a sleeping thread only when the spinning ones are too few
+ * for the queue. A blocking thread runs the same turn as a worker; actors
+ * it wakes go to the normal workers through the inject queue, blocking
+ * ones back to this queue.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -28,8 +30,9 @@ void hive__blocking_push(hive_t *h, hive__actor_t *a) {
   else
     h->blocking_head = a;
   h->blocking_tail = a;
-  atomic_fetch_add_explicit(&h->blocking_len, 1, memory_order_relaxed);
-  pthread_cond_signal(&h->blocking_cond);
+  size_t queued = atomic_fetch_add_explicit(&h->blocking_len, 1, memory_order_relaxed) + 1;
+  if (queued > h->blocking_spinning) /* a spinning thread takes it without a wake */
+    pthread_cond_signal(&h->blocking_cond);
   pthread_mutex_unlock(&h->blocking_lock);
 }
 
@@ -45,12 +48,14 @@ static void *blocking_main(void *arg) {
       /* Work often follows work (a process actor's next request): look for
        * it a while, yielding the core, before sleeping, as workers do. */
       spun = true;
+      h->blocking_spinning++;
       pthread_mutex_unlock(&h->blocking_lock);
       uint64_t until = hive__now_ns() + BLOCKING_SPIN_NS;
       while (atomic_load_explicit(&h->blocking_len, memory_order_relaxed) == 0 &&
              hive__now_ns() < until)
         sched_yield();
       pthread_mutex_lock(&h->blocking_lock);
+      h->blocking_spinning--; /* under the lock, before the queue is looked at again */
       continue;
     }
     if (a == NULL) {

@@ -272,6 +272,7 @@ struct hive {
   pthread_cond_t blocking_cond;
   hive__actor_t *blocking_head, *blocking_tail; /* through inject_next */
   _Atomic size_t blocking_len;                  /* queued: read by spinning threads */
+  size_t blocking_spinning;                     /* threads looking for work, not asleep */
   bool blocking_quit;
   hive__worker_t *blocking; /* owned: nblocking */
   unsigned nblocking;
