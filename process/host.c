@@ -155,6 +155,7 @@ static _Noreturn void host_run(void) {
   node->elsewhere = host_elsewhere;
   node->log_level = HIVE_LOG_INFO;
   hive__life(slot)->self = head.a;
+  atomic_store_explicit(&slot->pid, head.a, memory_order_relaxed); /* hive_current_actor */
   hive__life(slot)->behaviour = b;
   hive__tls.node = node;
   hive__tls.actor = slot;

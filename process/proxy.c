@@ -185,7 +185,8 @@ static int proxy_wait(hive_ctx_t *ctx, proxy_t *p, const hive_msg_t *current, un
       if (current != NULL && current->ref == head.b && current->from == head.a)
         hive_reply(ctx, current, data, head.len);
       else
-        hive_reply(ctx, &(hive_msg_t){.from = head.a, .ref = head.b}, data, head.len);
+        hive_reply(ctx, &(hive_msg_t){.tag = HIVE_TAG_USER, .from = head.a, .ref = head.b}, data,
+                   head.len); /* a reply deferred from an earlier callback */
       free(data);
     }
   }

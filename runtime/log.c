@@ -29,7 +29,7 @@ static const char *log_level_name(int level) {
 }
 
 void hive__vlog(hive_t *h, int level, const char *fmt, va_list ap) {
-  if (h == NULL || level < h->log_level)
+  if (h == NULL || level < atomic_load_explicit(&h->log_level, memory_order_relaxed))
     return;
   char line[LOG_LINE_MAX];
   vsnprintf(line, sizeof(line), fmt, ap);
@@ -46,6 +46,18 @@ void hive_log(hive_t *h, int level, const char *fmt, ...) {
   va_start(ap, fmt);
   hive__vlog(h, level, fmt, ap);
   va_end(ap);
+}
+
+int hive_log_level_set(hive_t *h, int level) {
+  if (h == NULL || level < HIVE_LOG_DEBUG || level > HIVE_LOG_NONE)
+    return HIVE_EINVAL;
+  atomic_store_explicit(&h->log_level, level, memory_order_relaxed);
+  return HIVE_OK;
+}
+
+hive_pid_t hive_current_actor(void) {
+  hive__actor_t *a = hive__tls.actor;
+  return a != NULL ? atomic_load_explicit(&a->pid, memory_order_relaxed) : 0;
 }
 
 const char *hive__reason_name(int kind) {

@@ -241,7 +241,7 @@ struct hive {
   _Atomic bool quit;  /* workers: leave */
   hive_log_fn log_fn; /* NULL: stderr */
   void *log_user;
-  int log_level;
+  _Atomic int log_level; /* relaxed: hive_log_level_set may change it at any time */
   unsigned handler_budget_ms; /* 0: no watchdog */
   /* Passed down by the layers above (docs/architecture.md), NULL if none:
    * how a process actor is spawned (process/), and where a send or reply

@@ -23,6 +23,7 @@ hive_install_packages() {
 # prometheus: its promtool checks the metrics hivectl prints (tests/test_admin.c).
 # python3-*: the Python client and its tests (clients/python), run by ctest.
 HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev prometheus
+  libinih-dev libsystemd-dev libsqlite3-dev systemd
   python3-msgpack python3-pytest python3-pytest-asyncio)
 
 # hive_build DIR [CMAKE_ARGS...]: configures and builds hive into DIR.

@@ -400,6 +400,14 @@ HIVE_API int hive_yield(hive_ctx_t *ctx);
 /* Logs a line through the node's logger (printf-style). */
 HIVE_API void hive_log(hive_t *h, int level, const char *fmt, ...);
 
+/* Changes, at any time and from any thread, the level below which lines
+ * are dropped (HIVE_LOG_*). HIVE_EINVAL for an unknown level. */
+HIVE_API int hive_log_level_set(hive_t *h, int level);
+
+/* The actor whose callback runs on the calling thread, 0 on any other
+ * thread: for a log_fn that says which actor logged a line. */
+HIVE_API hive_pid_t hive_current_actor(void);
+
 /* Writes reason as text, "error -5 (no memory)", "crash SIGSEGV", like
  * snprintf: returns the length it needed. */
 HIVE_API int hive_reason_format(const hive_reason_t *reason, char *buf, size_t size);
