@@ -31,6 +31,7 @@ typedef struct service_internal {
   pthread_cond_t watchdog_cond;
   bool watchdog_quit;     /* under watchdog_lock */
   uint64_t watchdog_usec; /* WatchdogSec, in microseconds */
+  atomic_bool failed; /* a watched actor ended: exit status 1 */
 } service_internal_t;
 
 /* options.c */

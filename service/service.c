@@ -25,13 +25,52 @@
 
 /* ---- the probe: a worker answering it proves the workers make progress -- */
 
-static int probe_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
-  (void)state;
-  if (msg->ref != 0)
-    hive_reply(ctx, msg, NULL, 0);
+/* The probe also watches the actors hive_service_watch names: when one
+ * ends, the service stops as on SIGTERM, and exits 1. */
+#define PROBE_TAG_WATCH (HIVE_TAG_USER + 1)
+
+static int probe_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)ctx;
+  if (len != sizeof(service_internal_t *))
+    return HIVE_EINVAL;
+  memcpy(state, arg, len);
   return HIVE_OK;
 }
-static const hive_behaviour_t probe_behaviour = {.name = "service.probe", .handle = probe_handle};
+
+static int probe_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  service_internal_t *in = *(service_internal_t **)state;
+  if (msg->ref != 0) {
+    hive_reply(ctx, msg, NULL, 0);
+  } else if (msg->tag == PROBE_TAG_WATCH && msg->from == 0 && msg->len == sizeof(hive_pid_t)) {
+    hive_pid_t pid;
+    uint64_t ref;
+    memcpy(&pid, msg->data, sizeof(pid));
+    hive_monitor(ctx, pid, &ref);
+  } else if (msg->tag == HIVE_TAG_DOWN) {
+    hive_pid_t pid;
+    hive_reason_t reason;
+    char who[HIVE_PID_STRLEN], why[128];
+    hive_exit_info(msg, &pid, &reason);
+    hive_pid_format(pid, who, sizeof(who));
+    hive_reason_format(&reason, why, sizeof(why));
+    hive_log(hive_node(ctx), HIVE_LOG_ERROR, "%s ended (%s): the service stops, exit status 1", who,
+             why);
+    atomic_store(&in->failed, true);
+    kill(getpid(), SIGTERM); /* hive_service_run takes it */
+  }
+  return HIVE_OK;
+}
+static const hive_behaviour_t probe_behaviour = {.name = "service.probe",
+                                                 .state_size = sizeof(service_internal_t *),
+                                                 .init = probe_init,
+                                                 .handle = probe_handle};
+
+int hive_service_watch(hive_service_t *svc, hive_pid_t pid) {
+  if (svc == NULL || svc->internal == NULL || svc->node == NULL || pid == 0)
+    return HIVE_EINVAL;
+  service_internal_t *in = svc->internal;
+  return hive_send(svc->node, in->probe, PROBE_TAG_WATCH, &pid, sizeof(pid));
+}
 
 static void *service_watchdog_main(void *arg) {
   hive_service_t *svc = arg;
@@ -42,7 +81,10 @@ static void *service_watchdog_main(void *arg) {
   pthread_mutex_lock(&in->watchdog_lock);
   while (!in->watchdog_quit) {
     pthread_mutex_unlock(&in->watchdog_lock);
-    int rc = hive_ask(svc->node, in->probe, HIVE_TAG_USER, NULL, 0, timeout_ms, NULL, NULL);
+    void *reply = NULL;
+    size_t reply_len = 0;
+    int rc = hive_ask(svc->node, in->probe, HIVE_TAG_USER, NULL, 0, timeout_ms, &reply, &reply_len);
+    free(reply);
     if (rc == HIVE_OK) {
       sd_notify(0, "WATCHDOG=1");
       if (stalled)
@@ -57,7 +99,7 @@ static void *service_watchdog_main(void *arg) {
     }
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    uint64_t ns = (uint64_t)until.tv_nsec + (rc == HIVE_OK ? half_us * 1000u : 0);
+    uint64_t ns = (uint64_t)until.tv_nsec + half_us * 1000u; /* after a failure too */
     until.tv_sec += (time_t)(ns / 1000000000u);
     until.tv_nsec = (long)(ns % 1000000000u);
     pthread_mutex_lock(&in->watchdog_lock);
@@ -162,7 +204,7 @@ int hive_service_start(hive_service_t *svc, hive_t **out) {
     hive_service_free(svc);
     return rc;
   }
-  rc = hive_spawn(svc->node, &probe_behaviour, NULL, 0, NULL, &in->probe);
+  rc = hive_spawn(svc->node, &probe_behaviour, &in, sizeof(in), NULL, &in->probe);
   if (rc != HIVE_OK) {
     hive_log(svc->node, HIVE_LOG_ERROR, "%s cannot start its probe: %s", svc->name,
              hive_strerror(rc));
@@ -289,8 +331,9 @@ stopped:
   snprintf(line, sizeof(line), "%s stopped%s", svc->name,
            stopper.rc == HIVE_OK ? "" : ": hive_stop failed");
   hive__service_log(in, stopper.rc == HIVE_OK ? HIVE_LOG_INFO : HIVE_LOG_ERROR, line);
+  bool failed = atomic_load(&in->failed);
   hive_service_free(svc);
-  return stopper.rc == HIVE_OK ? 0 : 1;
+  return stopper.rc == HIVE_OK && !failed ? 0 : 1;
 }
 
 void hive_service_free(hive_service_t *svc) {

@@ -18,7 +18,9 @@
  *     hive_t *h;
  *     if (hive_service_start(&svc, &h) != HIVE_OK)
  *       return 1;                                 // the reason is in the log
- *     ... start the supervision tree ...
+ *     hive_pid_t top;                             // start the supervision tree,
+ *     if (hive_sup_start(h, &spec, &top) != HIVE_OK) ...
+ *     hive_service_watch(&svc, top);              // and exit 1 if it gives up
  *     hive_service_ready(&svc);
  *     return hive_service_run(&svc);              // until SIGTERM: 0, or 1
  *   }
@@ -109,6 +111,12 @@ HIVE_API int hive_service_init(hive_service_t *svc, int argc, char **argv);
  */
 HIVE_API int hive_service_start(hive_service_t *svc, hive_t **out);
 
+/* Watches pid (a top supervisor): if it ends, because it gave up after
+ * too many restarts or was killed, the service stops as on SIGTERM and
+ * hive_service_run returns 1, so systemd's Restart=on-failure starts it
+ * again rather than leave a process that serves nothing. */
+HIVE_API int hive_service_watch(hive_service_t *svc, hive_pid_t pid);
+
 /* Tells systemd the service is ready (READY=1) and starts feeding its
  * watchdog when WatchdogSec is set; logs "ready". */
 HIVE_API int hive_service_ready(hive_service_t *svc);
@@ -116,7 +124,7 @@ HIVE_API int hive_service_ready(hive_service_t *svc);
 /*
  * Waits for signals as the header comment says; after SIGTERM or SIGINT,
  * stops the node and frees everything. Returns the exit status: 0 after
- * an orderly stop, 1 if hive_stop failed. (A second stop signal exits the
+ * an orderly stop, 1 if a watched actor ended or hive_stop failed. (A second stop signal exits the
  * process with 1 from here, at once.)
  */
 HIVE_API int hive_service_run(hive_service_t *svc);

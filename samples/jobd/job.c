@@ -57,7 +57,17 @@ int64_t jobd_now_ms(void) {
 typedef struct {
   hive_pid_t job; /* whom the result goes to */
   jobd_job_t *work;
+  bool started;
+  uint64_t next, hi, count; /* primes: where the count has got to */
 } run_t;
+
+#define RUN_SLICE_NS 5000000 /* a job's share of a worker before others get a turn */
+
+static uint64_t run_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static bool is_prime(uint64_t n) {
   if (n < 2)
@@ -68,22 +78,39 @@ static bool is_prime(uint64_t n) {
   return true;
 }
 
-/* The work of each kind. HIVE_OK with *out (msgpack, malloc'd) the result;
- * HIVE_STOP: asked to stop (a kill); an error: the job failed. */
-static int run_work(hive_ctx_t *ctx, const jobd_job_t *w, void **out, size_t *out_len) {
+/*
+ * One slice of the work, as Erlang counts reductions: a job on the workers
+ * runs RUN_SLICE_NS, then sends itself the next slice and yields, so the
+ * gateway, the table and the other jobs run between its slices even when
+ * every worker has a job. HIVE_OK with *out (msgpack, malloc'd): the
+ * result. HIVE_ERUNNING: more slices to come. HIVE_STOP: asked to stop (a
+ * kill). An error: the job failed.
+ */
+static int run_slice(hive_ctx_t *ctx, run_t *r, void **out, size_t *out_len) {
+  const jobd_job_t *w = r->work;
   uint32_t n = 0;
+  uint64_t until = run_now_ns() + RUN_SLICE_NS;
   switch (w->kind) {
   case JOBD_PRIMES: {
-    uint64_t lo, hi, count = 0;
-    if (hive_unpack(w->args, w->args_len, NULL, "auu", &n, &lo, &hi) != HIVE_OK || n != 2 ||
-        hi < lo)
-      return HIVE_EINVAL;
-    for (uint64_t i = lo; i < hi; i++) {
-      count += is_prime(i);
-      if (i % 1024 == 0 && hive_checkpoint(ctx))
-        return HIVE_STOP;
+    if (!r->started) {
+      uint64_t lo, hi;
+      if (hive_unpack(w->args, w->args_len, NULL, "auu", &n, &lo, &hi) != HIVE_OK || n != 2 ||
+          hi < lo)
+        return HIVE_EINVAL;
+      r->next = lo, r->hi = hi, r->started = true;
     }
-    return hive_pack(out, out_len, "u", count);
+    for (; r->next < r->hi; r->next++) {
+      r->count += is_prime(r->next);
+      if (r->next % 1024 == 0) {
+        if (hive_checkpoint(ctx))
+          return HIVE_STOP;
+        if (run_now_ns() >= until) {
+          r->next++;
+          return HIVE_ERUNNING;
+        }
+      }
+    }
+    return hive_pack(out, out_len, "u", r->count);
   }
   case JOBD_SLEEP: { /* on the blocking pool: sleeping stalls no worker */
     uint64_t ms;
@@ -100,12 +127,11 @@ static int run_work(hive_ctx_t *ctx, const jobd_job_t *w, void **out, size_t *ou
   case JOBD_CRASH: /* a deliberate fault: the actor crashes, not the node */
     raise(SIGSEGV);
     return HIVE_ECRASHED;
-  case JOBD_HANG: /* forever, but stoppable: it checks */
-    while (!hive_checkpoint(ctx)) {
-      struct timespec slice = {0, 1000000L};
-      nanosleep(&slice, NULL);
-    }
-    return HIVE_STOP;
+  case JOBD_HANG: /* busy forever, but stoppable: it checks, and yields */
+    while (run_now_ns() < until)
+      if (hive_checkpoint(ctx))
+        return HIVE_STOP;
+    return HIVE_ERUNNING;
   case JOBD_SPIN: /* forever, never checking: only a process can be stopped */
     for (volatile uint64_t i = 0;; i++) {
     }
@@ -133,7 +159,11 @@ static int run_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     return HIVE_OK;
   void *out = NULL;
   size_t len = 0;
-  int rc = run_work(ctx, r->work, &out, &len);
+  int rc = run_slice(ctx, r, &out, &len);
+  if (rc == HIVE_ERUNNING) { /* the next slice, after the others' turns */
+    hive_yield(ctx);         /* HIVE_ENOTSUP in a process: it has a core of its own */
+    return hive_send(hive_node(ctx), hive_self(ctx), JOBD_TAG_RUN, NULL, 0);
+  }
   if (rc != HIVE_OK)
     return rc == HIVE_STOP ? HIVE_OK : rc; /* stopping anyway, or failed */
   hive_send_move(hive_node(ctx), r->job, JOBD_TAG_RESULT, out, len);

@@ -122,6 +122,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   hive_register(h, "jobd.sup", top);
+  hive_service_watch(&svc, top); /* if the tree gives up, exit 1: systemd restarts jobd */
   if (hive_gateway_port(h) > 0)
     hive_log(h, HIVE_LOG_INFO, "gateway listening on port %d", hive_gateway_port(h));
   hive_service_ready(&svc);

@@ -124,8 +124,16 @@ static void sched_fill(hive_ctx_t *ctx, sched_t *s) {
     for (unsigned i = 0; r == NULL && i < s->max_running; i++)
       if (s->running[i].job == NULL)
         r = &s->running[i];
-    hive_pid_t pid;
-    int rc = hive_sup_start_child(h, hive_whereis(h, JOBD_JOBS), NULL, job, job_size(job), &pid);
+    hive_pid_t pid, jobs = hive_whereis(h, JOBD_JOBS);
+    int rc =
+        jobs != 0 ? hive_sup_start_child(h, jobs, NULL, job, job_size(job), &pid) : HIVE_ENOPROC;
+    if (rc == HIVE_ENOPROC || rc == HIVE_ESHUTDOWN) {
+      /* jobd.jobs is gone: the tree is stopping, or restarting past the
+       * scheduler. The job stays queued in the table for the next start. */
+      job->attempts--;
+      free(job);
+      return;
+    }
     if (rc != HIVE_OK) {
       hive_log(h, HIVE_LOG_WARNING, "job %lld: cannot start: %s", (long long)job->id,
                hive_strerror(rc));
@@ -231,6 +239,22 @@ static void sched_down(hive_ctx_t *ctx, sched_t *s, const hive_msg_t *msg) {
     return; /* its report came first */
   if (reason.kind == HIVE_REASON_NORMAL && r->killed_as == 0) {
     r->down_normal = true; /* its report is right behind */
+    return;
+  }
+  if (r->killed_as == 0 &&
+      (reason.kind == HIVE_REASON_SHUTDOWN || reason.kind == HIVE_REASON_KILL)) {
+    /* Stopped by its supervisor (the tree restarting) or killed from
+     * outside: not the job's fault. It runs again. */
+    jobd_job_t *again = r->job;
+    r->job = NULL;
+    running_free(ctx, s, r);
+    if (queue_push(s, again)) {
+      jobd_end_t requeued = {.id = again->id, .state = JOBD_QUEUED, .attempts = again->attempts};
+      tell_table(ctx, JOBD_TAG_ENDED_INTERNAL, &requeued, sizeof(requeued));
+    } else {
+      free(again);
+    }
+    sched_fill(ctx, s);
     return;
   }
   char text[256];

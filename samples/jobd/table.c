@@ -540,11 +540,8 @@ static void table_ended(hive_ctx_t *ctx, table_t *t, const jobd_end_t *e) {
     sqlite3_bind_blob(st, 4, e->result, (int)e->result_len, SQLITE_STATIC);
   }
   sqlite3_bind_int64(st, 5, e->id);
-  if (db_write(ctx, t, st) && final_state((int)e->state)) {
-    note_ended(t, e->id);
-    if (t->unfinished > 0)
-      t->unfinished--;
-  }
+  if (db_write(ctx, t, st) && final_state((int)e->state))
+    note_ended(t, e->id); /* unfinished goes down once committed */
 }
 
 /* Answers the waiters and watchers of a job that ended (committed). */
@@ -604,8 +601,11 @@ static void table_flush(hive_ctx_t *ctx, table_t *t) {
     free(s->job);
   }
   t->nsubmits = 0;
-  for (size_t i = 0; ok && i < t->nended; i++)
+  for (size_t i = 0; ok && i < t->nended; i++) {
     table_tell_ended(ctx, t, t->ended[i]);
+    if (t->unfinished > 0)
+      t->unfinished--;
+  }
   t->nended = 0;
   t->batch_failed = false;
 }

@@ -1,0 +1,12 @@
+# hive-jobd end to end (samples/jobd/tests): pytest starts the built
+# hive-jobd ($HIVE_JOBD) on free ports with fresh databases, as
+# python_client does with gateway_node. Include this file from the top
+# CMakeLists.txt after find_program(HIVE_PYTHON ...) and the hive-jobd target:
+#   include(${PROJECT_SOURCE_DIR}/samples/jobd/tests.cmake)
+# The full-disk test mounts a 1 MB tmpfs: as root it runs, else it is skipped.
+if(HIVE_PYTHON AND HIVE_BUILD_TESTS)
+  add_test(NAME jobd_e2e COMMAND ${HIVE_PYTHON} -m pytest -q -p no:cacheprovider
+           ${PROJECT_SOURCE_DIR}/samples/jobd/tests)
+  set_tests_properties(jobd_e2e PROPERTIES TIMEOUT 600
+    ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/clients/python:${PROJECT_SOURCE_DIR}/samples/jobd;HIVE_JOBD=$<TARGET_FILE:hive-jobd>")
+endif()
