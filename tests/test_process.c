@@ -28,6 +28,8 @@ enum {
   P_STOP,
   P_GARBAGE, /* writes a malformed frame on its channel, as a compromised child might */
   P_LIMITS,  /* replies with its RLIMIT_NOFILE and RLIMIT_CPU (soft, hard) */
+  P_HOLD,    /* keeps the request, unanswered */
+  P_ANSWER,  /* answers the request it kept, in this later callback */
 };
 
 /* An address nothing is mapped at: a store there is a real SIGSEGV. */
@@ -40,6 +42,8 @@ static int child_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
     return -5;
   return HIVE_OK;
 }
+
+static hive_msg_t held; /* in the child: a request P_HOLD kept */
 
 static int child_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)state;
@@ -99,6 +103,12 @@ static int child_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   }
   case P_STOP:
     return HIVE_STOP;
+  case P_HOLD:
+    held = (hive_msg_t){.tag = msg->tag, .from = msg->from, .ref = msg->ref};
+    break;
+  case P_ANSWER:
+    hive_reply(ctx, &held, "late", 4);
+    break;
   case P_LIMITS: {
     struct rlimit nofile, cpu;
     getrlimit(RLIMIT_NOFILE, &nofile);
@@ -164,6 +174,19 @@ Test(process, an_ask_round_trips_and_the_child_is_another_process) {
   cr_assert_str_eq(s.behaviour, "process");
   cr_assert_eq(s.processed, 1);
   cr_assert_eq(s.enqueued, s.processed + s.dropped + s.dead_letters + s.mailbox_len);
+  hive_stop(h);
+}
+
+Test(process, a_child_answers_a_request_it_kept_in_a_later_callback) {
+  hive_t *h = test_start(0);
+  hive_pid_t p = spawn_child(h, NULL);
+  hive_timer_t t; /* the answer is asked for once the ask waits */
+  cr_assert_eq(hive_send_after(h, p, P_ANSWER, NULL, 0, 50, &t), HIVE_OK);
+  void *r;
+  size_t n;
+  cr_assert_eq(hive_ask(h, p, P_HOLD, NULL, 0, 10000, &r, &n), HIVE_OK);
+  cr_assert(n == 4 && memcmp(r, "late", 4) == 0);
+  free(r);
   hive_stop(h);
 }
 
