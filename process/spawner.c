@@ -55,6 +55,7 @@ typedef struct hive__procs {
   pid_t zygote;
   int start_err;      /* HIVE_OK once the zygote runs */
   bool started, gone; /* gone: the zygote ended, no more children */
+  bool forking;       /* a FORK is in flight: others wait for its FORKED */
   uint64_t next_id;
   uint64_t forked_id; /* the last FORKED report */
   pid_t forked_pid;
@@ -218,7 +219,11 @@ pid_t hive__proc_spawn(hive_t *h, int child_fd, int *err) {
     return -1;
   }
   pthread_mutex_lock(&p->lock);
-  /* One fork at a time: the zygote answers them in order. */
+  /* One fork in flight at a time: forked_id holds one report, and a second
+   * request sent while the first waits would overwrite the first's. */
+  while (p->forking && !p->gone)
+    pthread_cond_wait(&p->cond, &p->lock);
+  p->forking = true;
   uint64_t id = ++p->next_id;
   hive__zygote_msg_t m = {.type = HIVE__ZYGOTE_FORK, .id = id};
   char cbuf[CMSG_SPACE(sizeof(int))];
@@ -241,6 +246,8 @@ pid_t hive__proc_spawn(hive_t *h, int child_fd, int *err) {
       *err = HIVE_OK;
     }
   }
+  p->forking = false;
+  pthread_cond_broadcast(&p->cond); /* the next request may go */
   pthread_mutex_unlock(&p->lock);
   return pid;
 }

@@ -359,9 +359,8 @@ def service(workdir):
     svc.teardown()
 
 
-# Two jobs at once, and one worker more than that: an in-node job (primes,
-# hang, crash) holds a worker thread while it runs, and with every worker
-# held the gateway answers nobody (test_jobd.py's xfail tests show it).
+# Two jobs at once on three workers; test_jobd.py also runs jobd with as
+# many running jobs as workers (jobs yield every 5 ms slice).
 DEFAULT_FLAGS = ("--workers", "3", "--max-running", "2")
 
 
