@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# check-exports.sh LIBHIVE_SO INCLUDE_DIR - libhive.so exports the public
-# API and nothing else: every hive_ function declared in include/hive/ is
-# in its dynamic symbol table, and no hive__ (internal) symbol is.
+# check-exports.sh LIB HEADER... - a shared library exports its public API
+# and nothing else: every hive_ function the headers declare is in its
+# dynamic symbol table, and no hive__ (internal) symbol is. libhive.so is
+# checked against include/hive/ but service.h, libhive-service.so against
+# service.h.
 set -euo pipefail
 lib="$1"
-include="$2"
+shift
 exported="$(nm -D --defined-only "$lib" | awk '{print $3}' | sort -u)"
-declared="$(grep -ohE '\bhive_[a-z0-9_]+\(' "$include"/hive/*.h | tr -d '(' | sort -u)"
+declared="$(grep -hE '^HIVE_API' "$@" | grep -oE '\bhive_[a-z0-9_]+\(' | tr -d '(' | sort -u)"
 status=0
 internal="$(grep '^hive__' <<<"$exported" || true)"
 if [ -n "$internal" ]; then

@@ -429,8 +429,7 @@ def test_sigkill_mid_run_loses_no_accepted_job_and_reruns_at_most_the_running_on
 def test_sigkill_leaves_no_job_process_and_the_jobs_run_again(service):
     service.start(*DEFAULT_FLAGS)
     jobd = service.client()
-    # one job in a process of its own (two started at once trip the spawner
-    # bug test_isolated_jobs_started_at_once_all_start shows), one in the node
+    # one job in a process of its own, one in the node
     jobs = [jobd.submit("spin", []), jobd.submit("hang", [], isolate=False)]
     for job in jobs:
         wait_state(jobd, job, "running")
@@ -547,16 +546,14 @@ def test_a_full_disk_refuses_submits_with_storage_and_keeps_what_it_accepted(wor
         service.teardown()
 
 
-# ---- known bug: in-node jobs in every worker -----------------------------------------------
+# ---- regression: in-node jobs in every worker ---------------------------------------------
 #
-# An in-node job (primes, hang, crash) runs its loop in a worker thread and
-# holds it until it ends; max_running defaults to the number of workers. So
-# with as many long in-node jobs as workers (the default flags on any
-# machine), no worker is left for the gateway's connection actors nor the
-# supervisors: no call is answered (not even the cancel that would free a
-# worker) and SIGTERM never finishes its stop. Only a timeout_ms (timers and
-# the scheduler are elsewhere) gets such a jobd going again.
-
+# An in-node job (primes, hang, crash) runs its loop on a worker thread.
+# Before jobs ran in 5 ms slices and yielded, as many long in-node jobs as
+# workers (max_running defaults to the number of workers) held every worker:
+# the gateway's connection actors and the supervisors never ran, no call was
+# answered (not even the cancel that would free a worker) and SIGTERM never
+# finished its stop.
 
 
 def _fill_every_worker(service):
@@ -606,17 +603,15 @@ def test_sigterm_stops_jobd_while_in_node_jobs_fill_every_worker(service):
     assert rc == 0, service.log_text()
 
 
-# ---- known bug: process spawns at once ---------------------------------------------------
+# ---- regression: process spawns at once ----------------------------------------------------
 #
-# process/spawner.c, hive__proc_spawn: each spawner sends the zygote a FORK
-# with its id, then waits until p->forked_id == id. But forked_id is one
-# slot that the spawner thread overwrites with every FORKED report: when the
-# zygote answers two FORKs before the first waiter wakes, the first one
-# never sees its id and waits for ever (spawner.c:238), inside the job
-# actor's handler. That job stays "running" and cannot be cancelled (the
-# kill waits for the handler), its worker thread is gone, and SIGTERM never
-# finishes. jobd meets it whenever isolated jobs start together: several
-# slots free at once, or a restart that re-queues isolated jobs.
+# process/spawner.c, hive__proc_spawn, before one FORK was kept in flight at
+# a time: forked_id is one slot that the spawner thread overwrote with every
+# FORKED report, so when the zygote answered two FORKs before the first
+# waiter woke, that one waited for ever inside the job actor's handler: the
+# job stayed "running", could not be cancelled, and SIGTERM never finished.
+# jobd met it whenever isolated jobs started together (several slots free at
+# once, or a restart re-queueing isolated jobs): 8 at once hit it every time.
 
 
 def test_isolated_jobs_started_at_once_all_start(service):
