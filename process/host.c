@@ -161,8 +161,16 @@ static _Noreturn void host_run(void) {
   hive__tls.actor = slot;
   struct hive_ctx ctx = {.node = node, .actor = slot};
 
-  int rc = b->init != NULL ? b->init(&ctx, state, arg, arg_len) : HIVE_OK;
+  /* init gets its argument in a block of its own, aligned as malloc
+   * aligns: in the INIT frame it follows the module's path, at any byte. */
+  void *aligned_arg = arg_len > 0 ? malloc(arg_len) : NULL;
+  if (arg_len > 0 && aligned_arg == NULL)
+    _exit(70);
+  if (arg_len > 0)
+    memcpy(aligned_arg, arg, arg_len);
   free(init);
+  int rc = b->init != NULL ? b->init(&ctx, state, aligned_arg, arg_len) : HIVE_OK;
+  free(aligned_arg);
   host_done(rc);
   for (;;) {
     if (!hive__proc_read(host_fd, &head, sizeof(head)) || !hive__proc_head_ok(&head, false))

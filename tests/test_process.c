@@ -40,6 +40,8 @@ static int child_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
   (void)ctx, (void)state;
   if (len == 4 && memcmp(arg, "fail", 4) == 0)
     return -5;
+  if (len == 8 && (uintptr_t)arg % _Alignof(max_align_t) != 0)
+    return -6; /* an argument of 8 bytes must be readable as a uint64_t */
   return HIVE_OK;
 }
 
@@ -174,6 +176,17 @@ Test(process, an_ask_round_trips_and_the_child_is_another_process) {
   cr_assert_str_eq(s.behaviour, "process");
   cr_assert_eq(s.processed, 1);
   cr_assert_eq(s.enqueued, s.processed + s.dropped + s.dead_letters + s.mailbox_len);
+  hive_stop(h);
+}
+
+Test(process, init_gets_its_argument_aligned_as_malloc_aligns) {
+  hive_t *h = test_start(0);
+  hive_spawn_opts_t o;
+  hive_spawn_opts_init(&o);
+  o.flags = HIVE_SPAWN_PROCESS;
+  uint64_t value = 42;
+  hive_pid_t pid;
+  cr_assert_eq(hive_spawn(h, &child_b, &value, sizeof(value), &o, &pid), HIVE_OK);
   hive_stop(h);
 }
 

@@ -43,6 +43,7 @@ enum {
   JOBD_TAG_FLUSH,                          /* table -> itself: commit the batch */
   JOBD_TAG_WAIT_OVER,                      /* timer -> table: a result's wait_ms ran out */
   JOBD_TAG_PURGE,                          /* timer -> table: remove old results */
+  JOBD_TAG_RETRY,                          /* timer -> table: write the backlog again */
   JOBD_TAG_TIMEOUT,                        /* timer -> scheduler: a job's timeout_ms */
   JOBD_TAG_RUN,                            /* scheduler -> job, job.run -> itself: go */
   JOBD_TAG_RESULT,                         /* job.run -> job: the result, msgpack */

@@ -11,7 +11,11 @@
  * clients waiting on jobs that ended told: nothing is answered that a crash
  * could still take back. If the commit (or any write in it) fails, the
  * whole batch is rolled back and its submits answered with an error:
- * what was accepted before stays.
+ * what was accepted before stays. The batch's records of jobs starting and
+ * ending are not lost with it: they wait in a backlog, which a timer
+ * writes again every RETRY_MS, in order, and every later record waits
+ * behind them until it has gone in (so no older record overwrites a newer
+ * one).
  *
  * WAL mode, synchronous=FULL: a committed submit survives a kill -9 of
  * jobd and a power cut.
@@ -27,6 +31,7 @@
 #define TABLE_MAX_WAITERS 10000  /* result waits and cancels in flight */
 #define TABLE_MAX_WATCHERS 10000 /* watches of jobs not yet ended */
 #define TABLE_LIST_MAX 10000
+#define RETRY_MS 1000 /* how soon a backlog of rolled-back records is written again */
 
 /* Whom to answer: the request being handled (now), or one kept from an
  * earlier turn (now NULL; hive_reply finds the debt by from and ref). */
@@ -52,6 +57,18 @@ typedef struct {
   caller_t caller;
   jobd_job_t *job; /* owned: to the scheduler once committed */
 } submit_t;
+
+/* A record from the scheduler (STARTED or ENDED), kept until committed. */
+typedef struct {
+  uint32_t tag;
+  size_t len;
+  unsigned char data[];
+} record_t;
+
+typedef struct {
+  record_t **all; /* owned, oldest first */
+  size_t n, cap;
+} records_t;
 
 enum {
   ST_INSERT,
@@ -97,6 +114,9 @@ typedef struct {
   watcher_t *watchers;
   size_t nwatchers;
   size_t unfinished; /* jobs queued or running: bounded by max_queued */
+  records_t batch;   /* the records written in the open batch */
+  records_t backlog; /* records of rolled-back batches, and those behind them */
+  bool retry_armed;  /* a JOBD_TAG_RETRY is on its way */
   hive_timer_t purge;
 } table_t;
 
@@ -567,6 +587,83 @@ static void table_tell_ended(hive_ctx_t *ctx, table_t *t, int64_t id) {
   }
 }
 
+static bool records_push(records_t *r, record_t *rec) {
+  if (r->n == r->cap) {
+    size_t cap = r->cap > 0 ? r->cap * 2 : 64;
+    record_t **grown = realloc(r->all, cap * sizeof(*grown));
+    if (grown == NULL)
+      return false;
+    r->all = grown;
+    r->cap = cap;
+  }
+  r->all[r->n++] = rec;
+  return true;
+}
+
+static void records_clear(records_t *r) {
+  for (size_t i = 0; i < r->n; i++)
+    free(r->all[i]);
+  r->n = 0;
+}
+
+/* Writes a record in the open batch and keeps it there until the commit. */
+static void table_retry_arm(hive_ctx_t *ctx, table_t *t);
+
+static void record_apply(hive_ctx_t *ctx, table_t *t, record_t *rec) {
+  if (!t->in_batch && !batch_open(ctx, t)) { /* no batch: it waits in the backlog */
+    if (!records_push(&t->backlog, rec))
+      free(rec);
+    table_retry_arm(ctx, t);
+    return;
+  }
+  if (!records_push(&t->batch, rec)) {
+    free(rec);
+    hive_log(hive_node(ctx), HIVE_LOG_ERROR, "no memory for a job's record: it is lost");
+    return;
+  }
+  if (rec->tag == JOBD_TAG_STARTED)
+    table_started(ctx, t, (const jobd_started_t *)rec->data);
+  else
+    table_ended(ctx, t, (const jobd_end_t *)rec->data);
+}
+
+/* A record from the scheduler: written now, or behind the backlog. */
+static void table_record(hive_ctx_t *ctx, table_t *t, const hive_msg_t *msg) {
+  record_t *rec = malloc(sizeof(*rec) + msg->len);
+  if (rec == NULL) {
+    hive_log(hive_node(ctx), HIVE_LOG_ERROR, "no memory for a job's record: it is lost");
+    return;
+  }
+  rec->tag = msg->tag;
+  rec->len = msg->len;
+  memcpy(rec->data, msg->data, msg->len);
+  if (t->backlog.n == 0)
+    record_apply(ctx, t, rec);
+  else if (!records_push(&t->backlog, rec))
+    free(rec);
+}
+
+static void table_retry_arm(hive_ctx_t *ctx, table_t *t) {
+  hive_timer_t timer;
+  if (!t->retry_armed && hive_send_after(hive_node(ctx), hive_self(ctx), JOBD_TAG_RETRY, NULL, 0,
+                                         RETRY_MS, &timer) == HIVE_OK)
+    t->retry_armed = true;
+}
+
+/* The backlog, written again in order in a batch of its own. */
+static void table_retry(hive_ctx_t *ctx, table_t *t) {
+  t->retry_armed = false;
+  if (t->backlog.n == 0)
+    return;
+  hive_log(hive_node(ctx), HIVE_LOG_INFO, "database %s: writing %zu held records again", t->cfg.db,
+           t->backlog.n);
+  records_t backlog = t->backlog;
+  t->backlog = (records_t){0};
+  for (size_t i = 0; i < backlog.n; i++)
+    record_apply(ctx, t, backlog.all[i]);
+  free(backlog.all);
+}
+
 static void table_flush(hive_ctx_t *ctx, table_t *t) {
   if (!t->in_batch)
     return;
@@ -578,6 +675,18 @@ static void table_flush(hive_ctx_t *ctx, table_t *t) {
              "database %s: batch rolled back (%s): %zu submits refused", t->cfg.db, why,
              t->nsubmits);
     db_exec(t, "ROLLBACK");
+    /* The batch's records go first in the backlog: they are older. */
+    for (size_t i = 0; i < t->backlog.n; i++)
+      if (!records_push(&t->batch, t->backlog.all[i]))
+        free(t->backlog.all[i]);
+    free(t->backlog.all);
+    t->backlog = t->batch;
+    t->batch = (records_t){0};
+    t->nended = 0; /* nothing ended after all: told once the backlog is in */
+    if (t->backlog.n > 0)
+      table_retry_arm(ctx, t);
+  } else {
+    records_clear(&t->batch);
   }
   hive_pid_t sched = hive_whereis(hive_node(ctx), JOBD_SCHEDULER);
   for (size_t i = 0; i < t->nsubmits; i++) {
@@ -699,13 +808,13 @@ static int table_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   bool from_sched = msg->from != 0 && msg->from == sched;
   bool from_self = msg->from == hive_self(ctx), from_timer = msg->from == 0;
   if (msg->tag == JOBD_TAG_STARTED && from_sched && msg->len == sizeof(jobd_started_t)) {
-    jobd_started_t s;
-    memcpy(&s, msg->data, sizeof(s));
-    table_started(ctx, t, &s);
+    table_record(ctx, t, msg);
   } else if (msg->tag == JOBD_TAG_ENDED_INTERNAL && from_sched && msg->len >= sizeof(jobd_end_t)) {
     const jobd_end_t *e = msg->data;
     if (msg->len == sizeof(*e) + e->result_len)
-      table_ended(ctx, t, e);
+      table_record(ctx, t, msg);
+  } else if (msg->tag == JOBD_TAG_RETRY && from_timer) {
+    table_retry(ctx, t);
   } else if (msg->tag == JOBD_TAG_FLUSH && from_self) {
     table_flush(ctx, t);
   } else if (msg->tag == JOBD_TAG_WAIT_OVER && from_timer && msg->len == 2 * sizeof(uint64_t)) {
@@ -740,6 +849,15 @@ static void table_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *r
     sqlite3_finalize(t->st[i]);
   if (t->db != NULL)
     sqlite3_close(t->db);
+  records_clear(&t->batch);
+  free(t->batch.all);
+  if (t->backlog.n > 0)
+    hive_log(hive_node(ctx), HIVE_LOG_WARNING,
+             "database %s: %zu records of jobs starting or ending were never written: those "
+             "jobs run again at the next start",
+             t->cfg.db, t->backlog.n);
+  records_clear(&t->backlog);
+  free(t->backlog.all);
   free(t->submits);
   free(t->ended);
   free(t->waiters);

@@ -7,6 +7,7 @@ wait_ms, watch pushes, log lines), and poll only where jobd pushes nothing
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -630,51 +631,52 @@ def test_isolated_jobs_started_at_once_all_start(service):
             raise AssertionError(f"isolated jobs {stuck} never ended (their spawn hangs)")
 
 
-# ---- known bug: an end that could not be stored ---------------------------------------------
+# ---- an end that cannot be stored yet ------------------------------------------------------
 #
-# table.c: when a batch's commit fails (here: the disk is full), the whole
-# batch is rolled back, its submits refused, and nothing else is done: the
-# STARTED/ENDED rows of jobs that ended in that batch are lost, with no
-# retry, while the scheduler has forgotten those jobs. Their rows stay
-# "running" (or "queued") until a restart; result(wait_ms) answers "running"
-# for a job that ended long ago, watch never pushes, and cancel never
-# answers at all (a cancel waiter has no timer and no end will come).
-# `unfinished` is never decremented for them either (toward "full").
+# table.c: when a batch's commit fails (the disk is full), its submits are
+# refused, and the records of jobs that started or ended in it are held, in
+# order, and written again every second until they go in; later records
+# wait behind them. Nothing accepted is lost: once there is room, every
+# job's end is stored and its waiters are answered.
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="jobd bug: a job end whose write is rolled back (disk full) is never retried nor "
-           "told: the job stays 'running' and cancel never answers (remove this mark once fixed)")
-def test_a_job_that_ends_while_the_disk_is_full_is_not_left_running(workdir, small_fs):
+def fill(path):
+    """Writes a file until the filesystem is full."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+
+
+def test_ends_that_fall_in_a_rolled_back_batch_are_written_once_there_is_room(workdir, small_fs):
     service = JobdService(workdir, db=small_fs / "jobd.db")
     try:
         service.start("--workers", "3", "--max-running", "1")
         jobd = service.client(timeout=15)
-        sleeper = jobd.submit("sleep", [1000])
+        sleeper = jobd.submit("sleep", [500])
+        accepted = [sleeper] + [jobd.submit("fail", ["small"]) for _ in range(10)]
         wait_state(jobd, sleeper, "running")
-        big = ["x" * 50_000]
-        accepted = [sleeper]
-        for _ in range(200):  # fill the disk with jobs queued behind the sleeper
-            try:
-                accepted.append(jobd.submit("fail", big))
-            except JobdError as e:
-                assert e.kind == "storage", e
-                break
-        else:
-            pytest.fail("the 1 MB disk never filled")
-        # keep submits failing while the jobs end (the sleeper, then the
-        # queued ones): their ends fall into batches that are rolled back
+        filler = small_fs / "filler"
+        fill(filler)
+        # Submits are refused while the disk is full; the jobs end meanwhile,
+        # their records in batches that roll back with the refused submits.
+        refused = 0
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
-            flood = [jobd.client.call_async("jobd", {"op": "submit", "kind": "fail", "args": big})
-                     for _ in range(20)]
-            for f in flood:
-                f.result(15)
-        waits = [jobd.client.call_async("jobd", {"op": "result", "id": job, "wait_ms": 3000},
-                                        timeout=15) for job in accepted]
-        answers = [f.result(20) for f in waits]  # every job ended a while ago
+            try:
+                jobd.submit("fail", ["x" * 20_000])
+            except JobdError as e:
+                assert e.kind == "storage", e
+                refused += 1
+        assert refused > 0, "the full disk refused no submit"
+        filler.unlink()  # room again: the held records go in within a second or so
+        answers = [jobd.result(job, wait=15) for job in accepted]
         left = {r["id"]: r["state"] for r in answers if r["state"] not in FINAL_STATES}
         assert not left, f"jobs that ended are still reported so: {left}"
+        assert answers[0]["state"] == "done" and answers[0]["result"] == 500
+        assert all(r["state"] == "failed" for r in answers[1:]), answers
     finally:
         service.teardown()
