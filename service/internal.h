@@ -31,7 +31,8 @@ typedef struct service_internal {
   pthread_cond_t watchdog_cond;
   bool watchdog_quit;     /* under watchdog_lock */
   uint64_t watchdog_usec; /* WatchdogSec, in microseconds */
-  atomic_bool failed; /* a watched actor ended: exit status 1 */
+  atomic_bool failed;     /* a watched actor ended: exit status 1 */
+  atomic_bool stopping;   /* hive_service_run is stopping the node */
 } service_internal_t;
 
 /* options.c */

@@ -39,14 +39,14 @@ static int probe_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
 
 static int probe_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   service_internal_t *in = *(service_internal_t **)state;
-  if (msg->ref != 0) {
+  if (msg->tag >= HIVE_TAG_USER && msg->ref != 0) { /* the watchdog's ask (a DOWN has a ref too) */
     hive_reply(ctx, msg, NULL, 0);
   } else if (msg->tag == PROBE_TAG_WATCH && msg->from == 0 && msg->len == sizeof(hive_pid_t)) {
     hive_pid_t pid;
     uint64_t ref;
     memcpy(&pid, msg->data, sizeof(pid));
     hive_monitor(ctx, pid, &ref);
-  } else if (msg->tag == HIVE_TAG_DOWN) {
+  } else if (msg->tag == HIVE_TAG_DOWN && !atomic_load(&in->stopping)) { /* not our own stop */
     hive_pid_t pid;
     hive_reason_t reason;
     char who[HIVE_PID_STRLEN], why[128];
@@ -309,6 +309,7 @@ int hive_service_run(hive_service_t *svc) {
       _exit(1);
     }
     hive_log(svc->node, HIVE_LOG_INFO, "SIG%s: stopping", sigabbrev_np(sig));
+    atomic_store(&in->stopping, true); /* the watched tree's end is ours now */
     sd_notify(0, "STOPPING=1");
     service_watchdog_stop(in);
     if (pthread_create(&stopper_thread, NULL, service_stopper_main, &stopper) != 0)
@@ -318,6 +319,7 @@ int hive_service_run(hive_service_t *svc) {
   pthread_join(stopper_thread, NULL);
   goto stopped;
 stop_now: /* no thread for the stop: done on this one, without second-signal handling */
+  atomic_store(&in->stopping, true);
   service_watchdog_stop(in);
   sd_notify(0, "STOPPING=1");
   stopper.rc = hive_stop(svc->node);

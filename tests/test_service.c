@@ -240,6 +240,12 @@ static _Noreturn void service_child(const char *what, const char *extra_flag) {
   hive_spawn(h, strcmp(what, "slow") == 0 ? &slow_b : &ticker_b, NULL, 0, NULL, &ticker);
   hive_timer_t tick;
   hive_send_interval(h, ticker, HIVE_TAG_USER, NULL, 0, 20, &tick);
+  if (strcmp(what, "watched") == 0) { /* a top actor that ends: the service must stop, 1 */
+    hive_pid_t top;
+    hive_spawn(h, &ticker_b, NULL, 0, NULL, &top);
+    hive_service_watch(&svc, top);
+    hive_kill(h, top);
+  }
   if (strcmp(what, "blocker") == 0) {
     hive_pid_t blocker;
     hive_spawn(h, &blocker_b, NULL, 0, NULL, &blocker);
@@ -327,6 +333,19 @@ Test(service, a_log_level_flag_is_not_reloaded_by_sighup, .timeout = 60, .fini =
   char *text = file_read("svc.log");
   cr_assert_null(strstr(text, "msg=\"tick\""));
   cr_assert_null(strstr(text, "reloaded"));
+  free(text);
+}
+
+Test(service, a_watched_actor_that_ends_stops_the_service_with_1, .timeout = 60,
+     .fini = dir_remove) {
+  dir_make();
+  file_write("svc.conf", "[svc]\n");
+  pid_t pid = service_fork("watched", NULL);
+  cr_assert_eq(service_wait(pid), 1, "no signal sent: the watched actor's end stopped it");
+  char *text = file_read("svc.log");
+  cr_assert_not_null(strstr(text, "ended ("), "%s", text); /* kill, or noproc if before the watch */
+  cr_assert_not_null(strstr(text, "): the service stops, exit status 1"), "%s", text);
+  cr_assert_not_null(strstr(text, "test-svc stopped"));
   free(text);
 }
 

@@ -8,5 +8,5 @@ if(HIVE_PYTHON AND HIVE_BUILD_TESTS)
   add_test(NAME jobd_e2e COMMAND ${HIVE_PYTHON} -m pytest -q -p no:cacheprovider
            ${PROJECT_SOURCE_DIR}/samples/jobd/tests)
   set_tests_properties(jobd_e2e PROPERTIES TIMEOUT 600
-    ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/clients/python:${PROJECT_SOURCE_DIR}/samples/jobd;HIVE_JOBD=$<TARGET_FILE:hive-jobd>")
+    ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/clients/python:${PROJECT_SOURCE_DIR}/samples/jobd;HIVE_JOBD=$<TARGET_FILE:hive-jobd>;HIVECTL=$<TARGET_FILE:hivectl>")
 endif()

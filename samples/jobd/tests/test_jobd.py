@@ -18,8 +18,8 @@ import pytest
 
 from hive_client import HiveError
 
-from conftest import (DEFAULT_FLAGS, FINAL_STATES, TAG_ENDED, JobdError, JobdService, descendants,
-                      final, raw, wait_state)
+from conftest import (DEFAULT_FLAGS, FINAL_STATES, JOBD_PROGRAM, TAG_ENDED, JobdError, JobdService,
+                      descendants, final, raw, wait_state)
 
 PRIMES_BELOW_100000 = 9592
 FOREVER_PRIMES = [0, 10 ** 12]  # a range no test waits for
@@ -678,5 +678,64 @@ def test_ends_that_fall_in_a_rolled_back_batch_are_written_once_there_is_room(wo
         assert not left, f"jobs that ended are still reported so: {left}"
         assert answers[0]["state"] == "done" and answers[0]["result"] == 500
         assert all(r["state"] == "failed" for r in answers[1:]), answers
+    finally:
+        service.teardown()
+
+
+def test_finished_jobs_are_removed_after_keep_results(workdir):
+    service = JobdService(workdir)
+    try:
+        service.start("--keep-results", "1")  # looked at every half second
+        jobd = service.client()
+        done = jobd.submit("primes", [0, 100])
+        assert jobd.result(done, wait=10)["state"] == "done"
+        hang = jobd.submit("hang")
+        wait_state(jobd, hang, "running")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                jobd.status(done)
+            except JobdError as e:
+                assert e.kind == "notfound", e
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("a job finished 20 s ago is still kept with --keep-results 1")
+        assert jobd.status(hang)["state"] == "running", "an unfinished job is never removed"
+        assert jobd.cancel(hang)["state"] == "cancelled"
+    finally:
+        service.teardown()
+
+
+def test_when_its_tree_gives_up_jobd_exits_1_for_systemd_to_restart_it(workdir):
+    hivectl = os.environ.get("HIVECTL", os.path.join(os.path.dirname(JOBD_PROGRAM), "hivectl"))
+    if not os.access(hivectl, os.X_OK):
+        pytest.fail(f"{hivectl} is missing (build it, or set HIVECTL)")
+    service = JobdService(workdir)
+    try:
+        service.start()
+        jobd = service.client()
+        job = jobd.submit("hang")
+        wait_state(jobd, job, "running")
+        service.close_clients()
+        # jobd.sup allows 3 restarts in 10 s: the scheduler killed 4 times ends it.
+        deadline = time.monotonic() + 30
+        while service.running() and time.monotonic() < deadline:
+            subprocess.run([hivectl, "-s", str(service.admin_socket), "kill", "jobd.scheduler"],
+                           capture_output=True, timeout=10)
+            try:
+                service.proc.wait(0.2)
+            except subprocess.TimeoutExpired:
+                pass
+        assert not service.running(), "jobd outlived its tree"
+        assert service.proc.returncode == 1, service.log_text()
+        service.join_log()
+        assert "the service stops, exit status 1" in service.log_text()
+        service.assert_nothing_left()
+        service.start()  # as systemd would: the job is still there, and runs again
+        jobd = service.client()
+        status = wait_state(jobd, job, "running")
+        assert status["attempts"] >= 2, status
+        assert jobd.cancel(job)["state"] == "cancelled"
     finally:
         service.teardown()
