@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,8 +33,13 @@ static void dir_make(void) {
   cr_assert_not_null(mkdtemp(dir));
 }
 
-/* After each test (.fini): its folder goes. */
+static pid_t service_pid; /* the child a test started, if any */
+
+/* After each test (.fini): its child, if a failed test left it, and its
+ * folder go. */
 static void dir_remove(void) {
+  if (service_pid > 0 && kill(service_pid, SIGKILL) == 0)
+    waitpid(service_pid, NULL, 0);
   if (strcmp(dir + strlen(dir) - 6, "XXXXXX") == 0)
     return; /* never made */
   char cmd[300];
@@ -263,14 +269,18 @@ static pid_t service_fork(const char *what, const char *extra_flag) {
   fflush(NULL);
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
-  if (pid == 0)
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test killed on its timeout takes it along */
     service_child(what, extra_flag);
+  }
+  service_pid = pid;
   return pid;
 }
 
 static int service_wait(pid_t pid) {
   int status;
   cr_assert_eq(waitpid(pid, &status, 0), pid);
+  service_pid = 0; /* reaped */
   cr_assert(WIFEXITED(status), "exited, not killed (status %#x)", status);
   return WEXITSTATUS(status);
 }
