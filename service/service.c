@@ -179,16 +179,21 @@ int hive_service_init(hive_service_t *svc, int argc, char **argv) {
   return rc;
 }
 
+/* The signals hive_service_run takes, blocked in the calling thread. */
+static void service_block_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 int hive_service_start(hive_service_t *svc, hive_t **out) {
   if (svc == NULL || svc->internal == NULL || out == NULL)
     return HIVE_EINVAL;
   service_internal_t *in = svc->internal;
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread of the node starts */
+  service_block_signals(&set); /* before any thread of the node starts */
   int rc = hive__service_log_open(in);
   if (rc != HIVE_OK) {
     hive_service_free(svc);
@@ -267,11 +272,7 @@ int hive_service_run(hive_service_t *svc) {
     return 1;
   service_internal_t *in = svc->internal;
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  service_block_signals(&set);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC);
   int done_fd = eventfd(0, EFD_CLOEXEC);
   stopper_t stopper = {.node = svc->node, .done_fd = done_fd, .rc = HIVE_OK};

@@ -137,23 +137,32 @@ static void pack_column_int(msgpack_packer *pk, sqlite3_stmt *st, int col) {
     msgpack_pack_int64(pk, sqlite3_column_int64(st, col));
 }
 
+/* An answer being packed. */
+typedef struct {
+  msgpack_sbuffer sb;
+  msgpack_packer pk; /* writes into sb */
+} out_t;
+
+static void out_init(out_t *o) {
+  msgpack_sbuffer_init(&o->sb);
+  msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
+}
+
 static void answer(hive_ctx_t *ctx, caller_t to, const msgpack_sbuffer *sb) {
   hive_msg_t kept = {.tag = HIVE_TAG_USER, .from = to.from, .ref = to.ref};
   hive_reply(ctx, to.now != NULL ? to.now : &kept, sb->data, sb->size);
 }
 
 static void answer_error(hive_ctx_t *ctx, caller_t to, const char *kind, const char *detail) {
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, 2);
-  pack_key(&pk, "error");
-  pack_string(&pk, kind);
-  pack_key(&pk, "detail");
-  pack_string(&pk, detail);
-  answer(ctx, to, &sb);
-  msgpack_sbuffer_destroy(&sb);
+  out_t o;
+  out_init(&o);
+  msgpack_pack_map(&o.pk, 2);
+  pack_key(&o.pk, "error");
+  pack_string(&o.pk, kind);
+  pack_key(&o.pk, "detail");
+  pack_string(&o.pk, detail);
+  answer(ctx, to, &o.sb);
+  msgpack_sbuffer_destroy(&o.sb);
 }
 
 /* ---- the request's fields ------------------------------------------------ */
@@ -267,16 +276,14 @@ static bool answer_row(hive_ctx_t *ctx, table_t *t, caller_t to, int64_t id, boo
   sqlite3_bind_int64(st, 1, id);
   bool found = sqlite3_step(st) == SQLITE_ROW;
   if (found) {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    pack_status(&pk, st, with_result);
+    out_t o;
+    out_init(&o);
+    pack_status(&o.pk, st, with_result);
     if (to.ref != 0)
-      answer(ctx, to, &sb);
+      answer(ctx, to, &o.sb);
     else /* a watcher: pushed */
-      hive_send(hive_node(ctx), to.from, JOBD_TAG_ENDED, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+      hive_send(hive_node(ctx), to.from, JOBD_TAG_ENDED, o.sb.data, o.sb.size);
+    msgpack_sbuffer_destroy(&o.sb);
   }
   sqlite3_reset(st);
   return found;
@@ -324,15 +331,13 @@ static void op_submit(hive_ctx_t *ctx, table_t *t, caller_t caller, const msgpac
     return answer_error(ctx, caller, "full", "too many jobs queued or running (max_queued)");
   bool iso = isolate != NULL && isolate->type == MSGPACK_OBJECT_BOOLEAN ? isolate->via.boolean
                                                                         : t->cfg.isolate;
-  msgpack_sbuffer packed_args;
-  msgpack_sbuffer_init(&packed_args);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &packed_args, msgpack_sbuffer_write);
+  out_t packed_args;
+  out_init(&packed_args);
   if (args != NULL && args->type == MSGPACK_OBJECT_ARRAY)
-    msgpack_pack_object(&pk, *args);
+    msgpack_pack_object(&packed_args.pk, *args);
   else
-    msgpack_pack_array(&pk, 0);
-  jobd_job_t *job = malloc(sizeof(*job) + packed_args.size);
+    msgpack_pack_array(&packed_args.pk, 0);
+  jobd_job_t *job = malloc(sizeof(*job) + packed_args.sb.size);
   if (t->nsubmits == t->capsubmits) {
     size_t cap = t->capsubmits > 0 ? t->capsubmits * 2 : 64;
     submit_t *grown = realloc(t->submits, cap * sizeof(*grown));
@@ -341,7 +346,7 @@ static void op_submit(hive_ctx_t *ctx, table_t *t, caller_t caller, const msgpac
   }
   if (job == NULL || t->nsubmits == t->capsubmits || !batch_open(ctx, t)) {
     free(job);
-    msgpack_sbuffer_destroy(&packed_args);
+    msgpack_sbuffer_destroy(&packed_args.sb);
     return answer_error(ctx, caller, job == NULL ? "internal" : "storage",
                         job == NULL ? "no memory" : sqlite3_errmsg(t->db));
   }
@@ -349,9 +354,9 @@ static void op_submit(hive_ctx_t *ctx, table_t *t, caller_t caller, const msgpac
                       .retries = (uint32_t)retries,
                       .timeout_ms = (uint32_t)timeout_ms,
                       .isolate = iso || k == JOBD_SPIN,
-                      .args_len = (uint32_t)packed_args.size};
-  memcpy(job->args, packed_args.data, packed_args.size);
-  msgpack_sbuffer_destroy(&packed_args);
+                      .args_len = (uint32_t)packed_args.sb.size};
+  memcpy(job->args, packed_args.sb.data, packed_args.sb.size);
+  msgpack_sbuffer_destroy(&packed_args.sb);
   sqlite3_stmt *st = t->st[ST_INSERT];
   sqlite3_bind_text(st, 1, jobd_kind_name(job->kind), -1, SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, job->args, (int)job->args_len, SQLITE_STATIC);
@@ -405,17 +410,15 @@ static void op_watch(hive_ctx_t *ctx, table_t *t, caller_t caller, int64_t id) {
     return answer_error(ctx, caller, "notfound", "no job with that id");
   if (!final_state(state) && t->nwatchers == TABLE_MAX_WATCHERS)
     return answer_error(ctx, caller, "busy", "too many watches");
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, 2);
-  pack_key(&pk, "id");
-  msgpack_pack_int64(&pk, id);
-  pack_key(&pk, "watching");
-  msgpack_pack_true(&pk);
-  answer(ctx, caller, &sb);
-  msgpack_sbuffer_destroy(&sb);
+  out_t o;
+  out_init(&o);
+  msgpack_pack_map(&o.pk, 2);
+  pack_key(&o.pk, "id");
+  msgpack_pack_int64(&o.pk, id);
+  pack_key(&o.pk, "watching");
+  msgpack_pack_true(&o.pk);
+  answer(ctx, caller, &o.sb);
+  msgpack_sbuffer_destroy(&o.sb);
   if (final_state(state)) /* ended already: the push comes at once */
     answer_row(ctx, t, (caller_t){.from = caller.from}, id, true);
   else
@@ -440,33 +443,29 @@ static void op_list(hive_ctx_t *ctx, table_t *t, caller_t caller, const msgpack_
     st = t->st[ST_LIST];
     sqlite3_bind_int64(st, 1, (int64_t)limit);
   }
-  msgpack_sbuffer rows;
-  msgpack_sbuffer_init(&rows);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &rows, msgpack_sbuffer_write);
+  out_t rows, o; /* the rows, then the array of them once counted */
+  out_init(&rows);
   uint32_t n = 0;
   while (sqlite3_step(st) == SQLITE_ROW) {
-    msgpack_pack_map(&pk, 4);
-    pack_key(&pk, "id");
-    msgpack_pack_int64(&pk, sqlite3_column_int64(st, 0));
-    pack_key(&pk, "kind");
-    pack_string(&pk, (const char *)sqlite3_column_text(st, 1));
-    pack_key(&pk, "state");
-    pack_string(&pk, (const char *)sqlite3_column_text(st, 2));
-    pack_key(&pk, "attempts");
-    msgpack_pack_int64(&pk, sqlite3_column_int64(st, 3));
+    msgpack_pack_map(&rows.pk, 4);
+    pack_key(&rows.pk, "id");
+    msgpack_pack_int64(&rows.pk, sqlite3_column_int64(st, 0));
+    pack_key(&rows.pk, "kind");
+    pack_string(&rows.pk, (const char *)sqlite3_column_text(st, 1));
+    pack_key(&rows.pk, "state");
+    pack_string(&rows.pk, (const char *)sqlite3_column_text(st, 2));
+    pack_key(&rows.pk, "attempts");
+    msgpack_pack_int64(&rows.pk, sqlite3_column_int64(st, 3));
     n++;
   }
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_array(&pk, n);
-  msgpack_sbuffer_write(&sb, rows.data, rows.size);
-  answer(ctx, caller, &sb);
-  msgpack_sbuffer_destroy(&sb);
-  msgpack_sbuffer_destroy(&rows);
+  out_init(&o);
+  msgpack_pack_array(&o.pk, n);
+  msgpack_sbuffer_write(&o.sb, rows.sb.data, rows.sb.size);
+  answer(ctx, caller, &o.sb);
+  msgpack_sbuffer_destroy(&o.sb);
+  msgpack_sbuffer_destroy(&rows.sb);
 }
 
 static void op_counts(hive_ctx_t *ctx, table_t *t, caller_t caller) {
@@ -479,17 +478,15 @@ static void op_counts(hive_ctx_t *ctx, table_t *t, caller_t caller) {
       counts[state] = sqlite3_column_int64(st, 1);
   }
   sqlite3_reset(st);
-  msgpack_sbuffer sb;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_map(&pk, JOBD_STATES);
+  out_t o;
+  out_init(&o);
+  msgpack_pack_map(&o.pk, JOBD_STATES);
   for (int i = 0; i < JOBD_STATES; i++) {
-    pack_key(&pk, jobd_state_name((unsigned)i));
-    msgpack_pack_int64(&pk, counts[i]);
+    pack_key(&o.pk, jobd_state_name((unsigned)i));
+    msgpack_pack_int64(&o.pk, counts[i]);
   }
-  answer(ctx, caller, &sb);
-  msgpack_sbuffer_destroy(&sb);
+  answer(ctx, caller, &o.sb);
+  msgpack_sbuffer_destroy(&o.sb);
 }
 
 static void table_request(hive_ctx_t *ctx, table_t *t, const hive_msg_t *msg) {
@@ -692,15 +689,13 @@ static void table_flush(hive_ctx_t *ctx, table_t *t) {
   for (size_t i = 0; i < t->nsubmits; i++) {
     submit_t *s = &t->submits[i];
     if (ok) {
-      msgpack_sbuffer sb;
-      msgpack_sbuffer_init(&sb);
-      msgpack_packer pk;
-      msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-      msgpack_pack_map(&pk, 1);
-      pack_key(&pk, "id");
-      msgpack_pack_int64(&pk, s->job->id);
-      answer(ctx, s->caller, &sb);
-      msgpack_sbuffer_destroy(&sb);
+      out_t o;
+      out_init(&o);
+      msgpack_pack_map(&o.pk, 1);
+      pack_key(&o.pk, "id");
+      msgpack_pack_int64(&o.pk, s->job->id);
+      answer(ctx, s->caller, &o.sb);
+      msgpack_sbuffer_destroy(&o.sb);
       hive_send(hive_node(ctx), sched, JOBD_TAG_ENQUEUE, s->job,
                 sizeof(*s->job) + s->job->args_len);
     } else {
