@@ -18,6 +18,7 @@
  * hive__faults_call, so a fault inside them ends the actor, not the process.
  */
 #include <assert.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,14 +635,33 @@ int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
   return hive__send_exit(h, from, pid, reason, 0);
 }
 
+/* A process actor's child (HIVE_SPAWN_PROCESS) gets SIGKILL from the
+ * killer's thread, after the kill's exit signal is on its way: its proxy
+ * may be waiting for a core the child holds, and would only see the kill
+ * at its next look. The proxy sees the channel close, finds the kill
+ * waiting (hive_checkpoint), and the actor ends with reason kill. (The
+ * pid is the child's until the zygote has reaped it, and the proxy clears
+ * os_pid only after that.) */
+static void actor_kill_child(hive_t *h, hive_pid_t pid) {
+  hive__actor_t *a = hive__lookup_live(h, pid);
+  int os_pid = a != NULL ? atomic_load_explicit(&a->os_pid, memory_order_relaxed) : 0;
+  if (os_pid > 0) {
+    kill(-os_pid, SIGKILL); /* its process group: what it started too */
+    kill(os_pid, SIGKILL);
+  }
+}
+
 int hive_kill(hive_t *h, hive_pid_t pid) {
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
   HIVE__NOT_IN_CHILD(h);
   hive_pid_t from =
       hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
-  return hive__send_exit(h, from, pid, &(hive_reason_t){.kind = HIVE_REASON_KILL},
-                         HIVE__EXIT_UNTRAPPABLE);
+  int rc = hive__send_exit(h, from, pid, &(hive_reason_t){.kind = HIVE_REASON_KILL},
+                           HIVE__EXIT_UNTRAPPABLE);
+  if (rc == HIVE_OK)
+    actor_kill_child(h, pid);
+  return rc;
 }
 
 void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill) {

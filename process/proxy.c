@@ -209,7 +209,11 @@ static int proxy_fail(hive_ctx_t *ctx, proxy_t *p, int how) {
     proxy_reap(p, &status, &ru);
     reason = (hive_reason_t){.kind = HIVE_REASON_CRASH, .text = "protocol"};
     break;
-  default: /* PROXY_DIED */
+  default:                                            /* PROXY_DIED */
+    if (ctx->actor != NULL && hive_checkpoint(ctx)) { /* hive_kill sent the SIGKILL itself */
+      proxy_reap(p, &status, &ru);
+      return HIVE_OK;
+    }
     proxy_reap(p, &status, &ru);
     proxy_reason_of(p, status, &ru, &reason);
     break;
