@@ -666,10 +666,12 @@ int hive_kill(hive_t *h, hive_pid_t pid) {
 
 void hive__actor_request_shutdown(hive_t *h, hive__actor_t *a, bool kill) {
   hive_pid_t pid = atomic_load_explicit(&a->alive_pid, memory_order_acquire);
-  if (pid != 0)
-    hive__send_exit(h, 0, pid,
-                    &(hive_reason_t){.kind = kill ? HIVE_REASON_KILL : HIVE_REASON_SHUTDOWN},
-                    kill ? HIVE__EXIT_UNTRAPPABLE : 0);
+  if (pid != 0 &&
+      hive__send_exit(h, 0, pid,
+                      &(hive_reason_t){.kind = kill ? HIVE_REASON_KILL : HIVE_REASON_SHUTDOWN},
+                      kill ? HIVE__EXIT_UNTRAPPABLE : 0) == HIVE_OK &&
+      kill)
+    actor_kill_child(h, pid); /* hive_stop past its grace: as hive_kill does */
 }
 
 /* A child process's resident memory and CPU time, from /proc/PID/stat
