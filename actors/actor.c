@@ -644,8 +644,9 @@ int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
  * os_pid only after that.) */
 static void actor_kill_child(hive_t *h, hive_pid_t pid) {
   hive__actor_t *a = hive__lookup_live(h, pid);
-  int os_pid = a != NULL ? atomic_load_explicit(&a->os_pid, memory_order_relaxed) : 0;
-  if (os_pid > 0) {
+  int os_pid = a != NULL ? atomic_load_explicit(&a->os_pid, memory_order_acquire) : 0;
+  /* Still the same incarnation after the load: not a later actor's child. */
+  if (os_pid > 0 && atomic_load_explicit(&a->alive_pid, memory_order_acquire) == pid) {
     kill(-os_pid, SIGKILL); /* its process group: what it started too */
     kill(os_pid, SIGKILL);
   }

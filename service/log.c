@@ -112,7 +112,7 @@ void hive__service_log_reopen(hive_service_t *svc, service_internal_t *in) {
              strerror(errno));
     return;
   }
-  dup2(fd, in->log_fd); /* atomic: a line goes to the old file or the new one */
+  dup3(fd, in->log_fd, O_CLOEXEC); /* atomic: a line goes to the old file or the new one */
   close(fd);
   hive_log(svc->node, HIVE_LOG_INFO, "log file reopened");
 }

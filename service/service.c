@@ -287,7 +287,9 @@ int hive_service_run(hive_service_t *svc) {
     if (poll(fds, stopping ? 2 : 1, -1) < 0) {
       if (errno == EINTR)
         continue;
-      break;
+      if (!stopping)
+        goto stop_now;
+      break; /* the stopper runs: join it */
     }
     if (stopping && fds[1].revents != 0)
       break; /* hive_stop returned */
@@ -295,6 +297,8 @@ int hive_service_run(hive_service_t *svc) {
     if (fds[0].revents == 0 || read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
       continue;
     int sig = (int)si.ssi_signo;
+    if (sig == SIGHUP && stopping)
+      continue; /* the node may be freed any moment now: leave it alone */
     if (sig == SIGHUP) {
       hive__service_log_reopen(svc, in);
       int level = in->log_level_from_flag ? 0 : hive__service_reload_level(svc, in);
@@ -304,9 +308,11 @@ int hive_service_run(hive_service_t *svc) {
       }
       continue;
     }
-    if (stopping) {
-      hive_log(svc->node, HIVE_LOG_ERROR, "second %s while stopping: exiting at once",
+    if (stopping) { /* logged without the node, which hive_stop may have freed */
+      char line[96];
+      snprintf(line, sizeof(line), "second %s while stopping: exiting at once",
                sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "signal");
+      hive__service_log(in, HIVE_LOG_ERROR, line);
       _exit(1);
     }
     hive_log(svc->node, HIVE_LOG_INFO, "SIG%s: stopping", sigabbrev_np(sig));

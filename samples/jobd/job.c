@@ -61,7 +61,11 @@ typedef struct {
   uint64_t next, hi, count; /* primes: where the count has got to */
 } run_t;
 
-#define RUN_SLICE_NS 5000000 /* a job's share of a worker before others get a turn */
+#define RUN_SLICE_NS 5000000
+#define JOBD_PRIMES_MAX                                                                            \
+  (1ull                                                                                            \
+   << 40) /* trial division of one number: at most 2^20 steps */ /* a job's share of a worker      \
+                                                                    before others get a turn */
 
 static uint64_t run_now_ns(void) {
   struct timespec ts;
@@ -72,7 +76,7 @@ static uint64_t run_now_ns(void) {
 static bool is_prime(uint64_t n) {
   if (n < 2)
     return false;
-  for (uint64_t d = 2; d * d <= n; d++)
+  for (uint64_t d = 2; d <= n / d; d++) /* d * d could wrap */
     if (n % d == 0)
       return false;
   return true;
@@ -95,8 +99,8 @@ static int run_slice(hive_ctx_t *ctx, run_t *r, void **out, size_t *out_len) {
     if (!r->started) {
       uint64_t lo, hi;
       if (hive_unpack(w->args, w->args_len, NULL, "auu", &n, &lo, &hi) != HIVE_OK || n != 2 ||
-          hi < lo)
-        return HIVE_EINVAL;
+          hi < lo || hi > JOBD_PRIMES_MAX)
+        return HIVE_EINVAL; /* past the bound, one number could take minutes between checks */
       r->next = lo, r->hi = hi, r->started = true;
     }
     for (; r->next < r->hi; r->next++) {
@@ -166,7 +170,8 @@ static int run_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   }
   if (rc != HIVE_OK)
     return rc == HIVE_STOP ? HIVE_OK : rc; /* stopping anyway, or failed */
-  hive_send_move(hive_node(ctx), r->job, JOBD_TAG_RESULT, out, len);
+  if (hive_send_move(hive_node(ctx), r->job, JOBD_TAG_RESULT, out, len) != HIVE_OK)
+    free(out); /* the job actor is gone: nobody waits for it */
   return HIVE_STOP;
 }
 
@@ -207,8 +212,9 @@ static int job_report(hive_ctx_t *ctx, job_t *j, unsigned state, const void *dat
                       .result_len = (uint32_t)len};
   if (len > 0)
     memcpy(end->result, data, len);
-  hive_send_move(hive_node(ctx), hive_whereis(hive_node(ctx), JOBD_SCHEDULER),
-                 JOBD_TAG_ENDED_INTERNAL, end, sizeof(*end) + len);
+  if (hive_send_move(hive_node(ctx), hive_whereis(hive_node(ctx), JOBD_SCHEDULER),
+                     JOBD_TAG_ENDED_INTERNAL, end, sizeof(*end) + len) != HIVE_OK)
+    free(end); /* the scheduler is gone: the table runs the job again at the next start */
   return HIVE_STOP;
 }
 

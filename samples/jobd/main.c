@@ -108,8 +108,13 @@ int main(int argc, char **argv) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned workers = svc.config.workers > 0 ? svc.config.workers : cpus > 0 ? (unsigned)cpus : 1;
   unsigned running = max_running > 0 ? max_running : workers;
+  if (running > HIVE_MAX_WORKERS - 4) { /* the table and the scheduler need threads too */
+    fprintf(stderr, "hive-jobd: --max-running: at most %d\n", HIVE_MAX_WORKERS - 4);
+    hive_service_free(&svc);
+    return 2;
+  }
   if (svc.config.blocking_workers < running + 4)
-    svc.config.blocking_workers = running + 4 < HIVE_MAX_WORKERS ? running + 4 : HIVE_MAX_WORKERS;
+    svc.config.blocking_workers = running + 4;
   hive_t *h;
   if (hive_service_start(&svc, &h) != HIVE_OK)
     return 1;

@@ -146,9 +146,10 @@ static void sched_fill(hive_ctx_t *ctx, sched_t *s) {
     hive_send(h, pid, JOBD_TAG_RUN, NULL, 0); /* watched: it may go */
     *r = (running_t){.job = job, .len = job_size(job), .pid = pid};
     s->nrunning++;
+    int64_t which[2] = {job->id, job->attempts}; /* a late timer of an earlier attempt: ignored */
     if (job->timeout_ms > 0 &&
-        hive_send_after(h, hive_self(ctx), JOBD_TAG_TIMEOUT, &job->id, sizeof(job->id),
-                        job->timeout_ms, &r->timer) == HIVE_OK)
+        hive_send_after(h, hive_self(ctx), JOBD_TAG_TIMEOUT, which, sizeof(which), job->timeout_ms,
+                        &r->timer) == HIVE_OK)
       r->has_timer = true;
     jobd_started_t started = {
         .id = job->id, .attempts = job->attempts, .started_ms = jobd_now_ms()};
@@ -301,13 +302,14 @@ static int sched_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     }
     break;
   case JOBD_TAG_TIMEOUT:
-    if (msg->from == 0 && msg->len == sizeof(int64_t)) {
-      int64_t id;
-      memcpy(&id, msg->data, sizeof(id));
-      running_t *r = running_by_id(s, id);
-      if (r != NULL)
+    if (msg->from == 0 && msg->len == 2 * sizeof(int64_t)) {
+      int64_t which[2];
+      memcpy(which, msg->data, sizeof(which));
+      running_t *r = running_by_id(s, which[0]);
+      if (r != NULL && r->job->attempts == (uint32_t)which[1]) {
         r->has_timer = false; /* it fired */
-      sched_cancel(ctx, s, id, JOBD_TIMEOUT);
+        sched_cancel(ctx, s, which[0], JOBD_TIMEOUT);
+      }
     }
     break;
   case JOBD_TAG_ENDED_INTERNAL:

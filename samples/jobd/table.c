@@ -571,7 +571,8 @@ static void table_tell_ended(hive_ctx_t *ctx, table_t *t, int64_t id) {
     }
     if (w->has_timer)
       hive_timer_cancel(hive_node(ctx), w->timer);
-    answer_row(ctx, t, w->caller, id, true);
+    if (!answer_row(ctx, t, w->caller, id, true)) /* removed since (keep_results) */
+      answer_error(ctx, w->caller, "notfound", "the job ended and was removed");
     t->waiters[i] = t->waiters[--t->nwaiters];
   }
   for (size_t i = 0; i < t->nwatchers;) {
@@ -656,8 +657,14 @@ static void table_retry(hive_ctx_t *ctx, table_t *t) {
            t->backlog.n);
   records_t backlog = t->backlog;
   t->backlog = (records_t){0};
-  for (size_t i = 0; i < backlog.n; i++)
+  for (size_t i = 0; i < backlog.n; i++) {
+    if (t->backlog.n > 0) { /* an older one went back: the rest wait behind it */
+      if (!records_push(&t->backlog, backlog.all[i]))
+        free(backlog.all[i]);
+      continue;
+    }
     record_apply(ctx, t, backlog.all[i]);
+  }
   free(backlog.all);
 }
 
@@ -770,8 +777,11 @@ static int table_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
   memcpy(&t->cfg, arg, sizeof(t->cfg));
   t->waiters = malloc(TABLE_MAX_WAITERS * sizeof(*t->waiters));
   t->watchers = malloc(TABLE_MAX_WATCHERS * sizeof(*t->watchers));
-  if (t->waiters == NULL || t->watchers == NULL)
+  if (t->waiters == NULL || t->watchers == NULL) {
+    free(t->waiters);
+    free(t->watchers);
     return HIVE_ENOMEM;
+  }
   int rc = sqlite3_open_v2(t->cfg.db, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(t->db, schema, NULL, NULL, NULL);
@@ -782,7 +792,12 @@ static int table_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
   if (rc != SQLITE_OK) {
     hive_log(h, HIVE_LOG_ERROR, "database %s: %s", t->cfg.db,
              t->db != NULL ? sqlite3_errmsg(t->db) : sqlite3_errstr(rc));
-    return HIVE_EINVAL; /* terminate closes it */
+    for (int i = 0; i < ST_COUNT; i++) /* terminate does not run after a failed init */
+      sqlite3_finalize(t->st[i]);
+    sqlite3_close(t->db);
+    free(t->waiters);
+    free(t->watchers);
+    return HIVE_EINVAL;
   }
   unsigned every_ms = t->cfg.keep_results_s < 120 ? t->cfg.keep_results_s * 500u : 60000u;
   hive_send_interval(h, hive_self(ctx), JOBD_TAG_PURGE, NULL, 0, every_ms > 0 ? every_ms : 1000,
@@ -818,7 +833,8 @@ static int table_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     for (size_t i = 0; i < t->nwaiters; i++) {
       waiter_t *w = &t->waiters[i];
       if (w->caller.from == key[0] && w->caller.ref == key[1] && !w->cancel) {
-        answer_row(ctx, t, w->caller, w->id, true); /* not ended yet: says so */
+        if (!answer_row(ctx, t, w->caller, w->id, true)) /* not ended yet: says so */
+          answer_error(ctx, w->caller, "notfound", "the job was removed");
         t->waiters[i] = t->waiters[--t->nwaiters];
         break;
       }

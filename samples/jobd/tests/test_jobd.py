@@ -739,3 +739,10 @@ def test_when_its_tree_gives_up_jobd_exits_1_for_systemd_to_restart_it(workdir):
         assert jobd.cancel(job)["state"] == "cancelled"
     finally:
         service.teardown()
+
+
+def test_a_primes_range_past_2_to_the_40_fails_rather_than_hold_a_worker(jobd):
+    job = jobd.submit("primes", [2**64 - 100, 2**64 - 1])
+    r = jobd.result(job, wait=10)
+    assert r["state"] == "failed" and "invalid argument" in r["error"], r
+    assert jobd.result(jobd.submit("primes", [0, 100]), wait=10)["result"] == 25
