@@ -17,12 +17,10 @@
 
 typedef struct {
   jobd_job_t *job; /* owned; NULL: the slot is free */
-  size_t len;
   hive_pid_t pid;
   hive_timer_t timer; /* its timeout_ms, if any */
   bool has_timer;
   unsigned killed_as; /* JOBD_CANCELLED or JOBD_TIMEOUT once killed for that */
-  bool down_normal;   /* it stopped normally: its report is right behind */
 } running_t;
 
 typedef struct {
@@ -144,7 +142,7 @@ static void sched_fill(hive_ctx_t *ctx, sched_t *s) {
     uint64_t ref;
     hive_monitor(ctx, pid, &ref);
     hive_send(h, pid, JOBD_TAG_RUN, NULL, 0); /* watched: it may go */
-    *r = (running_t){.job = job, .len = job_size(job), .pid = pid};
+    *r = (running_t){.job = job, .pid = pid};
     s->nrunning++;
     int64_t which[2] = {job->id, job->attempts}; /* a late timer of an earlier attempt: ignored */
     if (job->timeout_ms > 0 &&
@@ -200,6 +198,22 @@ static void sched_cancel(hive_ctx_t *ctx, sched_t *s, int64_t id, unsigned as) {
   }
 }
 
+/* Puts a running job back at the end of the queue, its slot freed, and
+ * tells the table it is queued again; the job, or NULL if it is lost (no
+ * memory: the table runs it again at the next start). */
+static jobd_job_t *sched_requeue(hive_ctx_t *ctx, sched_t *s, running_t *r) {
+  jobd_job_t *again = r->job;
+  r->job = NULL; /* kept: running_free frees only the slot */
+  running_free(ctx, s, r);
+  if (!queue_push(s, again)) {
+    free(again);
+    return NULL;
+  }
+  jobd_end_t requeued = {.id = again->id, .state = JOBD_QUEUED, .attempts = again->attempts};
+  tell_table(ctx, JOBD_TAG_ENDED_INTERNAL, &requeued, sizeof(requeued));
+  return again;
+}
+
 /* A job's own report of how its run ended: passed on, or a retry. */
 static void sched_ended(hive_ctx_t *ctx, sched_t *s, const hive_msg_t *msg) {
   const jobd_end_t *end = msg->data;
@@ -209,20 +223,10 @@ static void sched_ended(hive_ctx_t *ctx, sched_t *s, const hive_msg_t *msg) {
   if (r == NULL || r->pid != msg->from)
     return; /* already ended by its DOWN (killed after it reported) */
   if (end->state == JOBD_CRASHED && r->job->attempts <= r->job->retries) {
-    jobd_job_t *again = r->job;
-    r->job = NULL;
-    running_free(ctx, s, r);
-    if (queue_push(s, again)) {
-      jobd_end_t requeued = {.id = again->id,
-                             .state = JOBD_QUEUED,
-                             .attempts = again->attempts,
-                             .ended_ms = jobd_now_ms()};
-      tell_table(ctx, JOBD_TAG_ENDED_INTERNAL, &requeued, sizeof(requeued));
+    jobd_job_t *again = sched_requeue(ctx, s, r);
+    if (again != NULL)
       hive_log(hive_node(ctx), HIVE_LOG_INFO, "job %lld crashed: retrying (attempt %u of %u)",
                (long long)again->id, again->attempts + 1, again->retries + 1);
-    } else {
-      free(again);
-    }
   } else {
     tell_table(ctx, JOBD_TAG_ENDED_INTERNAL, msg->data, msg->len);
     running_free(ctx, s, r);
@@ -238,23 +242,13 @@ static void sched_down(hive_ctx_t *ctx, sched_t *s, const hive_msg_t *msg) {
   running_t *r = running_by_pid(s, pid);
   if (r == NULL)
     return; /* its report came first */
-  if (reason.kind == HIVE_REASON_NORMAL && r->killed_as == 0) {
-    r->down_normal = true; /* its report is right behind */
-    return;
-  }
+  if (reason.kind == HIVE_REASON_NORMAL && r->killed_as == 0)
+    return; /* it stopped by itself: its report is right behind */
   if (r->killed_as == 0 &&
       (reason.kind == HIVE_REASON_SHUTDOWN || reason.kind == HIVE_REASON_KILL)) {
     /* Stopped by its supervisor (the tree restarting) or killed from
      * outside: not the job's fault. It runs again. */
-    jobd_job_t *again = r->job;
-    r->job = NULL;
-    running_free(ctx, s, r);
-    if (queue_push(s, again)) {
-      jobd_end_t requeued = {.id = again->id, .state = JOBD_QUEUED, .attempts = again->attempts};
-      tell_table(ctx, JOBD_TAG_ENDED_INTERNAL, &requeued, sizeof(requeued));
-    } else {
-      free(again);
-    }
+    sched_requeue(ctx, s, r);
     sched_fill(ctx, s);
     return;
   }

@@ -224,15 +224,24 @@ static bool batch_open(hive_ctx_t *ctx, table_t *t) {
   return true;
 }
 
+/* An array of *cap items of size bytes, n of them used, with room for one
+ * more: items, or a larger copy (*cap updated); NULL, items untouched, if
+ * there is no memory for it. */
+static void *room_for_one(void *items, size_t *cap, size_t n, size_t size) {
+  if (n < *cap)
+    return items;
+  size_t larger = *cap > 0 ? *cap * 2 : 64;
+  void *grown = realloc(items, larger * size);
+  if (grown != NULL)
+    *cap = larger;
+  return grown;
+}
+
 static void note_ended(table_t *t, int64_t id) {
-  if (t->nended == t->capended) {
-    size_t cap = t->capended > 0 ? t->capended * 2 : 64;
-    int64_t *grown = realloc(t->ended, cap * sizeof(*grown));
-    if (grown == NULL)
-      return; /* its waiters learn at their wait_ms */
-    t->ended = grown;
-    t->capended = cap;
-  }
+  int64_t *ended = room_for_one(t->ended, &t->capended, t->nended, sizeof(*ended));
+  if (ended == NULL)
+    return; /* its waiters learn at their wait_ms */
+  t->ended = ended;
   t->ended[t->nended++] = id;
 }
 
@@ -338,17 +347,15 @@ static void op_submit(hive_ctx_t *ctx, table_t *t, caller_t caller, const msgpac
   else
     msgpack_pack_array(&packed_args.pk, 0);
   jobd_job_t *job = malloc(sizeof(*job) + packed_args.sb.size);
-  if (t->nsubmits == t->capsubmits) {
-    size_t cap = t->capsubmits > 0 ? t->capsubmits * 2 : 64;
-    submit_t *grown = realloc(t->submits, cap * sizeof(*grown));
-    if (grown != NULL)
-      t->submits = grown, t->capsubmits = cap;
-  }
-  if (job == NULL || t->nsubmits == t->capsubmits || !batch_open(ctx, t)) {
+  submit_t *submits = room_for_one(t->submits, &t->capsubmits, t->nsubmits, sizeof(*submits));
+  if (submits != NULL)
+    t->submits = submits;
+  if (job == NULL || submits == NULL || !batch_open(ctx, t)) {
     free(job);
     msgpack_sbuffer_destroy(&packed_args.sb);
-    return answer_error(ctx, caller, job == NULL ? "internal" : "storage",
-                        job == NULL ? "no memory" : sqlite3_errmsg(t->db));
+    bool memory = job == NULL || submits == NULL;
+    return answer_error(ctx, caller, memory ? "internal" : "storage",
+                        memory ? "no memory" : sqlite3_errmsg(t->db));
   }
   *job = (jobd_job_t){.kind = (uint32_t)k,
                       .retries = (uint32_t)retries,
@@ -586,14 +593,10 @@ static void table_tell_ended(hive_ctx_t *ctx, table_t *t, int64_t id) {
 }
 
 static bool records_push(records_t *r, record_t *rec) {
-  if (r->n == r->cap) {
-    size_t cap = r->cap > 0 ? r->cap * 2 : 64;
-    record_t **grown = realloc(r->all, cap * sizeof(*grown));
-    if (grown == NULL)
-      return false;
-    r->all = grown;
-    r->cap = cap;
-  }
+  record_t **all = room_for_one(r->all, &r->cap, r->n, sizeof(*all));
+  if (all == NULL)
+    return false;
+  r->all = all;
   r->all[r->n++] = rec;
   return true;
 }
