@@ -465,7 +465,7 @@ int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t ar
 
   /* We hold the token: set up the incarnation, then publish its pid. */
   hive__life_t *life = hive__life(a);
-  hive_pid_t self = hive__pid_make(h->node_id, a->slot, a->gen);
+  hive_pid_t self = hive__pid_make(h->node_id, a->slot, hive__pid_gen(h, a->gen));
   life->self = self;
   life->behaviour = b;
   life->state_block = state;
@@ -549,6 +549,12 @@ static __attribute__((noinline)) int actor_send_elsewhere(hive_t *h, hive_pid_t 
                                                           const void *data, size_t len) {
   if (h->elsewhere != NULL)
     return h->elsewhere(h, false, to, tag, 0, data, len);
+  if (hive__pid_remote(h, to)) { /* another node's actor: cluster/ carries it */
+    hive_pid_t from =
+        hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
+    hive__msg_t *msg = hive__msg_make(to, tag, from, 0, 0, data, len);
+    return msg != NULL ? h->route(h, msg) : HIVE_ENOMEM;
+  }
   hive__count_dead_letter(h, NULL);
   return HIVE_ENOPROC;
 }

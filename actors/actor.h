@@ -80,6 +80,7 @@ struct hive_ctx {
  * Each folder keeps to its block. */
 #define HIVE__TAG_INTERNAL 32
 #define HIVE__TAG_GATEWAY 32 /* gateway/: 32 .. 39 */
+#define HIVE__TAG_CLUSTER 40 /* cluster/: 40 .. 47 */
 
 /* Sends an internal message (tag below HIVE_TAG_USER, from 0) to `to`,
  * giving it buf (malloc'd; len bytes, may be 0): the buffer is freed if
@@ -119,6 +120,22 @@ void hive__asks_free(hive_t *h);
 /* Sends an exit signal (reason copied) from `from` to `to`. */
 int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
                     uint32_t flags);
+/* For cluster/, which carries signals between nodes: a signal (LINK,
+ * UNLINK, MONITOR, DEMONITOR) from another node to the local actor `to`;
+ * LINK and MONITOR to the dead are answered noproc. HIVE_ENOPROC if `to`
+ * is gone. Any thread. */
+int hive__signal_local(hive_t *h, int signal, hive_pid_t from, hive_pid_t to, uint64_t ref);
+/* Tells watcher (here or on another node) that its monitor ref on pid
+ * fired. */
+void hive__send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref,
+                     const hive_reason_t *reason);
+/* The reason and flags an exit signal (HIVE__SIG_EXIT) carries; reason->text
+ * points into msg. */
+void hive__exit_signal_read(const hive__msg_t *msg, hive_reason_t *reason, uint32_t *flags);
+/* Hands a reply (replied) or a noproc answer to the plain thread on this
+ * node waiting in hive_ask on ref, if it still waits (request.c). */
+int hive__ask_answer(hive_t *h, uint64_t ref, bool replied, const void *data, size_t len);
+
 /* Applies a system signal addressed to the current incarnation. Returns
  * the message to hand to the handler (the caller owns it), else NULL: a
  * HIVE_TAG_EXIT when the actor traps exits, a HIVE_TAG_DOWN for a monitor

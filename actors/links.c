@@ -73,15 +73,41 @@ static hive__msg_t *signal_new(int signal, hive_pid_t from, hive_pid_t to, uint6
   return msg;
 }
 
-/* Sends a signal to `to`; HIVE_ENOPROC if it is not alive. */
+/* Sends a signal to `to`; HIVE_ENOPROC if it is not alive, HIVE_ENOCONN
+ * if it is another node's and that node is not connected. */
 static int signal_send(hive_t *h, hive__msg_t *msg) {
   hive__actor_t *target = hive__lookup_live(h, msg->to);
   if (target == NULL) {
+    if (hive__pid_remote(h, msg->to))
+      return h->route(h, msg);
     hive__msg_free(msg);
     return HIVE_ENOPROC;
   }
   hive__push_system(h, target, msg);
   return HIVE_OK;
+}
+
+int hive__signal_local(hive_t *h, int signal, hive_pid_t from, hive_pid_t to, uint64_t ref) {
+  hive__msg_t *msg = signal_new(signal, from, to, ref, 0);
+  if (msg == NULL)
+    return HIVE_ENOMEM;
+  hive__actor_t *target = hive__lookup_live(h, to);
+  if (target == NULL) {
+    hive__signal_answer_dead(h, to, msg);
+    hive__msg_free(msg);
+    return HIVE_ENOPROC;
+  }
+  hive__push_system(h, target, msg);
+  return HIVE_OK;
+}
+
+void hive__exit_signal_read(const hive__msg_t *msg, hive_reason_t *reason, uint32_t *flags) {
+  exit_signal_t sig = {0};
+  if (msg->pub.len >= sizeof(sig))
+    memcpy(&sig, msg->pub.data, sizeof(sig));
+  const char *text = msg->pub.len > sizeof(sig) ? (const char *)msg->pub.data + sizeof(sig) : NULL;
+  *reason = (hive_reason_t){.kind = sig.kind, .code = sig.code, .text = text};
+  *flags = sig.flags;
 }
 
 int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
@@ -117,13 +143,21 @@ static hive__msg_t *info_message(uint32_t tag, hive_pid_t pid, hive_pid_t to, ui
 static void send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref, int kind,
                       int code, const char *text) {
   hive__actor_t *w = hive__lookup_live(h, watcher);
-  if (w == NULL)
+  if (w == NULL && !hive__pid_remote(h, watcher))
     return; /* the watcher is gone too: nobody to tell */
   hive__msg_t *msg = info_message(HIVE_TAG_DOWN, pid, watcher, ref, kind, code, text, 0);
-  if (msg != NULL) {
-    msg->signal = HIVE__SIG_DOWN;
+  if (msg == NULL)
+    return;
+  msg->signal = HIVE__SIG_DOWN;
+  if (w != NULL)
     hive__push_system(h, w, msg);
-  }
+  else
+    h->route(h, msg); /* another node's watcher */
+}
+
+void hive__send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref,
+                     const hive_reason_t *reason) {
+  send_down(h, pid, watcher, ref, reason->kind, reason->code, reason->text);
 }
 
 int hive_exit_info(const hive_msg_t *msg, hive_pid_t *pid, hive_reason_t *reason) {
@@ -169,11 +203,16 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
     stat_set(&life->nlinks, l->linked);
     return HIVE_ENOMEM;
   }
-  if (signal_send(h, msg) == HIVE_ENOPROC) {
-    /* Linking to the dead: an exit signal noproc, as if it had just died. */
+  int sent = signal_send(h, msg);
+  if (sent == HIVE_ENOPROC || sent == HIVE_ENOCONN) {
+    /* Linking to the dead (or to a node not connected): an exit signal
+     * noproc (noconnection), as if it had just died. */
     hive__reftab_take(l->linked, other, NULL);
     stat_set(&life->nlinks, l->linked);
-    hive__send_exit(h, other, life->self, &(hive_reason_t){.kind = HIVE_REASON_NOPROC}, 0);
+    hive__send_exit(h, other, life->self,
+                    &(hive_reason_t){.kind = sent == HIVE_ENOCONN ? HIVE_REASON_NOCONNECTION
+                                                                  : HIVE_REASON_NOPROC},
+                    0);
   }
   return HIVE_OK;
 }
@@ -212,8 +251,10 @@ int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
     hive__reftab_take(l->monitoring, r, NULL);
     return HIVE_ENOMEM;
   }
-  if (signal_send(h, msg) == HIVE_ENOPROC)
-    send_down(h, other, life->self, r, HIVE_REASON_NOPROC, 0, NULL); /* to ourselves */
+  int sent = signal_send(h, msg);
+  if (sent == HIVE_ENOPROC || sent == HIVE_ENOCONN) /* to ourselves */
+    send_down(h, other, life->self, r,
+              sent == HIVE_ENOCONN ? HIVE_REASON_NOCONNECTION : HIVE_REASON_NOPROC, 0, NULL);
   *ref = r;
   return HIVE_OK;
 }

@@ -42,14 +42,24 @@ static uint64_t request_new_ref(hive_t *h) {
 }
 
 /* The live target of a request and the message that will carry it; a dead
- * target is a dead letter and HIVE_ENOPROC. */
+ * target is a dead letter and HIVE_ENOPROC. Another node's actor: *a is
+ * NULL and request_push routes the message. */
 static int request_prepare(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
                            hive__actor_t **a, hive__msg_t **msg) {
-  if ((*a = hive__lookup_for_message(h, to)) == NULL)
+  if ((*a = hive__lookup_live(h, to)) == NULL && !hive__pid_remote(h, to)) {
+    hive__count_dead_letter(h, NULL);
     return HIVE_ENOPROC;
+  }
   if ((*msg = hive__msg_make(to, tag, 0, 0, 0, data, len)) == NULL)
     return HIVE_ENOMEM;
   return HIVE_OK;
+}
+
+/* Sends what request_prepare made: pushed to a, or routed to its node. */
+static int request_push(hive_t *h, hive__actor_t *a, hive__msg_t *msg, bool may_wait) {
+  if (a == NULL)
+    return h->route(h, msg);
+  return may_wait ? hive__push_user_waiting(h, a, msg) : hive__push_user(h, a, msg);
 }
 
 /* ---- plain-thread asks --------------------------------------------------- */
@@ -101,6 +111,12 @@ void hive__asks_free(hive_t *h) {
 }
 
 /* Hands an answer to the plain thread waiting on ref, if it still waits. */
+static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, size_t len);
+
+int hive__ask_answer(hive_t *h, uint64_t ref, bool replied, const void *data, size_t len) {
+  return ask_complete(h, ref, replied ? ASK_REPLIED : ASK_NOPROC, data, len);
+}
+
 static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, size_t len) {
   void *copy = NULL;
   if (state == ASK_REPLIED && (copy = malloc(len > 0 ? len : 1)) == NULL)
@@ -160,7 +176,7 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
   }
 
   msg->pub.ref = ref;
-  rc = hive__push_user_waiting(h, a, msg);
+  rc = request_push(h, a, msg, true);
   if (rc == HIVE_OK) {
     uint64_t spin_until = hive__now_ns() + ASK_SPIN_NS;
     for (unsigned i = 1; atomic_load_explicit(&waiter.state, memory_order_acquire) == ASK_WAITING;
@@ -232,7 +248,7 @@ int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
   }
   msg->pub.ref = ref;
   msg->pub.from = me->self;
-  rc = hive__push_user(h, a, msg);
+  rc = request_push(h, a, msg, false);
   if (rc != HIVE_OK) {
     hive__reftab_take(rq->pending, ref, NULL);
     if (timer != 0)

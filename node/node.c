@@ -16,6 +16,7 @@
 
 #include "actors/actor.h"
 #include "admin/admin.h"
+#include "cluster/cluster.h"
 #include "gateway/gateway.h"
 #include "process/process.h"
 #include "runtime/runtime.h"
@@ -52,6 +53,7 @@ static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
   h->batch = cfg->batch != 0 ? cfg->batch : HIVE_DEFAULT_BATCH;
   h->max_actors = cfg->max_actors != 0 ? cfg->max_actors : HIVE_DEFAULT_MAX_ACTORS;
   h->node_id = cfg->node_id;
+  h->gen_mask = UINT32_MAX; /* cluster/ narrows it to 24 bits when the node joins */
   h->data = cfg->data;
   h->log_fn = cfg->log_fn;
   h->log_user = cfg->log_user;
@@ -59,6 +61,8 @@ static int node_resolve_config(hive_t *h, const hive_config_t *cfg) {
   h->handler_budget_ms = cfg->handler_budget_ms;
   return HIVE_OK;
 }
+
+static void node_stop_actors(hive_t *h);
 
 int hive_start(hive_t **out, const hive_config_t *cfg) {
   if (out == NULL)
@@ -91,8 +95,11 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
     goto fail_blocking;
   if ((rc = hive__watchdog_start(h)) != HIVE_OK)
     goto fail_sched;
-  if ((rc = hive__admin_start(h, cfg != NULL ? cfg->admin_socket : NULL)) != HIVE_OK)
+  /* First of the parts that spawn: every pid carries the incarnation. */
+  if ((rc = hive__cluster_start(h, cfg)) != HIVE_OK)
     goto fail_watchdog;
+  if ((rc = hive__admin_start(h, cfg != NULL ? cfg->admin_socket : NULL)) != HIVE_OK)
+    goto fail_cluster;
   hive__process_install(h);
   if ((rc = hive__gateway_start(h, cfg)) != HIVE_OK)
     goto fail_admin;
@@ -101,6 +108,9 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
 
 fail_admin:
   hive__admin_stop(h);
+fail_cluster:
+  node_stop_actors(h); /* the cluster's flusher */
+  hive__cluster_stop(h);
 fail_watchdog:
   hive__watchdog_stop(h);
 fail_sched:
@@ -188,6 +198,7 @@ int hive_stop(hive_t *h) {
 
   hive__watchdog_stop(h);
   hive__timers_stop(h);
+  hive__cluster_stop(h); /* what the last actors sent leaves; the others hear it leave */
   hive__blocking_stop(h);
   hive__sched_stop(h);
   hive__asks_free(h);

@@ -77,11 +77,8 @@ void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
 }
 
 int hive__deliver(hive_t *h, hive__msg_t *msg) {
-  hive__actor_t *a = hive__lookup_for_message(h, msg->to);
-  if (a == NULL) {
-    msg->flags &= ~HIVE__MSG_OWNED;
-    hive__msg_free(msg);
-    return HIVE_ENOPROC;
-  }
+  hive__actor_t *a = hive__lookup_live(h, msg->to);
+  if (a == NULL)
+    return hive__deliver_elsewhere(h, msg);
   return hive__push_user(h, a, msg);
 }

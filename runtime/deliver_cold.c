@@ -27,6 +27,15 @@ void hive__outbox_flush(hive_t *h, hive__outbox_t *out) {
   out->nheld = 0;
 }
 
+int hive__deliver_elsewhere(hive_t *h, hive__msg_t *msg) {
+  if (hive__pid_remote(h, msg->to))
+    return h->route(h, msg);
+  hive__count_dead_letter(h, NULL);
+  msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps its buffer */
+  hive__msg_free(msg);
+  return HIVE_ENOPROC;
+}
+
 int hive__deliver_refused(hive_t *h, hive__msg_t *msg, int pushed) {
   if (pushed == HIVE__PUSH_DROPPED) {
     /* Counted, and HIVE_OK: a moved buffer was given up, so free it. */

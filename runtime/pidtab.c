@@ -190,7 +190,8 @@ hive__actor_t *hive__pidtab_alloc(hive_t *h, int *err) {
 }
 
 void hive__pidtab_release(hive_t *h, hive__actor_t *a) {
-  a->gen = a->gen == UINT32_MAX ? 1 : a->gen + 1; /* 0 is never a generation */
+  /* 0 is never a count: a pid's generation is never its node's bare base. */
+  a->gen = ((a->gen + 1) & h->gen_mask) == 0 ? 1 : a->gen + 1;
   hive__worker_t *w = pidtab_worker(h);
   if (w != NULL) {
     pidtab_cache_push(w, a);

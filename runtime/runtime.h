@@ -241,7 +241,7 @@ struct hive {
   _Atomic bool quit;  /* workers: leave */
   hive_log_fn log_fn; /* NULL: stderr */
   void *log_user;
-  _Atomic int log_level; /* relaxed: hive_log_level_set may change it at any time */
+  _Atomic int log_level;      /* relaxed: hive_log_level_set may change it at any time */
   unsigned handler_budget_ms; /* 0: no watchdog */
   /* Passed down by the layers above (docs/architecture.md), NULL if none:
    * how a process actor is spawned (process/), and where a send or reply
@@ -253,6 +253,18 @@ struct hive {
   int (*elsewhere)(hive_t *h, bool reply, hive_pid_t to, uint32_t tag, uint64_t ref,
                    const void *data, size_t len);
   bool child;
+  /* Where a message or signal to another node's pid goes (cluster/): takes
+   * msg (to, pub, flags and signal filled in) whatever the outcome; HIVE_OK
+   * once it is on its way, HIVE_ENOCONN if that node is not connected (a
+   * dead letter, counted). NULL: the node is in no cluster. */
+  int (*route)(hive_t *h, hive__msg_t *msg);
+  struct hive__cluster *cluster; /* owned by cluster/, NULL if none */
+  /* Generations: a pid's holds gen_base | (the slot's count & gen_mask).
+   * In a cluster the top 8 bits are the node's incarnation (cluster/ sets
+   * gen_base when it joins, and again when it rejoins); else base 0 and
+   * the whole 32 bits count. */
+  uint32_t gen_mask;
+  _Atomic uint32_t gen_base;
   _Atomic hive_pid_t system_monitor;
   _Atomic bool stopping; /* hive_stop has begun: no more spawns */
 
@@ -407,6 +419,14 @@ void hive__worker_note_wake(hive__worker_t *w);
 
 static inline hive_pid_t hive__pid_make(unsigned node, uint32_t slot, uint32_t gen) {
   return ((hive_pid_t)node << 56) | ((hive_pid_t)slot << 32) | gen;
+}
+/* The generation a new incarnation of a slot whose count is gen gets. */
+static inline uint32_t hive__pid_gen(hive_t *h, uint32_t gen) {
+  return atomic_load_explicit(&h->gen_base, memory_order_relaxed) | (gen & h->gen_mask);
+}
+/* A message to pid leaves the node (cluster/ routes it). */
+static inline bool hive__pid_remote(hive_t *h, hive_pid_t pid) {
+  return h->route != NULL && HIVE_PID_NODE(pid) != h->node_id;
 }
 
 int hive__pidtab_init(hive_t *h);
@@ -565,8 +585,11 @@ static inline void hive__outbox_hold_off(hive__outbox_t *out) {
 /* Pushes msg on a's system lane and schedules a if it was idle. */
 void hive__push_system(hive_t *h, hive__actor_t *a, hive__msg_t *msg);
 /* Looks msg->to up and pushes; HIVE_ENOPROC (a dead letter) if it is gone.
- * Ownership as in hive__push_user. */
+ * A pid of another node goes to h->route. Ownership as in hive__push_user. */
 int hive__deliver(hive_t *h, hive__msg_t *msg);
+/* msg found no live slot here: routed if its pid is another node's, else
+ * counted as a dead letter, freed, and HIVE_ENOPROC. */
+int hive__deliver_elsewhere(hive_t *h, hive__msg_t *msg);
 
 /* ---- Timers (timers.c) --------------------------------------------------- */
 

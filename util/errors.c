@@ -35,6 +35,8 @@ static const struct {
     {HIVE_EPAYLOAD, "HIVE_EPAYLOAD", "payload malformed or not of the expected types"},
     {HIVE_EADDRINUSE, "HIVE_EADDRINUSE", "address or socket path in use"},
     {HIVE_ENOTSUP, "HIVE_ENOTSUP", "not available in a process actor's callbacks"},
+    {HIVE_ENOCONN, "HIVE_ENOCONN", "node not connected"},
+    {HIVE_ETOOBIG, "HIVE_ETOOBIG", "message larger than the cluster carries"},
 };
 
 const char *hive_strerror(int err) {

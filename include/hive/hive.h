@@ -51,6 +51,10 @@ extern "C" {
 #define HIVE_ERUNNING (-16)    /* the child is running */
 #define HIVE_EADDRINUSE (-17)  /* a socket's address or path is taken by a live socket or a file */
 #define HIVE_ENOTSUP (-18) /* not available here: a process actor's callbacks (docs/process.md) */
+#define HIVE_ENOCONN                                                                               \
+  (-19)                    /* the actor's node is not connected, or its NATS servers cannot be     \
+                              reached (docs/cluster.md) */
+#define HIVE_ETOOBIG (-20) /* a message to another node is larger than NATS carries */
 
 /* A static, human-readable description of err ("unknown error" if unknown). */
 HIVE_API const char *hive_strerror(int err);
@@ -196,6 +200,18 @@ typedef struct hive_config {
   size_t gateway_max_frame;      /* bytes a frame may hold; 0: 1 MiB */
   unsigned gateway_max_inflight; /* calls in flight per connection; 0: 1024 */
   unsigned gateway_max_conns;    /* connections at once; 0: 10 000 */
+  /* The cluster (hive/cluster.h, docs/cluster.md): joined when cluster_url
+   * is set; node_id must then be 1..255 and unique among live nodes. */
+  const char *cluster_url;  /* "nats://HOST:PORT", or a comma list of servers; NULL: none */
+  const char *cluster_name; /* the prefix of every subject; NULL: "hive" */
+  const char *node_name;    /* for people; NULL: "node<ID>" */
+  unsigned heartbeat_ms;    /* 0: 250 */
+  unsigned node_down_ms;    /* silent this long, a node is down; 0: 2000 */
+  const char *cluster_user; /* NATS user and password; NULL: none */
+  const char *cluster_password;
+  const char *cluster_token;   /* a NATS token; NULL: none */
+  const char *cluster_creds;   /* a NATS .creds file (JWT and NKey); NULL: none */
+  const char *cluster_ca_file; /* CA certificates for tls:// servers; NULL: the system's */
 } hive_config_t;
 
 /* Fills cfg with the defaults: every field 0 ("choose for me"), except
@@ -613,6 +629,7 @@ HIVE_API int hive_metrics(hive_t *h, char **text, size_t *len);
 }
 #endif
 
+#include "hive/cluster.h"
 #include "hive/gateway.h"
 #include "hive/payload.h"
 #include "hive/sup.h"

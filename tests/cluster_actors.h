@@ -1,0 +1,163 @@
+/*
+ * cluster_actors.h - the actor a cluster test's remote node runs, and the
+ * messages it understands. Payloads are raw fixed-size values: both ends
+ * are this test program, on one machine.
+ *
+ * echo:
+ *   a request (any tag)       replies with the request's payload
+ *   TAG_ECHO                  sends the payload back to the sender, TAG_ECHO
+ *   TAG_SEQ (u64 n)           counts, and notes any n not one more than the
+ *                             last from the same sender (order across nodes)
+ *   TAG_REPORT (request)      replies {count, out_of_order}
+ *   TAG_WATCH (pid)           monitors pid and answers TAG_ACK; its DOWN goes
+ *                             back to the sender as TAG_GOT_DOWN {pid, kind}
+ *   TAG_LINK (pid)            traps exits, links to pid and answers TAG_ACK;
+ *                             an exit signal goes back to the sender as
+ *                             TAG_GOT_EXIT {pid, kind}
+ *   TAG_STREAM (pid)          sends TAG_SEQ 1, 2, 3 ... to pid, one a millisecond
+ *   TAG_BURN (u32 ms)         a new actor spins on a worker that long (load)
+ *   TAG_CRASH                 ends with an error
+ */
+#ifndef HIVE_TEST_CLUSTER_ACTORS_H
+#define HIVE_TEST_CLUSTER_ACTORS_H
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "hive/hive.h"
+
+enum {
+  TAG_ECHO = HIVE_TAG_USER + 1,
+  TAG_SEQ,
+  TAG_REPORT,
+  TAG_WATCH,
+  TAG_GOT_DOWN,
+  TAG_LINK,
+  TAG_GOT_EXIT,
+  TAG_STREAM,
+  TAG_TICK,
+  TAG_BURN,
+  TAG_CRASH,
+  TAG_ACK,
+  TAG_RELAY,
+};
+
+typedef struct {
+  hive_pid_t pid;
+  int32_t kind;
+} cluster_event_t;
+
+typedef struct {
+  uint64_t count, out_of_order;
+} cluster_report_t;
+
+typedef struct {
+  uint64_t count, out_of_order, last;
+  hive_pid_t last_from;
+  hive_pid_t watch_to, link_to; /* who asked */
+  hive_pid_t stream_to;
+  uint64_t stream_seq;
+} echo_state_t;
+
+/* Spins for its argument's milliseconds in init, then ends. */
+static inline int burner_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)state;
+  uint32_t ms = 0;
+  if (len == sizeof(ms))
+    memcpy(&ms, arg, sizeof(ms));
+  return hive_send(hive_node(ctx), hive_self(ctx), TAG_BURN, &ms, sizeof(ms));
+}
+
+static inline int burner_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx, (void)state;
+  uint32_t ms = 0;
+  if (msg->len == sizeof(ms))
+    memcpy(&ms, msg->data, sizeof(ms));
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+  return HIVE_STOP;
+}
+
+static const hive_behaviour_t burner_b = {
+    .name = "burner", .init = burner_init, .handle = burner_handle};
+
+static inline int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  echo_state_t *s = state;
+  hive_t *h = hive_node(ctx);
+  hive_pid_t pid = 0;
+  if (msg->len == sizeof(pid))
+    memcpy(&pid, msg->data, sizeof(pid));
+  switch (msg->tag) {
+  case HIVE_TAG_DOWN:
+  case HIVE_TAG_EXIT: {
+    hive_reason_t r;
+    cluster_event_t ev = {0};
+    hive_exit_info(msg, &ev.pid, &r);
+    ev.kind = r.kind;
+    hive_pid_t to = msg->tag == HIVE_TAG_DOWN ? s->watch_to : s->link_to;
+    hive_send(h, to, msg->tag == HIVE_TAG_DOWN ? TAG_GOT_DOWN : TAG_GOT_EXIT, &ev, sizeof(ev));
+    return HIVE_OK;
+  }
+  case TAG_ECHO:
+    hive_send(h, msg->from, TAG_ECHO, msg->data, msg->len);
+    return HIVE_OK;
+  case TAG_SEQ: {
+    uint64_t n;
+    if (msg->len != sizeof(n))
+      return HIVE_OK;
+    memcpy(&n, msg->data, sizeof(n));
+    if (msg->from != s->last_from)
+      s->last = n - 1;
+    if (n != s->last + 1)
+      s->out_of_order++;
+    s->last = n;
+    s->last_from = msg->from;
+    s->count++;
+    return HIVE_OK;
+  }
+  case TAG_REPORT: {
+    cluster_report_t rep = {s->count, s->out_of_order};
+    hive_reply(ctx, msg, &rep, sizeof(rep));
+    return HIVE_OK;
+  }
+  case TAG_WATCH: {
+    uint64_t ref;
+    s->watch_to = msg->from;
+    hive_monitor(ctx, pid, &ref);
+    hive_send(h, msg->from, TAG_ACK, NULL, 0);
+    return HIVE_OK;
+  }
+  case TAG_LINK:
+    s->link_to = msg->from;
+    hive_trap_exit(ctx, true);
+    hive_link(ctx, pid);
+    hive_send(h, msg->from, TAG_ACK, NULL, 0);
+    return HIVE_OK;
+  case TAG_STREAM: {
+    hive_timer_t timer;
+    s->stream_to = pid;
+    return hive_send_interval(h, hive_self(ctx), TAG_TICK, NULL, 0, 1, &timer);
+  }
+  case TAG_TICK:
+    s->stream_seq++;
+    hive_send(h, s->stream_to, TAG_SEQ, &s->stream_seq, sizeof(s->stream_seq));
+    return HIVE_OK;
+  case TAG_BURN:
+    return hive_spawn(h, &burner_b, msg->data, msg->len, NULL, NULL);
+  case TAG_CRASH:
+    return HIVE_EINVAL;
+  default:
+    if (msg->ref != 0)
+      hive_reply(ctx, msg, msg->data, msg->len);
+    return HIVE_OK;
+  }
+}
+
+static const hive_behaviour_t echo_b = {
+    .name = "echo", .state_size = sizeof(echo_state_t), .handle = echo_handle};
+
+#endif /* HIVE_TEST_CLUSTER_ACTORS_H */

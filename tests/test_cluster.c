@@ -1,0 +1,403 @@
+/*
+ * test_cluster.c - nodes joined over NATS (docs/cluster.md): remote sends,
+ * asks, requests and replies; order across nodes; links, monitors, exit
+ * and kill both ways; failure detection (SIGKILL, SIGSTOP), rejoining,
+ * a duplicate node id, a NATS server restart.
+ *
+ * Each test starts its own nats-server and runs the other nodes as
+ * processes of cluster_node, so that a node can be killed or stopped.
+ * This process is node 1.
+ */
+#include "cluster_helpers.h"
+
+#define WAIT_MS 20000
+
+static nats_t server;
+
+static void cluster_setup(void) {
+  memset(&server, 0, sizeof(server));
+  inbox_setup();
+  nats_start(&server, false);
+}
+
+static void cluster_teardown(void) {
+  nats_cleanup(&server);
+}
+
+TestSuite(cluster, .init = cluster_setup, .fini = cluster_teardown, .timeout = 120);
+
+Test(cluster, a_plain_thread_asks_an_actor_on_another_node) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  cr_assert_eq(HIVE_PID_NODE(r.echo), 2u);
+  cr_assert_eq(HIVE_PID_INCARNATION(r.echo), r.inc);
+  for (int i = 0; i < 100; i++) {
+    char question[32], *answer = NULL;
+    size_t len = 0;
+    int n = snprintf(question, sizeof(question), "question %d", i);
+    cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 60, question, (size_t)n, WAIT_MS,
+                          (void **)&answer, &len),
+                 HIVE_OK);
+    cr_assert_eq(len, (size_t)n);
+    cr_assert_arr_eq(answer, question, len);
+    free(answer);
+  }
+  hive_node_info_t info;
+  cr_assert(cluster_test_node(h, 2, &info));
+  cr_assert_eq(info.incarnation, r.inc);
+  cr_assert_geq(info.msgs_out, 100);
+  cr_assert_geq(info.msgs_in, 100);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+/* An actor's request, and a reply it gets as a message; a send answered by
+ * a send back. */
+typedef struct {
+  hive_pid_t target, inbox;
+  uint64_t ref;
+} asker_state_t;
+
+static int asker_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)len;
+  asker_state_t *s = state;
+  memcpy(s, arg, 2 * sizeof(hive_pid_t));
+  cr_assert_eq(hive_request(ctx, s->target, HIVE_TAG_USER + 61, "ping", 4, WAIT_MS, &s->ref),
+               HIVE_OK);
+  return hive_send(hive_node(ctx), s->target, TAG_ECHO, "echo", 4);
+}
+
+static int asker_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  asker_state_t *s = state;
+  if (msg->tag == HIVE_TAG_REPLY) { /* system tags cannot be sent: the inbox gets TAG_ACK */
+    cr_expect_eq(msg->ref, s->ref);
+    return hive_send(hive_node(ctx), s->inbox, TAG_ACK, msg->data, msg->len);
+  }
+  return hive_send(hive_node(ctx), s->inbox, msg->tag, msg->data, msg->len);
+}
+
+static const hive_behaviour_t asker_b = {.name = "asker",
+                                         .state_size = sizeof(asker_state_t),
+                                         .init = asker_init,
+                                         .handle = asker_handle};
+
+Test(cluster, an_actor_requests_and_is_replied_to_across_nodes) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  hive_pid_t arg[2] = {r.echo, inbox_spawn(h, (inbox_arg_t){0})};
+  cr_assert_eq(hive_spawn(h, &asker_b, arg, sizeof(arg), NULL, NULL), HIVE_OK);
+  int seen = 0;
+  int i = inbox_wait(TAG_ACK, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].len, 4u);
+  cr_assert_arr_eq(inbox[i].data, "ping", 4);
+  seen = 0;
+  i = inbox_wait(TAG_ECHO, &seen, WAIT_MS);
+  cr_assert_arr_eq(inbox[i].data, "echo", 4);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+/* Sends n numbered messages to `to` from inside one actor, in turns of 64. */
+typedef struct {
+  hive_pid_t to;
+  uint64_t next, n;
+} seq_sender_t;
+
+static int seq_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)len;
+  memcpy(state, arg, sizeof(seq_sender_t));
+  return hive_send(hive_node(ctx), hive_self(ctx), HIVE_TAG_USER, NULL, 0);
+}
+
+static int seq_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)msg;
+  seq_sender_t *s = state;
+  for (int i = 0; i < 64 && s->next < s->n; i++) {
+    uint64_t n = ++s->next;
+    cr_assert_eq(hive_send(hive_node(ctx), s->to, TAG_SEQ, &n, sizeof(n)), HIVE_OK);
+  }
+  if (s->next < s->n)
+    return hive_send(hive_node(ctx), hive_self(ctx), HIVE_TAG_USER, NULL, 0);
+  return HIVE_STOP;
+}
+
+static const hive_behaviour_t seq_b = {
+    .name = "seq", .state_size = sizeof(seq_sender_t), .init = seq_init, .handle = seq_handle};
+
+Test(cluster, order_holds_per_sender_over_100000_messages) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  seq_sender_t arg = {.to = r.echo, .n = 100000};
+  hive_pid_t sender;
+  cr_assert_eq(hive_spawn(h, &seq_b, &arg, sizeof(arg), NULL, &sender), HIVE_OK);
+  TEST_JOIN(h, sender);
+  /* The report request goes after the last message, from another sender:
+   * wait until the count is in. */
+  cluster_report_t rep = {0};
+  for (int tries = 0; tries < 2000 && rep.count < 100000; tries++) {
+    void *reply;
+    size_t len;
+    cr_assert_eq(hive_ask(h, r.echo, TAG_REPORT, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK);
+    cr_assert_eq(len, sizeof(rep));
+    memcpy(&rep, reply, sizeof(rep));
+    free(reply);
+  }
+  cr_assert_eq(rep.count, 100000u);
+  cr_assert_eq(rep.out_of_order, 0u);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_monitor_and_a_link_on_a_remote_actor_fire_with_its_reason) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
+  inbox_spawn(h, (inbox_arg_t){.trap = true, .link = r.echo});
+  /* Both signals are on their way before the crash: a round trip after them. */
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK);
+  free(reply);
+  cr_assert_eq(hive_send(h, r.echo, TAG_CRASH, NULL, 0), HIVE_OK);
+  int seen = 0;
+  int i = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].pid, r.echo);
+  cr_assert_eq(inbox[i].kind, HIVE_REASON_ERROR);
+  int down = i;
+  seen = 0;
+  i = inbox_wait(HIVE_TAG_EXIT, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].pid, r.echo);
+  cr_assert_eq(inbox[i].kind, HIVE_REASON_ERROR);
+  /* It is gone: a new monitor gets DOWN noproc from its node. */
+  seen = (down > i ? down : i) + 1;
+  inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
+  i = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].kind, HIVE_REASON_NOPROC);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_remote_actor_monitors_and_links_to_actors_here) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  hive_pid_t reporter = inbox_spawn(h, (inbox_arg_t){0});
+  hive_pid_t watched = inbox_spawn(h, (inbox_arg_t){0});
+  hive_pid_t linked = inbox_spawn(h, (inbox_arg_t){0});
+  int seen = 0;
+  inbox_relay(h, reporter, r.echo, TAG_WATCH, watched);
+  inbox_wait(TAG_ACK, &seen, WAIT_MS);
+  inbox_relay(h, reporter, r.echo, TAG_LINK, linked);
+  inbox_wait(TAG_ACK, &seen, WAIT_MS);
+  cr_assert_eq(hive_exit(h, watched, &(hive_reason_t){.kind = HIVE_REASON_ERROR, .code = -1}),
+               HIVE_OK);
+  int i = inbox_wait(TAG_GOT_DOWN, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].pid, watched);
+  cr_assert_eq(inbox[i].kind, HIVE_REASON_ERROR);
+  cr_assert_eq(hive_kill(h, linked), HIVE_OK);
+  i = inbox_wait(TAG_GOT_EXIT, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].pid, linked);
+  cr_assert_eq(inbox[i].kind, HIVE_REASON_KILL);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, exit_and_kill_reach_actors_on_another_node) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK);
+  free(reply);
+  /* echo traps exits once asked to link: an exit signal is then a message, a
+   * kill is not. */
+  hive_pid_t reporter = inbox_spawn(h, (inbox_arg_t){0});
+  int seen = 0;
+  inbox_relay(h, reporter, r.echo, TAG_LINK, reporter);
+  inbox_wait(TAG_ACK, &seen, WAIT_MS);
+  cr_assert_eq(hive_exit(h, r.echo, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}), HIVE_OK);
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK,
+               "a trapped exit signal does not end it");
+  free(reply);
+  cr_assert_eq(hive_kill(h, r.echo), HIVE_OK);
+  seen = 0;
+  int i = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].pid, r.echo);
+  cr_assert_eq(inbox[i].kind, HIVE_REASON_KILL);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_killed_node_is_down_noconnection_for_links_and_monitors_within_the_window) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0); /* the defaults: 250 ms, 2000 ms */
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
+  inbox_spawn(h, (inbox_arg_t){.trap = true, .link = r.echo});
+  inbox_spawn(h, (inbox_arg_t){.monitor_node = 2});
+  int seen = 0;
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK);
+  free(reply);
+  uint64_t killed = test_now_ns();
+  rnode_kill(&r);
+  int down = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
+  seen = 0;
+  int exit = inbox_wait(HIVE_TAG_EXIT, &seen, WAIT_MS);
+  seen = 0;
+  int nodedown = inbox_wait(HIVE_TAG_NODEDOWN, &seen, WAIT_MS);
+  cr_assert_eq(inbox[down].kind, HIVE_REASON_NOCONNECTION);
+  cr_assert_eq(inbox[exit].kind, HIVE_REASON_NOCONNECTION);
+  cr_assert_eq(inbox[exit].pid, r.echo);
+  unsigned node, inc;
+  hive_msg_t m = {
+      .tag = HIVE_TAG_NODEDOWN, .data = inbox[nodedown].data, .len = inbox[nodedown].len};
+  cr_assert_eq(hive_nodedown_info(&m, &node, &inc), HIVE_OK);
+  cr_assert_eq(node, 2u);
+  cr_assert_eq(inc, r.inc);
+  for (int k = 0; k < 3; k++) {
+    int at = k == 0 ? down : k == 1 ? exit : nodedown;
+    double after_ms = (double)(inbox[at].at_ns - killed) / 1e6;
+    cr_assert_lt(after_ms, 2000 + 1000, "detected after %.0f ms", after_ms);
+  }
+  cr_assert_not(cluster_test_node(h, 2, NULL));
+  cr_assert_eq(hive_send(h, r.echo, HIVE_TAG_USER, "x", 1), HIVE_ENOCONN);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_stopped_node_is_declared_down_and_rejoins_as_a_new_incarnation) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  hive_pid_t sink = inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
+  cr_assert_eq(hive_send(h, r.echo, TAG_STREAM, &sink, sizeof(sink)), HIVE_OK);
+  int seen = 0;
+  inbox_wait(TAG_SEQ, &seen, WAIT_MS); /* it streams */
+  uint64_t stopped = test_now_ns();
+  kill(r.pid, SIGSTOP);
+  seen = 0;
+  int down = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
+  cr_assert_eq(inbox[down].kind, HIVE_REASON_NOCONNECTION);
+  double after_ms = (double)(inbox[down].at_ns - stopped) / 1e6;
+  cr_assert_lt(after_ms, 3000, "detected after %.0f ms", after_ms);
+  /* Stopped for 3 s in all, then it runs again, its old messages queued. */
+  while (test_now_ns() - stopped < 3000000000ull)
+    usleep(10000); /* the scenario's own time: a node silent for 3 s */
+  kill(r.pid, SIGCONT);
+  hive_node_info_t info = {0};
+  for (int i = 0; i < 2000 && !(cluster_test_node(h, 2, &info) && info.incarnation != r.inc); i++)
+    usleep(10000);
+  cr_assert_neq(info.incarnation, 0u, "node 2 did not rejoin");
+  cr_assert_neq(info.incarnation, r.inc);
+  /* Its old echo is cut off: nothing from it after DOWN; its pid is dead here. */
+  for (int i = down + 1; i < atomic_load(&inbox_n); i++)
+    cr_assert_neq(inbox[i].from, r.echo, "message %d from the old incarnation after DOWN", i);
+  cr_assert_eq(hive_send(h, r.echo, HIVE_TAG_USER, "x", 1), HIVE_ENOCONN);
+  cr_assert_eq(info.downs, 1u, "downs %llu", (unsigned long long)info.downs);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_second_node_with_a_live_id_fails_to_start) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  rnode_t dup;
+  cr_assert_not(rnode_start_args(&dup, server.url, 2, NULL, NULL));
+  cr_assert_str_eq(dup.line, "start-failed HIVE_EEXIST\n");
+  int status = rnode_wait(&dup);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+  rnode_t dup_of_this;
+  cr_assert_not(rnode_start_args(&dup_of_this, server.url, 1, NULL, NULL));
+  status = rnode_wait(&dup_of_this);
+  cr_assert_str_eq(dup_of_this.line, "start-failed HIVE_EEXIST\n", "status %d", status);
+  /* The first node 2 never noticed. */
+  hive_node_info_t info;
+  cr_assert(cluster_test_node(h, 2, &info));
+  cr_assert_eq(info.incarnation, r.inc);
+  cr_assert_eq(info.downs, 0u);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_nats_server_restart_within_the_window_is_no_node_down) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "a", 1, WAIT_MS, &reply, &len), HIVE_OK);
+  free(reply);
+  int port = server.port;
+  nats_stop(&server);
+  nats_start_args(&server, port, false, NULL);
+  /* Traffic resumes once both have reconnected (cnats retries every 100 ms). */
+  int rc = HIVE_ETIMEDOUT;
+  for (int i = 0; i < 100 && rc != HIVE_OK; i++) {
+    rc = hive_ask(h, r.echo, HIVE_TAG_USER + 62, "b", 1, 200, &reply, &len);
+    if (rc == HIVE_OK)
+      free(reply);
+  }
+  cr_assert_eq(rc, HIVE_OK);
+  hive_node_info_t info;
+  cr_assert(cluster_test_node(h, 2, &info));
+  cr_assert_eq(info.incarnation, r.inc);
+  cr_assert_eq(info.downs, 0u, "a restart within the window declared node 2 down");
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_message_larger_than_nats_carries_is_refused_whole) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  size_t big = 2 * 1024 * 1024; /* the server's max_payload is 1 MiB */
+  char *buf = calloc(1, big);
+  cr_assert_eq(hive_send(h, r.echo, TAG_ECHO, buf, big), HIVE_ETOOBIG);
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, buf, big, WAIT_MS, &reply, &len),
+               HIVE_ETOOBIG);
+  /* Just under the limit goes, and comes back whole. */
+  size_t fits = 1024 * 1024 - 200;
+  memset(buf, 'x', fits);
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, buf, fits, WAIT_MS, &reply, &len), HIVE_OK);
+  cr_assert_eq(len, fits);
+  cr_assert_arr_eq(reply, buf, fits);
+  free(reply);
+  free(buf);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, bad_cluster_configurations_are_refused) {
+  hive_config_t cfg;
+  hive_t *h;
+  hive_config_init(&cfg);
+  cfg.cluster_url = server.url;
+  cfg.node_id = 0;
+  cr_assert_eq(hive_start(&h, &cfg), HIVE_EINVAL, "node_id 0 in a cluster");
+  cfg.node_id = 1;
+  cfg.cluster_name = "a.b";
+  cr_assert_eq(hive_start(&h, &cfg), HIVE_EINVAL, "a subject separator in the name");
+  cfg.cluster_name = NULL;
+  cfg.heartbeat_ms = 1000;
+  cfg.node_down_ms = 1500;
+  cr_assert_eq(hive_start(&h, &cfg), HIVE_EINVAL, "less than two beats in the window");
+  hive_config_init(&cfg);
+  cfg.cluster_url = "nats://127.0.0.1:1";
+  cfg.node_id = 1;
+  cr_assert_eq(hive_start(&h, &cfg), HIVE_ENOCONN, "no server there");
+  hive_config_init(&cfg);
+  cr_assert_eq(hive_start(&h, &cfg), HIVE_OK);
+  hive_node_info_t info;
+  cr_assert_eq(hive_nodes(h, &info, 1), HIVE_ENOTSUP, "a node in no cluster");
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
