@@ -569,6 +569,8 @@ static int cluster_options(cluster_t *c, const hive_config_t *cfg, natsOptions *
     s = natsOptions_SetServers(opts, servers, n);
   if (s == NATS_OK)
     s = natsOptions_SetName(opts, name);
+  if (s == NATS_OK) /* tried in the order given: each node lists its nearest first */
+    s = natsOptions_SetNoRandomize(opts, true);
   if (s == NATS_OK) /* a reply leaves at once: a batch is already whole */
     s = natsOptions_SetSendAsap(opts, true);
   if (s == NATS_OK)

@@ -15,7 +15,8 @@
  *                             an exit signal goes back to the sender as
  *                             TAG_GOT_EXIT {pid, kind}
  *   TAG_STREAM (pid)          sends TAG_SEQ 1, 2, 3 ... to pid, one a millisecond
- *   TAG_BURN (u32 ms)         a new actor spins on a worker that long (load)
+ *   TAG_BURN (u64 ms)         a new actor spins on a worker that long (load),
+ *                             then answers TAG_ACK
  *   TAG_CRASH                 ends with an error
  */
 #ifndef HIVE_TEST_CLUSTER_ACTORS_H
@@ -60,25 +61,29 @@ typedef struct {
   uint64_t stream_seq;
 } echo_state_t;
 
-/* Spins for its argument's milliseconds in init, then ends. */
+/* Spins for arg.ms milliseconds, tells arg.notify (TAG_ACK), and ends. */
+typedef struct {
+  uint64_t ms;
+  hive_pid_t notify;
+} burn_t;
+
 static inline int burner_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
   (void)state;
-  uint32_t ms = 0;
-  if (len == sizeof(ms))
-    memcpy(&ms, arg, sizeof(ms));
-  return hive_send(hive_node(ctx), hive_self(ctx), TAG_BURN, &ms, sizeof(ms));
+  return len == sizeof(burn_t)
+             ? hive_send(hive_node(ctx), hive_self(ctx), TAG_BURN, arg, sizeof(burn_t))
+             : HIVE_EINVAL;
 }
 
 static inline int burner_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
-  (void)ctx, (void)state;
-  uint32_t ms = 0;
-  if (msg->len == sizeof(ms))
-    memcpy(&ms, msg->data, sizeof(ms));
+  (void)state;
+  burn_t b;
+  memcpy(&b, msg->data, sizeof(b));
   struct timespec t0, t;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   do
     clock_gettime(CLOCK_MONOTONIC, &t);
-  while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+  while ((uint64_t)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000) < b.ms);
+  hive_send(hive_node(ctx), b.notify, TAG_ACK, NULL, 0);
   return HIVE_STOP;
 }
 
@@ -146,8 +151,10 @@ static inline int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *ms
     s->stream_seq++;
     hive_send(h, s->stream_to, TAG_SEQ, &s->stream_seq, sizeof(s->stream_seq));
     return HIVE_OK;
-  case TAG_BURN:
-    return hive_spawn(h, &burner_b, msg->data, msg->len, NULL, NULL);
+  case TAG_BURN: {
+    burn_t b = {.ms = pid, .notify = msg->from};
+    return hive_spawn(h, &burner_b, &b, sizeof(b), NULL, NULL);
+  }
   case TAG_CRASH:
     return HIVE_EINVAL;
   default:

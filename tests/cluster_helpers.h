@@ -8,8 +8,10 @@
 #define HIVE_TEST_CLUSTER_HELPERS_H
 
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +93,29 @@ static inline void nats_start_args(nats_t *n, int port, bool js, const char *con
     usleep(10000); /* an outside process getting ready: there is no event to wait on */
   }
   cr_assert_fail("nats-server did not start: see %s", log);
+}
+
+/* A loopback port free now (for a server's cluster routes, which have no
+ * ports file). */
+static inline int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+/* Server i of a 3-server NATS cluster on loopback: routes to the others. */
+static inline void nats_start_member(nats_t *n, const int route_ports[3], int i) {
+  char listen[64], routes[256];
+  snprintf(listen, sizeof(listen), "nats://127.0.0.1:%d", route_ports[i]);
+  snprintf(routes, sizeof(routes), "nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d",
+           route_ports[0], route_ports[1], route_ports[2]);
+  const char *extra[] = {"--cluster_name", "hive-test", "--cluster", listen,
+                         "--routes",       routes,      NULL};
+  nats_start_args(n, 0, false, extra);
 }
 
 static inline void nats_start(nats_t *n, bool js) {
@@ -201,6 +227,21 @@ static inline hive_t *cluster_test_start(const char *url, unsigned id, unsigned 
   int rc = hive_start(&h, &cfg);
   cr_assert_eq(rc, HIVE_OK, "hive_start: %s", hive_strerror(rc));
   return h;
+}
+
+/* Waits (polling, up to 20 s) until node id is up here; its info. */
+static inline hive_node_info_t cluster_test_wait_node(hive_t *h, unsigned id) {
+  hive_node_info_t info = {0};
+  for (int i = 0; i < 2000; i++) {
+    hive_node_info_t nodes[16];
+    int n = hive_nodes(h, nodes, 16);
+    for (int k = 0; k < n && k < 16; k++)
+      if (nodes[k].id == id)
+        return nodes[k];
+    usleep(10000); /* another process's heartbeat: no event here to wait on */
+  }
+  cr_assert_fail("node %u never came up", id);
+  return info;
 }
 
 /* The node with id, as this node sees it; false if it is not up here. */

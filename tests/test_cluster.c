@@ -401,3 +401,60 @@ Test(cluster, bad_cluster_configurations_are_refused) {
   cr_assert_eq(hive_nodes(h, &info, 1), HIVE_ENOTSUP, "a node in no cluster");
   cr_assert_eq(hive_stop(h), HIVE_OK);
 }
+
+Test(cluster, full_cpu_load_on_a_nodes_workers_is_no_node_down) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  /* Both of its workers spin for 10 s; its heartbeat thread must still beat. */
+  hive_pid_t reporter = inbox_spawn(h, (inbox_arg_t){0});
+  uint64_t t0 = test_now_ns();
+  inbox_relay(h, reporter, r.echo, TAG_BURN, 10000);
+  inbox_relay(h, reporter, r.echo, TAG_BURN, 10000);
+  int seen = 0;
+  inbox_wait(TAG_ACK, &seen, 60000);
+  inbox_wait(TAG_ACK, &seen, 60000);
+  cr_assert_gt(test_now_ns() - t0, 10000000000ull);
+  hive_node_info_t info;
+  cr_assert(cluster_test_node(h, 2, &info));
+  cr_assert_eq(info.incarnation, r.inc);
+  cr_assert_eq(info.downs, 0u, "a node with busy workers was declared down");
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, a_node_whose_nats_server_stops_fails_over_and_keeps_its_place) {
+  nats_stop(&server); /* this test runs a 3-server cluster instead */
+  nats_t s[3] = {0};
+  int routes[3] = {free_port(), free_port(), free_port()};
+  for (int i = 0; i < 3; i++)
+    nats_start_member(&s[i], routes, i);
+  char urls[300];
+  snprintf(urls, sizeof(urls), "%s,%s", s[0].url, s[1].url); /* tried in this order */
+  hive_t *h = cluster_test_start(urls, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, s[2].url, 2);
+  hive_node_info_t before = cluster_test_wait_node(h, 2);
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "a", 1, WAIT_MS, &reply, &len), HIVE_OK);
+  free(reply);
+  nats_stop(&s[0]); /* the server this node is on */
+  int rc = HIVE_ETIMEDOUT;
+  for (int i = 0; i < 100 && rc != HIVE_OK; i++) {
+    rc = hive_ask(h, r.echo, HIVE_TAG_USER + 62, "b", 1, 200, &reply, &len);
+    if (rc == HIVE_OK)
+      free(reply);
+  }
+  cr_assert_eq(rc, HIVE_OK, "no traffic after the fail-over");
+  hive_node_info_t after;
+  cr_assert(cluster_test_node(h, 2, &after));
+  cr_assert_eq(after.incarnation, before.incarnation);
+  cr_assert_eq(after.downs, 0u);
+  hive_node_info_t self;
+  cr_assert_eq(hive_nodes(h, &self, 1), 2);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+  for (int i = 0; i < 3; i++)
+    nats_cleanup(&s[i]);
+}
