@@ -185,6 +185,8 @@ void hive__cluster_peer_down(cluster_t *c, cluster_peer_t *p, unsigned inc, bool
   hive__cluster_drop_out(c, p);
   hive__watch_fire(c, p, inc);
   hive__node_monitors_fire(c, p->id, inc);
+  if (dead)
+    hive__names_node_down(c, p->id, inc);
   hive_log(c->h, HIVE_LOG_WARNING, "cluster: node %u (%s, incarnation %u) down: %s", p->id, name,
            inc, why);
 }
@@ -696,6 +698,8 @@ int hive__cluster_start(hive_t *h, const hive_config_t *cfg) {
     atomic_store(&h->gen_base, (uint32_t)atomic_load(&c->inc) << 24);
     rc = hive__cluster_flusher_start(c);
   }
+  if (rc == HIVE_OK)
+    rc = hive__names_start(c);
   if (rc == HIVE_OK) {
     h->cluster = c;
     h->route = hive__cluster_route;
@@ -717,10 +721,13 @@ int hive__cluster_start(hive_t *h, const hive_config_t *cfg) {
   if (rc != HIVE_OK) {
     if (c->flusher != 0 && hive_kill(h, c->flusher) == HIVE_OK)
       hive_join(h, c->flusher, -1);
+    if (c->names != 0 && hive_kill(h, c->names) == HIVE_OK)
+      hive_join(h, c->names, -1);
     if (h->cluster == c) {
       hive__cluster_stop(h);
       return rc;
     }
+    hive__names_free(c);
     cluster_close(c);
     cluster_free(c);
     return rc;
@@ -750,6 +757,7 @@ void hive__cluster_stop(hive_t *h) {
   natsConnection_FlushTimeout(c->nc, 1000);
   h->route = NULL;
   h->cluster = NULL;
+  hive__names_free(c);
   cluster_close(c);
   cluster_free(c);
 }

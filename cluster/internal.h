@@ -6,6 +6,7 @@
  *   inbound.c  batches from other nodes, delivered here
  *   watch.c    links and monitors that cross nodes, node monitors: what a
  *              node-down must fire
+ *   names.c    global names, in a JetStream key-value bucket
  *   wire.c     the msgpack shapes
  *
  * Locks, in the order they may be taken: peer.in_lock, then
@@ -84,6 +85,9 @@ struct hive__cluster {
   natsSubscription *sub_hb, *sub_ctl, *sub_join, *sub_data;
   int64_t max_payload;
   hive_pid_t flusher;
+  jsCtx *js;        /* JetStream, for global names; NULL: none */
+  kvStore *kv;      /* the names bucket; NULL: global names are off */
+  hive_pid_t names; /* the names actor (names.c) */
 
   pthread_mutex_t lock; /* membership; the heartbeat thread's wait */
   pthread_cond_t cond;
@@ -121,6 +125,11 @@ int hive__cluster_flusher_start(cluster_t *c);
 void hive__cluster_flush(cluster_t *c, cluster_peer_t *p);
 /* Drops p's unsent batch (p went down): counted as dead letters. */
 void hive__cluster_drop_out(cluster_t *c, cluster_peer_t *p);
+
+/* names.c */
+int hive__names_start(cluster_t *c); /* HIVE_OK without JetStream too: names off */
+void hive__names_free(cluster_t *c);
+void hive__names_node_down(cluster_t *c, unsigned id, unsigned inc);
 
 /* inbound.c */
 void hive__cluster_on_data(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg);

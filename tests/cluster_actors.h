@@ -18,6 +18,8 @@
  *   TAG_BURN (u64 ms)         a new actor spins on a worker that long (load),
  *                             then answers TAG_ACK
  *   TAG_CRASH                 ends with an error
+ *   TAG_REGISTER (name, request) registers itself under the global name,
+ *                             replies the int32 result
  */
 #ifndef HIVE_TEST_CLUSTER_ACTORS_H
 #define HIVE_TEST_CLUSTER_ACTORS_H
@@ -42,6 +44,7 @@ enum {
   TAG_CRASH,
   TAG_ACK,
   TAG_RELAY,
+  TAG_REGISTER,
 };
 
 typedef struct {
@@ -157,6 +160,13 @@ static inline int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *ms
   }
   case TAG_CRASH:
     return HIVE_EINVAL;
+  case TAG_REGISTER: {
+    char name[HIVE_NAME_MAX + 1] = {0};
+    memcpy(name, msg->data, msg->len < HIVE_NAME_MAX ? msg->len : HIVE_NAME_MAX);
+    int32_t rc = hive_register_global(h, name, hive_self(ctx));
+    hive_reply(ctx, msg, &rc, sizeof(rc));
+    return HIVE_OK;
+  }
   default:
     if (msg->ref != 0)
       hive_reply(ctx, msg, msg->data, msg->len);

@@ -458,3 +458,126 @@ Test(cluster, a_node_whose_nats_server_stops_fails_over_and_keeps_its_place) {
   for (int i = 0; i < 3; i++)
     nats_cleanup(&s[i]);
 }
+
+/* ---- global names (nats-server with JetStream) ------------------------------ */
+
+static void names_setup(void) {
+  memset(&server, 0, sizeof(server));
+  inbox_setup();
+  nats_start(&server, true);
+}
+
+TestSuite(cluster_names, .init = names_setup, .fini = cluster_teardown, .timeout = 120);
+
+typedef struct {
+  hive_t *h;
+  hive_pid_t echo;
+  pthread_barrier_t *start;
+  int32_t rc;
+} register_race_t;
+
+static void *register_race(void *arg) {
+  register_race_t *r = arg;
+  pthread_barrier_wait(r->start);
+  void *reply;
+  size_t len;
+  int rc = hive_ask(r->h, r->echo, TAG_REGISTER, "leader", 6, WAIT_MS, &reply, &len);
+  r->rc = rc;
+  if (rc == HIVE_OK) {
+    memcpy(&r->rc, reply, sizeof(r->rc));
+    free(reply);
+  }
+  return NULL;
+}
+
+Test(cluster_names, one_owner_under_a_race_of_4_nodes_and_released_when_its_node_dies) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r[4];
+  for (int i = 0; i < 4; i++)
+    rnode_start(&r[i], server.url, 2 + (unsigned)i);
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, 4);
+  register_race_t race[4];
+  pthread_t threads[4];
+  for (int i = 0; i < 4; i++) {
+    race[i] = (register_race_t){.h = h, .echo = r[i].echo, .start = &start};
+    pthread_create(&threads[i], NULL, register_race, &race[i]);
+  }
+  int winner = -1;
+  for (int i = 0; i < 4; i++) {
+    pthread_join(threads[i], NULL);
+    if (race[i].rc == HIVE_OK) {
+      cr_assert_eq(winner, -1, "two owners: nodes %d and %d", 2 + winner, 2 + i);
+      winner = i;
+    } else {
+      cr_assert_eq(race[i].rc, HIVE_EEXIST, "node %d: %s", 2 + i, hive_err_name(race[i].rc));
+    }
+  }
+  cr_assert_neq(winner, -1, "nobody got the name");
+  hive_pid_t pid = 0;
+  cr_assert_eq(hive_whereis_global(h, "leader", &pid), HIVE_OK);
+  cr_assert_eq(pid, r[winner].echo);
+  /* Its node dies: the name is free once this node declares it down. */
+  inbox_spawn(h, (inbox_arg_t){.monitor = r[winner].echo});
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r[winner].echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len),
+               HIVE_OK);
+  free(reply);
+  rnode_kill(&r[winner]);
+  int seen = 0;
+  inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
+  cr_assert_eq(hive_whereis_global(h, "leader", &pid), HIVE_ENOTFOUND);
+  int next = (winner + 1) % 4;
+  int32_t rc = -1;
+  cr_assert_eq(hive_ask(h, r[next].echo, TAG_REGISTER, "leader", 6, WAIT_MS, &reply, &len),
+               HIVE_OK);
+  memcpy(&rc, reply, sizeof(rc));
+  free(reply);
+  cr_assert_eq(rc, HIVE_OK, "the name of a dead node is not free: %s", hive_err_name(rc));
+  cr_assert_eq(hive_whereis_global(h, "leader", &pid), HIVE_OK);
+  cr_assert_eq(pid, r[next].echo);
+  for (int i = 0; i < 4; i++)
+    if (i != winner)
+      rnode_stop(&r[i]);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster_names, a_name_is_released_when_its_actor_ends_and_bad_names_are_refused) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  hive_pid_t a = inbox_spawn(h, (inbox_arg_t){0}), b = inbox_spawn(h, (inbox_arg_t){0});
+  cr_assert_eq(hive_register_global(h, "svc/db.primary", a), HIVE_OK);
+  cr_assert_eq(hive_register_global(h, "svc/db.primary", a), HIVE_OK, "again, same pid");
+  cr_assert_eq(hive_register_global(h, "svc/db.primary", b), HIVE_EEXIST);
+  hive_pid_t pid = 0;
+  cr_assert_eq(hive_whereis_global(h, "svc/db.primary", &pid), HIVE_OK);
+  cr_assert_eq(pid, a);
+  cr_assert_eq(hive_kill(h, a), HIVE_OK);
+  TEST_JOIN(h, a);
+  /* Free at once for a reader here (the pid is dead); the bucket is released
+   * by the names actor: b takes it either way. */
+  cr_assert_eq(hive_whereis_global(h, "svc/db.primary", &pid), HIVE_ENOTFOUND);
+  cr_assert_eq(hive_register_global(h, "svc/db.primary", b), HIVE_OK);
+  cr_assert_eq(hive_unregister_global(h, "svc/db.primary"), HIVE_OK);
+  cr_assert_eq(hive_unregister_global(h, "svc/db.primary"), HIVE_ENOTFOUND);
+  cr_assert_eq(hive_whereis_global(h, "svc/db.primary", &pid), HIVE_ENOTFOUND);
+  cr_assert_eq(hive_whereis_global(h, "never", &pid), HIVE_ENOTFOUND);
+  cr_assert_eq(hive_register_global(h, "has space", b), HIVE_EINVAL);
+  cr_assert_eq(hive_register_global(h, ".dot", b), HIVE_EINVAL);
+  cr_assert_eq(hive_register_global(h, "", b), HIVE_EINVAL);
+  char longname[HIVE_NAME_MAX + 2];
+  memset(longname, 'n', sizeof(longname) - 1);
+  longname[sizeof(longname) - 1] = '\0';
+  cr_assert_eq(hive_register_global(h, longname, b), HIVE_ENAMETOOLONG);
+  cr_assert_eq(hive_register_global(h, "x", 0), HIVE_EINVAL);
+  cr_assert_eq(hive_register_global(h, "x", a), HIVE_ENOPROC, "a dead actor");
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, global_names_need_jetstream) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  hive_pid_t pid = inbox_spawn(h, (inbox_arg_t){0});
+  cr_assert_eq(hive_register_global(h, "x", pid), HIVE_ENOTSUP);
+  cr_assert_eq(hive_whereis_global(h, "x", &pid), HIVE_ENOTSUP);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}

@@ -79,6 +79,23 @@ HIVE_API int hive_demonitor_node(hive_ctx_t *ctx, uint64_t ref);
 /* Reads a HIVE_TAG_NODEDOWN message: which node and incarnation went down. */
 HIVE_API int hive_nodedown_info(const hive_msg_t *msg, unsigned *node_id, unsigned *incarnation);
 
+/*
+ * Global names: one owner per name across the cluster, kept in a JetStream
+ * key-value bucket (the NATS servers must run JetStream: nats-server -js;
+ * else these return HIVE_ENOTSUP). Names are 1..HIVE_NAME_MAX characters
+ * of [A-Za-z0-9_-/=.], not starting or ending with '.'. Each call is a
+ * round trip to a NATS server (call them from plain threads or blocking
+ * actors when latency matters). A name is released when its actor ends,
+ * and at once when its node goes down.
+ */
+/* HIVE_EEXIST if a live actor holds it (another than pid); HIVE_ENOPROC if
+ * pid is not alive (here) or its node is not connected. */
+HIVE_API int hive_register_global(hive_t *h, const char *name, hive_pid_t pid);
+/* HIVE_ENOTFOUND if no one holds it. */
+HIVE_API int hive_unregister_global(hive_t *h, const char *name);
+/* The holder's pid in *pid; HIVE_ENOTFOUND if none (or its node is down). */
+HIVE_API int hive_whereis_global(hive_t *h, const char *name, hive_pid_t *pid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,338 @@
+/*
+ * names.c - global names: one owner per name across the cluster, kept in a
+ * JetStream key-value bucket ("hive_PREFIX_names") on the NATS servers.
+ *
+ * A name is a key; its value is the owner's pid (msgpack), or empty once
+ * released. Registering is an atomic create, or, over a released name or
+ * one whose owner's node incarnation is down, a compare-and-set on the
+ * revision read: two nodes racing for a name cannot both win. JetStream
+ * replicates the bucket with Raft, so a partition's minority side cannot
+ * write at all (it gets HIVE_ENOCONN) rather than give a name twice.
+ *
+ * Releasing: the node that owns an actor with a global name monitors it
+ * (the names actor, on the blocking pool, as every bucket call is a round
+ * trip to a server) and releases the name when it ends. A name whose owner
+ * was on a node that went down reads as free at once; the lowest live node
+ * then releases those names in the bucket too.
+ */
+#define _GNU_SOURCE /* tdestroy */
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define NAMES_TAG_WATCH (HIVE__TAG_CLUSTER + 1)    /* payload: pid, then the name */
+#define NAMES_TAG_NODEDOWN (HIVE__TAG_CLUSTER + 2) /* payload: node id, incarnation */
+#define NAMES_WAIT_MS 5000                         /* a bucket call's longest wait */
+
+static int names_error(natsStatus s) {
+  switch (s) {
+  case NATS_OK:
+    return HIVE_OK;
+  case NATS_NOT_FOUND:
+    return HIVE_ENOTFOUND;
+  case NATS_NO_MEMORY:
+    return HIVE_ENOMEM;
+  case NATS_TIMEOUT:
+    return HIVE_ETIMEDOUT;
+  default:
+    return HIVE_ENOCONN;
+  }
+}
+
+static bool names_key_ok(const char *name) {
+  size_t n = name != NULL ? strlen(name) : 0;
+  if (n == 0 || n > HIVE_NAME_MAX || name[0] == '.' || name[n - 1] == '.')
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = name[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_' || ch == '/' || ch == '=' || ch == '.'))
+      return false;
+  }
+  return true;
+}
+
+/* The pid an entry holds; 0 for a released name or a value that is none. */
+static hive_pid_t names_value_pid(kvEntry *e) {
+  const void *data = kvEntry_Value(e);
+  int len = kvEntry_ValueLen(e);
+  if (data == NULL || len <= 0)
+    return 0;
+  msgpack_unpacked un;
+  msgpack_unpacked_init(&un);
+  size_t off = 0;
+  hive_pid_t pid = 0;
+  if (msgpack_unpack_next(&un, data, (size_t)len, &off) == MSGPACK_UNPACK_SUCCESS &&
+      un.data.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    pid = un.data.via.u64;
+  msgpack_unpacked_destroy(&un);
+  return pid;
+}
+
+/* Whether pid's actor may be alive: here, it is; elsewhere, its node's
+ * incarnation is up (its node releases the name when the actor ends). */
+static bool names_owner_alive(cluster_t *c, hive_pid_t pid) {
+  if (pid == 0)
+    return false;
+  unsigned node = HIVE_PID_NODE(pid);
+  if (node == c->id)
+    return HIVE_PID_INCARNATION(pid) == atomic_load(&c->inc) &&
+           hive__lookup_live(c->h, pid) != NULL;
+  return atomic_load(&c->peers[node].state) == (PEER_UP | HIVE_PID_INCARNATION(pid));
+}
+
+/* Sets name's value to empty if it still holds pid at revision rev. */
+static void names_release_if(cluster_t *c, const char *name, hive_pid_t pid) {
+  kvEntry *e = NULL;
+  if (kvStore_Get(&e, c->kv, name) != NATS_OK)
+    return;
+  if (names_value_pid(e) == pid)
+    kvStore_Update(NULL, c->kv, name, "", 0, kvEntry_Revision(e));
+  kvEntry_Destroy(e);
+}
+
+/* ---- the names actor ------------------------------------------------------ */
+
+typedef struct {
+  uint64_t ref;
+  hive_pid_t pid;
+  char name[HIVE_NAME_MAX + 1];
+} names_watch_t;
+
+typedef struct {
+  cluster_t *c;
+  void *watches; /* tsearch tree of names_watch_t by ref */
+} names_state_t;
+
+static int names_watch_cmp(const void *a, const void *b) {
+  const names_watch_t *x = a, *y = b;
+  return x->ref < y->ref ? -1 : x->ref > y->ref;
+}
+
+static int names_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)ctx;
+  (void)len;
+  names_state_t *s = state;
+  memcpy(&s->c, arg, sizeof(s->c));
+  return HIVE_OK;
+}
+
+/* Releases the names of node id, incarnation inc, still in the bucket. */
+static void names_release_node(cluster_t *c, unsigned id, unsigned inc) {
+  kvKeysList keys = {0};
+  if (kvStore_Keys(&keys, c->kv, NULL) != NATS_OK)
+    return;
+  for (int i = 0; i < keys.Count; i++) {
+    kvEntry *e = NULL;
+    if (kvStore_Get(&e, c->kv, keys.Keys[i]) != NATS_OK)
+      continue;
+    hive_pid_t pid = names_value_pid(e);
+    if (pid != 0 && HIVE_PID_NODE(pid) == id && HIVE_PID_INCARNATION(pid) == inc)
+      kvStore_Update(NULL, c->kv, keys.Keys[i], "", 0, kvEntry_Revision(e));
+    kvEntry_Destroy(e);
+  }
+  kvKeysList_Destroy(&keys);
+}
+
+static int names_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  names_state_t *s = state;
+  if (msg->tag == NAMES_TAG_WATCH && msg->len > sizeof(hive_pid_t) &&
+      msg->len <= sizeof(hive_pid_t) + HIVE_NAME_MAX) {
+    names_watch_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+      return HIVE_OK;
+    memcpy(&w->pid, msg->data, sizeof(w->pid));
+    memcpy(w->name, (const char *)msg->data + sizeof(w->pid), msg->len - sizeof(w->pid));
+    if (hive_monitor(ctx, w->pid, &w->ref) != HIVE_OK ||
+        tsearch(w, &s->watches, names_watch_cmp) == NULL)
+      free(w);
+  } else if (msg->tag == HIVE_TAG_DOWN) {
+    names_watch_t key = {.ref = msg->ref}, **found = tfind(&key, &s->watches, names_watch_cmp);
+    if (found != NULL) {
+      names_watch_t *w = *found;
+      tdelete(&key, &s->watches, names_watch_cmp);
+      names_release_if(s->c, w->name, w->pid);
+      free(w);
+    }
+  } else if (msg->tag == NAMES_TAG_NODEDOWN && msg->len == 2) {
+    const uint8_t *p = msg->data;
+    names_release_node(s->c, p[0], p[1]);
+  }
+  return HIVE_OK;
+}
+
+static void names_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *reason) {
+  (void)ctx;
+  (void)reason;
+  names_state_t *s = state;
+  tdestroy(s->watches, free);
+}
+
+static const hive_behaviour_t names_behaviour = {
+    .name = "hive.cluster.names",
+    .state_size = sizeof(names_state_t),
+    .init = names_init,
+    .handle = names_handle,
+    .terminate = names_terminate,
+};
+
+/* ---- start and stop ---------------------------------------------------------- */
+
+int hive__names_start(cluster_t *c) {
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = NAMES_WAIT_MS;
+  if (natsConnection_JetStream(&c->js, c->nc, &jo) != NATS_OK)
+    return HIVE_OK;
+  char bucket[CLUSTER_PREFIX_MAX + 16];
+  snprintf(bucket, sizeof(bucket), "hive_%s_names", c->prefix);
+  natsStatus s = js_KeyValue(&c->kv, c->js, bucket);
+  if (s == NATS_NOT_FOUND) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket;
+    cfg.History = 1;
+    s = js_CreateKeyValue(&c->kv, c->js, &cfg);
+    if (s != NATS_OK) /* another node made it meanwhile */
+      s = js_KeyValue(&c->kv, c->js, bucket);
+  }
+  if (s != NATS_OK) {
+    hive_log(c->h, HIVE_LOG_INFO,
+             "cluster: no JetStream key-value bucket (%s): global names are off; start "
+             "nats-server with -js for them",
+             natsStatus_GetText(s));
+    c->kv = NULL;
+    return HIVE_OK;
+  }
+  hive_spawn_opts_t opts;
+  hive_spawn_opts_init(&opts);
+  opts.flags = HIVE_SPAWN_BLOCKING; /* each bucket call waits for a server */
+  return hive_spawn(c->h, &names_behaviour, &c, sizeof(c), &opts, &c->names);
+}
+
+void hive__names_free(cluster_t *c) {
+  kvStore_Destroy(c->kv);
+  jsCtx_Destroy(c->js);
+  c->kv = NULL;
+  c->js = NULL;
+}
+
+void hive__names_node_down(cluster_t *c, unsigned id, unsigned inc) {
+  if (c->kv == NULL || c->names == 0)
+    return;
+  /* The lowest live node cleans up: one node does it, whichever is left. */
+  for (unsigned other = 1; other < c->id; other++)
+    if (atomic_load(&c->peers[other].state) & PEER_UP)
+      return;
+  uint8_t *buf = malloc(2);
+  if (buf == NULL)
+    return;
+  buf[0] = (uint8_t)id;
+  buf[1] = (uint8_t)inc;
+  hive__send_internal(c->h, c->names, NAMES_TAG_NODEDOWN, buf, 2);
+}
+
+/* ---- the public calls ---------------------------------------------------------- */
+
+static int names_cluster(hive_t *h, const char *name, cluster_t **out) {
+  if (h == NULL || name == NULL)
+    return HIVE_EINVAL;
+  cluster_t *c = h->cluster;
+  if (c == NULL || c->kv == NULL)
+    return HIVE_ENOTSUP;
+  if (strlen(name) > HIVE_NAME_MAX)
+    return HIVE_ENAMETOOLONG;
+  if (!names_key_ok(name))
+    return HIVE_EINVAL;
+  *out = c;
+  return HIVE_OK;
+}
+
+int hive_register_global(hive_t *h, const char *name, hive_pid_t pid) {
+  cluster_t *c;
+  int rc = names_cluster(h, name, &c);
+  if (rc != HIVE_OK)
+    return rc;
+  if (pid == 0)
+    return HIVE_EINVAL;
+  if (!names_owner_alive(c, pid))
+    return HIVE_ENOPROC;
+  msgpack_sbuffer buf;
+  msgpack_sbuffer_init(&buf);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+  msgpack_pack_uint64(&pk, pid);
+  natsStatus s = kvStore_Create(NULL, c->kv, name, buf.data, (int)buf.size);
+  if (s != NATS_OK) {
+    /* Taken, or was: free again if released or its owner's node is down. */
+    kvEntry *e = NULL;
+    s = kvStore_Get(&e, c->kv, name);
+    if (s == NATS_OK) {
+      hive_pid_t owner = names_value_pid(e);
+      if (owner == pid)
+        s = NATS_OK; /* registered already, to the same pid */
+      else if (names_owner_alive(c, owner))
+        rc = HIVE_EEXIST;
+      else if (kvStore_Update(NULL, c->kv, name, buf.data, (int)buf.size, kvEntry_Revision(e)) !=
+               NATS_OK)
+        rc = HIVE_EEXIST; /* another node took it between our read and write */
+      kvEntry_Destroy(e);
+    } else if (s == NATS_NOT_FOUND) {
+      /* Deleted meanwhile: try once more to be first. */
+      s = kvStore_Create(NULL, c->kv, name, buf.data, (int)buf.size);
+      rc = s == NATS_OK ? HIVE_OK : HIVE_EEXIST;
+    } else {
+      rc = names_error(s);
+    }
+  }
+  msgpack_sbuffer_destroy(&buf);
+  if (rc == HIVE_OK && HIVE_PID_NODE(pid) == c->id) { /* released when it ends */
+    size_t len = strlen(name);
+    uint8_t *watch = malloc(sizeof(pid) + len);
+    if (watch != NULL) {
+      memcpy(watch, &pid, sizeof(pid));
+      memcpy(watch + sizeof(pid), name, len);
+      hive__send_internal(h, c->names, NAMES_TAG_WATCH, watch, sizeof(pid) + len);
+    }
+  }
+  return rc;
+}
+
+int hive_unregister_global(hive_t *h, const char *name) {
+  cluster_t *c;
+  int rc = names_cluster(h, name, &c);
+  if (rc != HIVE_OK)
+    return rc;
+  kvEntry *e = NULL;
+  natsStatus s = kvStore_Get(&e, c->kv, name);
+  if (s != NATS_OK)
+    return names_error(s);
+  if (names_value_pid(e) == 0)
+    rc = HIVE_ENOTFOUND;
+  else if (kvStore_Update(NULL, c->kv, name, "", 0, kvEntry_Revision(e)) != NATS_OK)
+    rc = HIVE_ENOTFOUND; /* changed meanwhile: released, or another owner's now */
+  kvEntry_Destroy(e);
+  return rc;
+}
+
+int hive_whereis_global(hive_t *h, const char *name, hive_pid_t *pid) {
+  cluster_t *c;
+  if (pid == NULL)
+    return HIVE_EINVAL;
+  int rc = names_cluster(h, name, &c);
+  if (rc != HIVE_OK)
+    return rc;
+  kvEntry *e = NULL;
+  natsStatus s = kvStore_Get(&e, c->kv, name);
+  if (s != NATS_OK)
+    return names_error(s);
+  hive_pid_t owner = names_value_pid(e);
+  kvEntry_Destroy(e);
+  if (!names_owner_alive(c, owner))
+    return HIVE_ENOTFOUND; /* released, or its node is down */
+  *pid = owner;
+  return HIVE_OK;
+}
