@@ -391,6 +391,13 @@ static bool admin_answer(hive_t *h, const void *body, size_t len, msgpack_packer
   return true;
 }
 
+/* h->admin_answer: one request answered into a msgpack_sbuffer. */
+static bool admin_answer_into(hive_t *h, const void *request, size_t len, void *out) {
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+  return admin_answer(h, request, len, &pk);
+}
+
 /* ---- connections --------------------------------------------------------- */
 
 static void client_close(admin_client_t *c) {
@@ -541,6 +548,7 @@ static void *admin_main(void *arg) {
 /* ---- start and stop ------------------------------------------------------ */
 
 int hive__admin_start(hive_t *h, const char *path) {
+  h->admin_answer = admin_answer_into; /* for hivectl --node, over the cluster */
   if (path == NULL)
     return HIVE_OK;
   hive__admin_t *ad = calloc(1, sizeof(*ad));

@@ -215,6 +215,8 @@ static void metrics_write(metrics_t *m) {
     processes = m->actors[i].os_pid != 0;
   for (size_t i = 0; processes && i < sizeof(process_metrics) / sizeof(process_metrics[0]); i++)
     actor_metric_of(m, &process_metrics[i], true);
+  if (m->h->metrics_more != NULL)
+    m->h->metrics_more(m->h, m->out); /* the cluster's, per peer */
 }
 
 int hive_metrics(hive_t *h, char **text, size_t *len) {

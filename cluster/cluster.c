@@ -533,13 +533,15 @@ static void *cluster_heartbeat_main(void *arg) {
 
 /* ---- start and stop ----------------------------------------------------------- */
 
-static bool cluster_name_ok(const char *s, size_t max) {
+/* [A-Za-z0-9_-]{1,max}, and '.' if dots (a cluster's name is a subject's
+ * first token: no dots). */
+static bool cluster_name_ok(const char *s, size_t max, bool dots) {
   size_t n = strlen(s);
   if (n == 0 || n > max)
     return false;
   for (size_t i = 0; i < n; i++)
     if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-          (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+          (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || (dots && s[i] == '.')))
       return false;
   return true;
 }
@@ -667,9 +669,8 @@ int hive__cluster_start(hive_t *h, const hive_config_t *cfg) {
   if (cfg == NULL || cfg->cluster_url == NULL)
     return HIVE_OK;
   if (cfg->node_id == 0 || cfg->node_id >= CLUSTER_PEERS ||
-      (cfg->cluster_name != NULL && !cluster_name_ok(cfg->cluster_name, 48)) ||
-      (cfg->node_name != NULL &&
-       (cfg->node_name[0] == '\0' || strlen(cfg->node_name) > HIVE_NODE_NAME_MAX)))
+      (cfg->cluster_name != NULL && !cluster_name_ok(cfg->cluster_name, 48, false)) ||
+      (cfg->node_name != NULL && !cluster_name_ok(cfg->node_name, HIVE_NODE_NAME_MAX, true)))
     return HIVE_EINVAL;
   unsigned hb = cfg->heartbeat_ms != 0 ? cfg->heartbeat_ms : CLUSTER_DEFAULT_HEARTBEAT_MS;
   unsigned down = cfg->node_down_ms != 0 ? cfg->node_down_ms : CLUSTER_DEFAULT_NODE_DOWN_MS;
@@ -712,6 +713,13 @@ int hive__cluster_start(hive_t *h, const hive_config_t *cfg) {
   if (rc == HIVE_OK)
     rc = cluster_subscribe(c, &c->sub_join, "join", cluster_on_join);
   if (rc == HIVE_OK) {
+    char what[32];
+    snprintf(what, sizeof(what), "adm.%u", c->id);
+    rc = cluster_subscribe(c, &c->sub_admin, what, hive__cluster_on_admin);
+  }
+  if (rc == HIVE_OK)
+    h->metrics_more = hive__cluster_metrics;
+  if (rc == HIVE_OK) {
     cluster_send_hb(c);
     if (pthread_create(&c->hb_thread, NULL, cluster_heartbeat_main, c) != 0)
       rc = HIVE_ESYS;
@@ -747,6 +755,8 @@ void hive__cluster_stop(hive_t *h) {
   pthread_mutex_unlock(&c->lock);
   if (c->hb_started)
     pthread_join(c->hb_thread, NULL);
+  h->metrics_more = NULL;
+  cluster_unsubscribe(&c->sub_admin);
   cluster_unsubscribe(&c->sub_join);
   cluster_unsubscribe(&c->sub_hb);
   cluster_unsubscribe(&c->sub_ctl);

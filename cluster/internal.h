@@ -7,6 +7,7 @@
  *   watch.c    links and monitors that cross nodes, node monitors: what a
  *              node-down must fire
  *   names.c    global names, in a JetStream key-value bucket
+ *   inspect.c  hivectl --node over NATS, Prometheus families per peer
  *   wire.c     the msgpack shapes
  *
  * Locks, in the order they may be taken: peer.in_lock, then
@@ -82,7 +83,7 @@ struct hive__cluster {
   uint64_t started_ms;
   _Atomic unsigned inc; /* this node's incarnation */
   natsConnection *nc;
-  natsSubscription *sub_hb, *sub_ctl, *sub_join, *sub_data;
+  natsSubscription *sub_hb, *sub_ctl, *sub_join, *sub_data, *sub_admin;
   int64_t max_payload;
   hive_pid_t flusher;
   jsCtx *js;        /* JetStream, for global names; NULL: none */
@@ -130,6 +131,10 @@ void hive__cluster_drop_out(cluster_t *c, cluster_peer_t *p);
 int hive__names_start(cluster_t *c); /* HIVE_OK without JetStream too: names off */
 void hive__names_free(cluster_t *c);
 void hive__names_node_down(cluster_t *c, unsigned id, unsigned inc);
+
+/* inspect.c: hivectl --node, and the cluster's Prometheus families */
+void hive__cluster_on_admin(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg);
+void hive__cluster_metrics(hive_t *h, FILE *out);
 
 /* inbound.c */
 void hive__cluster_on_data(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg);

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hive/hive.h"
 #include "mailbox/mailbox.h"
@@ -259,6 +260,12 @@ struct hive {
    * dead letter, counted). NULL: the node is in no cluster. */
   int (*route)(hive_t *h, hive__msg_t *msg);
   struct hive__cluster *cluster; /* owned by cluster/, NULL if none */
+  /* Passed across between layers of equal rank, through node/'s order of
+   * start: admin/ answers an admin request (docs/admin-protocol.md) into
+   * out (a msgpack_sbuffer), for cluster/ to serve hivectl --node; cluster/
+   * adds its Prometheus families to hive_metrics' text. NULL: none. */
+  bool (*admin_answer)(hive_t *h, const void *request, size_t len, void *out);
+  void (*metrics_more)(hive_t *h, FILE *out);
   /* Generations: a pid's holds gen_base | (the slot's count & gen_mask).
    * In a cluster the top 8 bits are the node's incarnation (cluster/ sets
    * gen_base when it joins, and again when it rejoins); else base 0 and

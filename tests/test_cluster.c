@@ -581,3 +581,72 @@ Test(cluster, global_names_need_jetstream) {
   cr_assert_eq(hive_whereis_global(h, "x", &pid), HIVE_ENOTSUP);
   cr_assert_eq(hive_stop(h), HIVE_OK);
 }
+
+/* Runs hivectl with args; its stdout (malloc'd) and exit status. */
+static char *run_hivectl(const char *args, int *status) {
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "%s %s", HIVECTL, args);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  size_t cap = 1 << 16, len = 0;
+  char *out = calloc(1, cap);
+  size_t n;
+  while ((n = fread(out + len, 1, cap - 1 - len, p)) > 0)
+    len += n;
+  *status = pclose(p);
+  return out;
+}
+
+Test(cluster, hivectl_lists_the_nodes_and_inspects_any_node_over_nats) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "x", 1, WAIT_MS, &reply, &len), HIVE_OK);
+  free(reply);
+  char args[256];
+  int status;
+  snprintf(args, sizeof(args), "--cluster %s --node 1 nodes", server.url);
+  char *out = run_hivectl(args, &status);
+  cr_assert_eq(status, 0, "%s", out);
+  cr_assert_not_null(strstr(out, "node1"), "%s", out);
+  cr_assert_not_null(strstr(out, "node2"), "%s", out);
+  free(out);
+  snprintf(args, sizeof(args), "--cluster %s --node 2 --json nodes", server.url);
+  out = run_hivectl(args, &status);
+  cr_assert_eq(status, 0, "%s", out);
+  cr_assert_not_null(strstr(out, "\"incarnation\""), "%s", out);
+  free(out);
+  snprintf(args, sizeof(args), "--cluster %s --node 2 ps", server.url);
+  out = run_hivectl(args, &status);
+  cr_assert_eq(status, 0, "%s", out);
+  cr_assert_not_null(strstr(out, "echo"), "node 2's actors: %s", out);
+  free(out);
+  /* kill, answered by node 2: this node's monitor sees it end with kill. */
+  inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
+  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "x", 1, WAIT_MS, &reply, &len), HIVE_OK);
+  free(reply);
+  char pid[HIVE_PID_STRLEN];
+  hive_pid_format(r.echo, pid, sizeof(pid));
+  snprintf(args, sizeof(args), "--cluster %s --node 2 kill '%s'", server.url, pid);
+  out = run_hivectl(args, &status);
+  cr_assert_eq(status, 0, "%s", out);
+  free(out);
+  int seen = 0;
+  int i = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
+  cr_assert_eq(inbox[i].kind, HIVE_REASON_KILL);
+  snprintf(args, sizeof(args), "--cluster %s --node 9 ps 2>&1", server.url);
+  out = run_hivectl(args, &status);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "a node that is not there: %s", out);
+  free(out);
+  /* This node's metrics count what went to node 2. */
+  char *text;
+  cr_assert_eq(hive_metrics(h, &text, &len), HIVE_OK);
+  cr_assert_not_null(
+      strstr(text, "hive_cluster_messages_out_total{node=\"2\",node_name=\"node2\"}"), "%s", text);
+  cr_assert_not_null(strstr(text, "hive_cluster_nodes 2"));
+  free(text);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}

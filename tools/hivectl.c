@@ -5,12 +5,17 @@
  * Prometheus metrics. It speaks the protocol of docs/admin-protocol.md:
  * length-prefixed msgpack frames, one request and one reply at a time.
  *
+ * With --cluster URL it reaches any node of a cluster instead (docs/
+ * cluster.md): the same requests go over NATS to the subject P.adm.ID of
+ * node --node ID, and `nodes` lists the cluster's live nodes.
+ *
  * Exit status: 0 done, 1 the node refused the request (an unknown pid or
  * name, say), 2 a usage error or no node to talk to.
  */
 #define _DEFAULT_SOURCE /* the termios flags and clock_gettime with -std=c11 */
 #include <errno.h>
 #include <msgpack.h>
+#include <nats/nats.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,8 +33,11 @@
 
 static const char usage[] =
     "usage: hivectl -s SOCKET [--json] COMMAND [ARGS]\n"
+    "       hivectl --cluster URL [--node ID] [--json] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
+    "  nodes              (--cluster) the live nodes: id, name, incarnation, uptime,\n"
+    "                     actors, messages in and out, heartbeat age\n"
     "  ps                 every actor: pid, name, behaviour, state, mailbox length,\n"
     "                     high-water mark, processed, dropped, longest handler call\n"
     "  top                the actors with the longest mailboxes, refreshed every second;\n"
@@ -42,9 +50,15 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -s, --socket PATH  the node's admin socket (default: $HIVE_SOCKET)\n"
-    "  --json             ps, stats, tree and node print JSON instead of a table\n";
+    "  --json             ps, stats, tree, node and nodes print JSON instead of a table\n"
+    "  --cluster URL      a cluster's NATS server(s), \"nats://host:4222\" or a comma list\n"
+    "  --cluster-name N   the cluster's name (hive_config_t.cluster_name; default hive)\n"
+    "  --node ID          the node to ask (default: the first heard from)\n"
+    "  --creds FILE       NATS credentials, if the servers ask for them\n";
 
 static const char *socket_path;
+static natsConnection *cluster_nc; /* --cluster: requests go over NATS */
+static char cluster_subject[160];
 
 static _Noreturn void die(int status, const char *fmt, ...) {
   va_list ap;
@@ -112,6 +126,75 @@ static void reply_free(reply_t *r) {
   free(r->body);
 }
 
+/* ---- over a cluster (--cluster) ------------------------------------------ */
+
+static void cluster_connect(const char *url, const char *creds) {
+  natsOptions *opts;
+  char *urls = strdup(url);
+  const char *servers[16];
+  int n = 0;
+  for (char *save = NULL, *tok = strtok_r(urls, ", ", &save); tok != NULL && n < 16;
+       tok = strtok_r(NULL, ", ", &save))
+    servers[n++] = tok;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK)
+    s = natsOptions_SetServers(opts, servers, n);
+  if (s == NATS_OK)
+    s = natsOptions_SetSendAsap(opts, true);
+  if (s == NATS_OK && creds != NULL)
+    s = natsOptions_SetUserCredentialsFromFiles(opts, creds, NULL);
+  if (s == NATS_OK)
+    s = natsConnection_Connect(&cluster_nc, opts);
+  natsOptions_Destroy(opts);
+  free(urls);
+  if (s != NATS_OK)
+    die(2, "cannot reach the cluster at %s: %s", url, natsStatus_GetText(s));
+}
+
+/* The id of the first node heard beating on P.hb, within 2 s. */
+static long cluster_discover(const char *name) {
+  char subject[128];
+  snprintf(subject, sizeof(subject), "%s.hb", name);
+  natsSubscription *sub;
+  natsMsg *m = NULL;
+  if (natsConnection_SubscribeSync(&sub, cluster_nc, subject) != NATS_OK ||
+      natsSubscription_NextMsg(&m, sub, 2000) != NATS_OK)
+    die(2, "no node of cluster %s beats (heartbeats on %s)", name, subject);
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  long id = -1;
+  if (msgpack_unpack_next(&u, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &off) ==
+          MSGPACK_UNPACK_SUCCESS &&
+      u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size > 1 &&
+      u.data.via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    id = (long)u.data.via.array.ptr[1].via.u64;
+  msgpack_unpacked_destroy(&u);
+  natsMsg_Destroy(m);
+  natsSubscription_Destroy(sub);
+  if (id < 0)
+    die(2, "a heartbeat on %s that no hive node sends", subject);
+  return id;
+}
+
+/* Sends the request body to the node and returns its reply's bytes. */
+static char *cluster_request(const msgpack_sbuffer *body, size_t *len) {
+  natsMsg *m = NULL;
+  natsStatus s =
+      natsConnection_Request(&m, cluster_nc, cluster_subject, body->data, (int)body->size, 5000);
+  if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT)
+    die(2, "no answer on %s: is that node up? (hivectl --cluster URL nodes)", cluster_subject);
+  if (s != NATS_OK)
+    die(2, "request on %s: %s", cluster_subject, natsStatus_GetText(s));
+  *len = (size_t)natsMsg_GetDataLength(m);
+  char *copy = malloc(*len ? *len : 1);
+  if (copy == NULL)
+    die(2, "out of memory");
+  memcpy(copy, natsMsg_GetData(m), *len);
+  natsMsg_Destroy(m);
+  return copy;
+}
+
 /* Sends {"op": op, "target": target} and reads the reply. */
 static void request(int fd, const char *op, const char *target, reply_t *reply) {
   msgpack_sbuffer sbuf;
@@ -124,6 +207,17 @@ static void request(int fd, const char *op, const char *target, reply_t *reply) 
   if (target != NULL) {
     pack_str(&pk, "target");
     pack_str(&pk, target);
+  }
+  if (cluster_nc != NULL) {
+    size_t len;
+    reply->body = cluster_request(&sbuf, &len);
+    msgpack_sbuffer_destroy(&sbuf);
+    msgpack_unpacked_init(&reply->u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&reply->u, reply->body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        reply->u.data.type != MSGPACK_OBJECT_MAP)
+      die(2, "the node's reply is not a msgpack map");
+    return;
   }
   unsigned char header[4] = {(unsigned char)(sbuf.size >> 24), (unsigned char)(sbuf.size >> 16),
                              (unsigned char)(sbuf.size >> 8), (unsigned char)sbuf.size};
@@ -444,6 +538,38 @@ static void cmd_node(int fd, bool as_json) {
   reply_free(&reply);
 }
 
+static void cmd_nodes(bool as_json) {
+  reply_t reply;
+  request_ok(-1, "nodes", NULL, &reply);
+  const msgpack_object *nodes = array_field(&reply.u.data, "nodes");
+  if (as_json) {
+    json(nodes);
+    putchar('\n');
+    reply_free(&reply);
+    return;
+  }
+  printf("%4s %-20s %4s %10s %8s %12s %12s %8s\n", "ID", "NAME", "INC", "UPTIME", "ACTORS",
+         "MSGS_IN", "MSGS_OUT", "HB_AGE");
+  for (uint32_t i = 0; i < nodes->via.array.size; i++) {
+    const msgpack_object *n = &nodes->via.array.ptr[i];
+    char name[72], age[16];
+    const msgpack_object *self = field(n, "self");
+    bool is_self = self != NULL && self->type == MSGPACK_OBJECT_BOOLEAN && self->via.boolean;
+    field_str(n, "name", name, sizeof(name));
+    if (is_self)
+      snprintf(age, sizeof(age), "(asked)");
+    else
+      snprintf(age, sizeof(age), "%llums", (unsigned long long)field_u64(n, "heartbeat_age_ms"));
+    printf("%4llu %-20s %4llu %9.1fs %8llu %12llu %12llu %8s\n",
+           (unsigned long long)field_u64(n, "id"), name,
+           (unsigned long long)field_u64(n, "incarnation"),
+           (double)field_u64(n, "uptime_ms") / 1000.0, (unsigned long long)field_u64(n, "actors"),
+           (unsigned long long)field_u64(n, "msgs_in"),
+           (unsigned long long)field_u64(n, "msgs_out"), age);
+  }
+  reply_free(&reply);
+}
+
 static void cmd_metrics(int fd) {
   reply_t reply;
   request_ok(fd, "metrics", NULL, &reply);
@@ -566,6 +692,8 @@ int main(int argc, char **argv) {
   long iterations = 0;
   const char *words[3];
   int nwords = 0;
+  const char *cluster_url = NULL, *cluster_name = "hive", *creds = NULL;
+  long node_id = -1;
   socket_path = getenv("HIVE_SOCKET");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -573,6 +701,17 @@ int main(int argc, char **argv) {
       if (++i == argc)
         die(2, "%s needs a path", a);
       socket_path = argv[i];
+    } else if (strcmp(a, "--cluster") == 0 || strcmp(a, "--cluster-name") == 0 ||
+               strcmp(a, "--creds") == 0) {
+      if (++i == argc)
+        die(2, "%s needs a value", a);
+      *(strcmp(a, "--cluster") == 0        ? &cluster_url
+        : strcmp(a, "--cluster-name") == 0 ? &cluster_name
+                                           : &creds) = argv[i];
+    } else if (strcmp(a, "--node") == 0) {
+      node_id = number_arg(a, i + 1 < argc ? argv[++i] : NULL);
+      if (node_id < 1 || node_id > 255)
+        die(2, "--node takes a node id, 1..255");
     } else if (strcmp(a, "--json") == 0) {
       as_json = true;
     } else if (strcmp(a, "--interval") == 0) {
@@ -592,20 +731,34 @@ int main(int argc, char **argv) {
   }
   if (nwords == 0)
     die(2, "no command\n\n%s", usage);
-  if (socket_path == NULL)
-    die(2, "no socket: give -s PATH (or set HIVE_SOCKET)");
   const char *cmd = words[0];
+  if (cluster_url == NULL && socket_path == NULL)
+    die(2, "no socket: give -s PATH (or set HIVE_SOCKET), or --cluster URL");
+  if (strcmp(cmd, "nodes") == 0 && cluster_url == NULL)
+    die(2, "nodes needs --cluster URL");
+  if (node_id >= 0 && cluster_url == NULL)
+    die(2, "--node needs --cluster URL");
   bool targeted = strcmp(cmd, "stats") == 0 || strcmp(cmd, "kill") == 0;
   if (targeted && nwords != 2)
     die(2, "%s needs one PID or NAME", cmd);
   if (!targeted && nwords != 1)
     die(2, "%s takes no argument", cmd);
   if (strcmp(cmd, "ps") != 0 && strcmp(cmd, "top") != 0 && strcmp(cmd, "tree") != 0 && !targeted &&
-      strcmp(cmd, "node") != 0 && strcmp(cmd, "metrics") != 0)
+      strcmp(cmd, "node") != 0 && strcmp(cmd, "metrics") != 0 && strcmp(cmd, "nodes") != 0)
     die(2, "unknown command %s\n\n%s", cmd, usage);
 
-  int fd = node_connect();
-  if (strcmp(cmd, "ps") == 0)
+  int fd = -1;
+  if (cluster_url != NULL) {
+    cluster_connect(cluster_url, creds);
+    if (node_id < 0)
+      node_id = cluster_discover(cluster_name);
+    snprintf(cluster_subject, sizeof(cluster_subject), "%s.adm.%ld", cluster_name, node_id);
+  } else {
+    fd = node_connect();
+  }
+  if (strcmp(cmd, "nodes") == 0)
+    cmd_nodes(as_json);
+  else if (strcmp(cmd, "ps") == 0)
     cmd_ps(fd, as_json);
   else if (strcmp(cmd, "top") == 0)
     cmd_top(fd, interval_ms, iterations);
@@ -619,6 +772,9 @@ int main(int argc, char **argv) {
     cmd_node(fd, as_json);
   else
     cmd_metrics(fd);
-  close(fd);
+  if (fd >= 0)
+    close(fd);
+  if (cluster_nc != NULL)
+    natsConnection_Destroy(cluster_nc);
   return 0;
 }

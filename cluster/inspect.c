@@ -1,0 +1,154 @@
+/*
+ * inspect.c - a cluster seen from outside: hivectl --cluster URL --node ID
+ * asks a node over NATS (P.adm.ID, request and reply), and the cluster's
+ * Prometheus families.
+ *
+ * A request is the admin socket's request body (docs/admin-protocol.md);
+ * the reply is what the admin socket would answer, plus one op of the
+ * cluster's own, "nodes": {"ok": true, "nodes": [one map per live node]}.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "internal.h"
+#include "util/pack.h"
+
+static void inspect_pack_node(msgpack_packer *pk, const hive_node_info_t *n, uint64_t now_ms) {
+  msgpack_pack_map(pk, 14);
+  hive__pack_key_u64(pk, "id", n->id);
+  hive__pack_key_str(pk, "name", n->name);
+  hive__pack_key_u64(pk, "incarnation", n->incarnation);
+  hive__pack_key_bool(pk, "self", n->self);
+  hive__pack_key_u64(pk, "started_ms", n->started_ms);
+  hive__pack_key_u64(pk, "uptime_ms",
+                     n->started_ms != 0 && now_ms > n->started_ms ? now_ms - n->started_ms : 0);
+  hive__pack_key_u64(pk, "heartbeat_age_ms", n->heartbeat_age_ms);
+  hive__pack_key_u64(pk, "actors", n->actors);
+  hive__pack_key_u64(pk, "msgs_in", n->msgs_in);
+  hive__pack_key_u64(pk, "msgs_out", n->msgs_out);
+  hive__pack_key_u64(pk, "bytes_in", n->bytes_in);
+  hive__pack_key_u64(pk, "bytes_out", n->bytes_out);
+  hive__pack_key_u64(pk, "dead_letters", n->dead_letters);
+  hive__pack_key_u64(pk, "downs", n->downs);
+}
+
+static void inspect_nodes(cluster_t *c, msgpack_packer *pk) {
+  hive_node_info_t nodes[CLUSTER_PEERS];
+  int n = hive_nodes(c->h, nodes, CLUSTER_PEERS);
+  uint64_t now_ms = hive__cluster_now_ms();
+  msgpack_pack_map(pk, 2);
+  hive__pack_key_bool(pk, "ok", true);
+  hive__pack_str(pk, "nodes");
+  msgpack_pack_array(pk, (uint32_t)(n > 0 ? n : 0));
+  for (int i = 0; i < n; i++)
+    inspect_pack_node(pk, &nodes[i], now_ms);
+}
+
+/* The request's op is "nodes". */
+static bool inspect_is_nodes(const void *data, size_t len) {
+  msgpack_unpacked un;
+  msgpack_unpacked_init(&un);
+  size_t off = 0;
+  bool nodes = false;
+  if (len <= 4096 && msgpack_unpack_next(&un, data, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+      un.data.type == MSGPACK_OBJECT_MAP)
+    for (uint32_t i = 0; i < un.data.via.map.size; i++) {
+      const msgpack_object_kv *kv = &un.data.via.map.ptr[i];
+      if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 2 &&
+          memcmp(kv->key.via.str.ptr, "op", 2) == 0 && kv->val.type == MSGPACK_OBJECT_STR &&
+          kv->val.via.str.size == 5 && memcmp(kv->val.via.str.ptr, "nodes", 5) == 0)
+        nodes = true;
+    }
+  msgpack_unpacked_destroy(&un);
+  return nodes;
+}
+
+void hive__cluster_on_admin(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg) {
+  (void)sub;
+  cluster_t *c = arg;
+  const char *reply = natsMsg_GetReply(m);
+  const char *data = natsMsg_GetData(m);
+  size_t len = (size_t)natsMsg_GetDataLength(m);
+  if (reply != NULL) {
+    msgpack_sbuffer out;
+    msgpack_sbuffer_init(&out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
+    if (inspect_is_nodes(data, len)) {
+      inspect_nodes(c, &pk);
+    } else if (c->h->admin_answer != NULL) {
+      c->h->admin_answer(c->h, data, len, &out);
+    } else {
+      msgpack_pack_map(&pk, 2);
+      hive__pack_key_bool(&pk, "ok", false);
+      hive__pack_key_str(&pk, "error", "this node answers no admin requests");
+    }
+    if ((int64_t)out.size > c->max_payload) { /* ps of a very large node, say */
+      out.size = 0;
+      msgpack_pack_map(&pk, 2);
+      hive__pack_key_bool(&pk, "ok", false);
+      hive__pack_key_str(&pk, "error", "the answer is larger than NATS carries");
+    }
+    natsConnection_Publish(nc, reply, out.data, (int)out.size);
+    msgpack_sbuffer_destroy(&out);
+  }
+  natsMsg_Destroy(m);
+}
+
+/* ---- Prometheus --------------------------------------------------------------- */
+
+static void inspect_family(FILE *out, const char *name, const char *type, const char *help) {
+  fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void hive__cluster_metrics(hive_t *h, FILE *out) {
+  cluster_t *c = h->cluster;
+  if (c == NULL)
+    return;
+  hive_node_info_t nodes[CLUSTER_PEERS];
+  int n = hive_nodes(h, nodes, CLUSTER_PEERS);
+  inspect_family(out, "hive_cluster_nodes", "gauge",
+                 "Live nodes of the cluster, this one included.");
+  fprintf(out, "hive_cluster_nodes %d\n", n);
+  static const struct {
+    const char *name, *type, *help;
+    size_t offset;
+  } per_peer[] = {
+      {"hive_cluster_messages_out_total", "counter", "Messages and signals sent to the node.",
+       offsetof(hive_node_info_t, msgs_out)},
+      {"hive_cluster_bytes_out_total", "counter", "Bytes published to the node.",
+       offsetof(hive_node_info_t, bytes_out)},
+      {"hive_cluster_messages_in_total", "counter", "Messages and signals received from the node.",
+       offsetof(hive_node_info_t, msgs_in)},
+      {"hive_cluster_bytes_in_total", "counter", "Bytes received from the node.",
+       offsetof(hive_node_info_t, bytes_in)},
+      {"hive_cluster_dead_letters_total", "counter",
+       "Messages to the node dropped as it was not connected (noconnection).",
+       offsetof(hive_node_info_t, dead_letters)},
+      {"hive_cluster_node_downs_total", "counter", "Times this node declared the node down.",
+       offsetof(hive_node_info_t, downs)},
+      {"hive_cluster_heartbeat_age_seconds", "gauge", "Since the node was last heard from.",
+       offsetof(hive_node_info_t, heartbeat_age_ms)},
+  };
+  for (size_t k = 0; k < sizeof(per_peer) / sizeof(per_peer[0]); k++) {
+    inspect_family(out, per_peer[k].name, per_peer[k].type, per_peer[k].help);
+    for (int i = 1; i < n && i < CLUSTER_PEERS; i++) { /* 0 is this node */
+      uint64_t v;
+      memcpy(&v, (const char *)&nodes[i] + per_peer[k].offset, sizeof(v));
+      fprintf(out, "%s{node=\"%u\",node_name=\"%s\"} ", per_peer[k].name, nodes[i].id,
+              nodes[i].name);
+      if (strstr(per_peer[k].name, "seconds") != NULL)
+        fprintf(out, "%.3f\n", (double)v / 1000.0);
+      else
+        fprintf(out, "%llu\n", (unsigned long long)v);
+    }
+  }
+  inspect_family(out, "hive_cluster_slow_consumer_drops_total", "counter",
+                 "Messages NATS dropped because this node read too slowly.");
+  fprintf(out, "hive_cluster_slow_consumer_drops_total %llu\n",
+          (unsigned long long)atomic_load(&c->slow_consumer_drops));
+  inspect_family(out, "hive_cluster_bad_batches_total", "counter",
+                 "Batches from other nodes that were not well formed.");
+  fprintf(out, "hive_cluster_bad_batches_total %llu\n",
+          (unsigned long long)atomic_load(&c->bad_batches));
+}
