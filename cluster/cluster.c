@@ -466,6 +466,7 @@ static void cluster_rejoin(cluster_t *c, unsigned old) {
       /* Not dead: their next heartbeat brings them up again here. */
       hive__cluster_peer_down(c, &c->peers[id], PEER_INC(st), false, "this node rejoins");
   }
+  hive__names_rejoined(c);
   cluster_unsubscribe(&c->sub_data);
   if (cluster_subscribe_data(c) != HIVE_OK)
     hive_log(c->h, HIVE_LOG_ERROR, "cluster: cannot subscribe as incarnation %u", inc);
@@ -699,8 +700,6 @@ int hive__cluster_start(hive_t *h, const hive_config_t *cfg) {
     atomic_store(&h->gen_base, (uint32_t)atomic_load(&c->inc) << 24);
     rc = hive__cluster_flusher_start(c);
   }
-  if (rc == HIVE_OK)
-    rc = hive__names_start(c);
   if (rc == HIVE_OK) {
     h->cluster = c;
     h->route = hive__cluster_route;
@@ -726,6 +725,10 @@ int hive__cluster_start(hive_t *h, const hive_config_t *cfg) {
     else
       c->hb_started = true;
   }
+  /* Last: the bucket lookup may wait for JetStream, and the nodes that
+   * answered the hello count this one up already: it must beat by then. */
+  if (rc == HIVE_OK)
+    rc = hive__names_start(c);
   if (rc != HIVE_OK) {
     if (c->flusher != 0 && hive_kill(h, c->flusher) == HIVE_OK)
       hive_join(h, c->flusher, -1);

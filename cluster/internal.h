@@ -131,6 +131,7 @@ void hive__cluster_drop_out(cluster_t *c, cluster_peer_t *p);
 int hive__names_start(cluster_t *c); /* HIVE_OK without JetStream too: names off */
 void hive__names_free(cluster_t *c);
 void hive__names_node_down(cluster_t *c, unsigned id, unsigned inc);
+void hive__names_rejoined(cluster_t *c); /* the names of the old incarnation are lost */
 
 /* inspect.c: hivectl --node, and the cluster's Prometheus families */
 void hive__cluster_on_admin(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg);

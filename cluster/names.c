@@ -13,7 +13,11 @@
  * (the names actor, on the blocking pool, as every bucket call is a round
  * trip to a server) and releases the name when it ends. A name whose owner
  * was on a node that went down reads as free at once; the lowest live node
- * then releases those names in the bucket too.
+ * then releases those names in the bucket too. A node that rejoins (it was
+ * declared down) releases the names of its actors, whose pids are now of a
+ * dead incarnation, and tells each one (HIVE_TAG_NAME_LOST): whoever took
+ * a name meanwhile keeps it, on every node alike, since the bucket alone
+ * says who holds a name.
  */
 #define _GNU_SOURCE /* tdestroy */
 #include <search.h>
@@ -25,7 +29,9 @@
 
 #define NAMES_TAG_WATCH (HIVE__TAG_CLUSTER + 1)    /* payload: pid, then the name */
 #define NAMES_TAG_NODEDOWN (HIVE__TAG_CLUSTER + 2) /* payload: node id, incarnation */
-#define NAMES_WAIT_MS 5000                         /* a bucket call's longest wait */
+#define NAMES_TAG_REJOINED (HIVE__TAG_CLUSTER + 3) /* this node rejoined: its names are lost */
+#define NAMES_WAIT_MS                                                                              \
+  2000 /* a bucket call's longest wait; also how long a start looks for JetStream */
 
 static int names_error(natsStatus s) {
   switch (s) {
@@ -123,7 +129,10 @@ static int names_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
 /* Releases the names of node id, incarnation inc, still in the bucket. */
 static void names_release_node(cluster_t *c, unsigned id, unsigned inc) {
   kvKeysList keys = {0};
-  if (kvStore_Keys(&keys, c->kv, NULL) != NATS_OK)
+  kvWatchOptions wo;
+  kvWatchOptions_Init(&wo);
+  wo.Timeout = NAMES_WAIT_MS; /* bounded, as every bucket call here: hive_stop waits for us */
+  if (kvStore_Keys(&keys, c->kv, &wo) != NATS_OK)
     return;
   for (int i = 0; i < keys.Count; i++) {
     kvEntry *e = NULL;
@@ -135,6 +144,20 @@ static void names_release_node(cluster_t *c, unsigned id, unsigned inc) {
     kvEntry_Destroy(e);
   }
   kvKeysList_Destroy(&keys);
+}
+
+/* Tells each actor that held a global name it lost it, and releases the
+ * names (this node rejoined: their pids are of a dead incarnation). */
+static void names_visit_lost(const void *node, VISIT which, void *arg) {
+  if (which != postorder && which != leaf)
+    return;
+  const names_watch_t *w = *(names_watch_t *const *)node;
+  names_state_t *s = arg;
+  names_release_if(s->c, w->name, w->pid);
+  hive__msg_t *msg =
+      hive__msg_make(w->pid, HIVE_TAG_NAME_LOST, 0, 0, HIVE__MSG_NOBOUND, w->name, strlen(w->name));
+  if (msg != NULL)
+    hive__deliver(s->c->h, msg);
 }
 
 static int names_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
@@ -157,6 +180,10 @@ static int names_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
       names_release_if(s->c, w->name, w->pid);
       free(w);
     }
+  } else if (msg->tag == NAMES_TAG_REJOINED) {
+    twalk_r(s->watches, names_visit_lost, s);
+    tdestroy(s->watches, free); /* their monitors' DOWNs, if any, find nothing */
+    s->watches = NULL;
   } else if (msg->tag == NAMES_TAG_NODEDOWN && msg->len == 2) {
     const uint8_t *p = msg->data;
     names_release_node(s->c, p[0], p[1]);
@@ -220,6 +247,11 @@ void hive__names_free(cluster_t *c) {
   c->js = NULL;
 }
 
+void hive__names_rejoined(cluster_t *c) {
+  if (c->kv != NULL && c->names != 0)
+    hive__send_internal(c->h, c->names, NAMES_TAG_REJOINED, NULL, 0);
+}
+
 void hive__names_node_down(cluster_t *c, unsigned id, unsigned inc) {
   if (c->kv == NULL || c->names == 0)
     return;
@@ -265,27 +297,34 @@ int hive_register_global(hive_t *h, const char *name, hive_pid_t pid) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
   msgpack_pack_uint64(&pk, pid);
-  natsStatus s = kvStore_Create(NULL, c->kv, name, buf.data, (int)buf.size);
-  if (s != NATS_OK) {
-    /* Taken, or was: free again if released or its owner's node is down. */
+  /* Create it; else take it over a released name or a dead owner, by
+   * compare-and-set on the revision read; a write between the read and
+   * ours (another node's, or the release of a dead node's names) means
+   * read again. */
+  rc = HIVE_EEXIST;
+  for (int tries = 0; tries < 4; tries++) {
+    natsStatus s = kvStore_Create(NULL, c->kv, name, buf.data, (int)buf.size);
+    if (s == NATS_OK) {
+      rc = HIVE_OK;
+      break;
+    }
     kvEntry *e = NULL;
     s = kvStore_Get(&e, c->kv, name);
-    if (s == NATS_OK) {
-      hive_pid_t owner = names_value_pid(e);
-      if (owner == pid)
-        s = NATS_OK; /* registered already, to the same pid */
-      else if (names_owner_alive(c, owner))
-        rc = HIVE_EEXIST;
-      else if (kvStore_Update(NULL, c->kv, name, buf.data, (int)buf.size, kvEntry_Revision(e)) !=
-               NATS_OK)
-        rc = HIVE_EEXIST; /* another node took it between our read and write */
-      kvEntry_Destroy(e);
-    } else if (s == NATS_NOT_FOUND) {
-      /* Deleted meanwhile: try once more to be first. */
-      s = kvStore_Create(NULL, c->kv, name, buf.data, (int)buf.size);
-      rc = s == NATS_OK ? HIVE_OK : HIVE_EEXIST;
-    } else {
+    if (s == NATS_NOT_FOUND)
+      continue; /* deleted meanwhile: try to be first again */
+    if (s != NATS_OK) {
       rc = names_error(s);
+      break;
+    }
+    hive_pid_t owner = names_value_pid(e);
+    bool taken = owner != pid && names_owner_alive(c, owner);
+    bool ours =
+        owner == pid || (!taken && kvStore_Update(NULL, c->kv, name, buf.data, (int)buf.size,
+                                                  kvEntry_Revision(e)) == NATS_OK);
+    kvEntry_Destroy(e);
+    if (taken || ours) {
+      rc = ours ? HIVE_OK : HIVE_EEXIST;
+      break;
     }
   }
   msgpack_sbuffer_destroy(&buf);

@@ -20,11 +20,13 @@
  *   TAG_CRASH                 ends with an error
  *   TAG_REGISTER (name, request) registers itself under the global name,
  *                             replies the int32 result
+ *   HIVE_TAG_NAME_LOST        prints "name-lost NAME" on stdout
  */
 #ifndef HIVE_TEST_CLUSTER_ACTORS_H
 #define HIVE_TEST_CLUSTER_ACTORS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -112,6 +114,10 @@ static inline int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *ms
   }
   case TAG_ECHO:
     hive_send(h, msg->from, TAG_ECHO, msg->data, msg->len);
+    return HIVE_OK;
+  case HIVE_TAG_NAME_LOST: /* its node rejoined: told on stdout, as its sends no longer go */
+    printf("name-lost %.*s\n", (int)msg->len, (const char *)msg->data);
+    fflush(stdout);
     return HIVE_OK;
   case TAG_SEQ: {
     uint64_t n;

@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nats/nats.h>
+
 #include "cluster_actors.h"
 #include "helpers.h"
 
@@ -116,6 +118,36 @@ static inline void nats_start_member(nats_t *n, const int route_ports[3], int i)
   const char *extra[] = {"--cluster_name", "hive-test", "--cluster", listen,
                          "--routes",       routes,      NULL};
   nats_start_args(n, 0, false, extra);
+}
+
+static void nats_probe_got(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg) {
+  (void)nc, (void)sub;
+  sem_post(arg);
+  natsMsg_Destroy(m);
+}
+
+/* Waits until a message published on server `from` reaches a subscriber
+ * on server `to`: the cluster's routes carry interest between them. */
+static inline void nats_wait_routed(const char *from, const char *to) {
+  natsConnection *a, *b;
+  natsSubscription *sub;
+  sem_t got;
+  sem_init(&got, 0, 0);
+  cr_assert_eq(natsConnection_ConnectTo(&a, from), NATS_OK);
+  cr_assert_eq(natsConnection_ConnectTo(&b, to), NATS_OK);
+  cr_assert_eq(natsConnection_Subscribe(&sub, b, "hive-test.probe", nats_probe_got, &got), NATS_OK);
+  natsConnection_Flush(b);
+  bool routed = false;
+  for (int i = 0; i < 200 && !routed; i++) {
+    natsConnection_PublishString(a, "hive-test.probe", "?");
+    natsConnection_Flush(a);
+    routed = test_wait(&got, 50);
+  }
+  natsSubscription_Destroy(sub);
+  natsConnection_Destroy(a);
+  natsConnection_Destroy(b);
+  sem_destroy(&got);
+  cr_assert(routed, "no route from %s to %s after 10 s", from, to);
 }
 
 static inline void nats_start(nats_t *n, bool js) {
