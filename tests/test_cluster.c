@@ -414,7 +414,7 @@ Test(cluster, full_cpu_load_on_a_nodes_workers_is_no_node_down) {
   int seen = 0;
   inbox_wait(TAG_ACK, &seen, 60000);
   inbox_wait(TAG_ACK, &seen, 60000);
-  cr_assert_gt(test_now_ns() - t0, 10000000000ull);
+  cr_assert_gt(test_now_ns() - t0, 9900000000ull, "the load did not hold its workers");
   hive_node_info_t info;
   cr_assert(cluster_test_node(h, 2, &info));
   cr_assert_eq(info.incarnation, r.inc);

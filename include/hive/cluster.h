@@ -44,6 +44,12 @@ typedef struct hive_msg hive_msg_t;
  * tag, the monitor's ref, from 0; hive_nodedown_info reads it. */
 #define HIVE_TAG_NODEDOWN 7
 
+/* This node rejoined the cluster (it had been declared down), and the
+ * actor lost the global name it held, its pid being of the old
+ * incarnation: a message with this tag, from 0, the name as payload (no
+ * NUL). Whoever registered the name meanwhile keeps it. */
+#define HIVE_TAG_NAME_LOST 8
+
 /* The incarnation of the node a pid belongs to (1..255; 0 for a node in
  * no cluster). */
 #define HIVE_PID_INCARNATION(pid) ((unsigned)(((pid) >> 24) & 0xffu))
