@@ -483,8 +483,16 @@ static void *cluster_heartbeat_main(void *arg) {
   uint64_t last = hive__now_ns(), next = last + period, pruned = last;
   pthread_mutex_lock(&c->lock);
   while (!c->quit) {
-    struct timespec until = hive__timespec_at(next);
-    while (!c->quit && !(c->rejoin && !c->disconnected) && hive__now_ns() < next)
+    /* Wake for the next beat, or as a peer's silence passes the window:
+     * detection does not wait for the beat after it. */
+    uint64_t wake = next;
+    for (unsigned id = 1; id < CLUSTER_PEERS && !c->disconnected; id++) {
+      uint64_t heard = atomic_load_explicit(&c->peers[id].heard_ns, memory_order_relaxed);
+      if ((atomic_load(&c->peers[id].state) & PEER_UP) && heard + down_ns + 1000000u < wake)
+        wake = heard + down_ns + 1000000u;
+    }
+    struct timespec until = hive__timespec_at(wake);
+    while (!c->quit && !(c->rejoin && !c->disconnected) && hive__now_ns() < wake)
       pthread_cond_timedwait(&c->cond, &c->lock, &until);
     if (c->quit)
       break;
@@ -503,12 +511,14 @@ static void *cluster_heartbeat_main(void *arg) {
     }
     pthread_mutex_unlock(&c->lock);
     last = now;
-    if (now >= next)
+    bool beat = now >= next || rejoin;
+    if (beat)
       next = now + period;
     if (rejoin)
       cluster_rejoin(c, old);
     if (connected) {
-      cluster_send_hb(c);
+      if (beat)
+        cluster_send_hb(c);
       for (unsigned id = 1; id < CLUSTER_PEERS; id++) {
         cluster_peer_t *p = &c->peers[id];
         uint32_t st = atomic_load(&p->state);
