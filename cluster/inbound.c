@@ -34,9 +34,11 @@ static void inbound_message(cluster_t *c, const wire_head_t *head, const wire_en
     hive__count_dead_letter(h, NULL);
     return;
   }
-  if (inbound_is_thread_pid(env->to)) {
+  if (inbound_is_thread_pid(env->to)) { /* a plain thread has no mailbox: answers only */
     if (answer && HIVE_PID_INCARNATION(env->to) == atomic_load(&c->inc))
       hive__ask_answer(h, env->ref, env->tag == HIVE_TAG_REPLY, env->data, env->len);
+    else
+      hive__count_dead_letter(h, NULL);
     return;
   }
   hive_pid_t from = env->from != 0 ? env->from : inbound_thread_pid(head->src, head->src_inc);

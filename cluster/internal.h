@@ -87,8 +87,12 @@ struct hive__cluster {
   int64_t max_payload;
   hive_pid_t flusher;
   jsCtx *js;        /* JetStream, for global names; NULL: none */
-  kvStore *kv;      /* the names bucket; NULL: global names are off */
   hive_pid_t names; /* the names actor (names.c) */
+  bool names_started;
+  pthread_mutex_t names_lock;
+  kvStore *kv;             /* the names bucket, under names_lock; NULL until open */
+  int names_err;           /* why it is not open: HIVE_ENOTSUP or HIVE_ENOCONN */
+  uint64_t names_retry_ns; /* when to try opening it again */
 
   pthread_mutex_t lock; /* membership; the heartbeat thread's wait */
   pthread_cond_t cond;

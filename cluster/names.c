@@ -33,6 +33,8 @@
 #define NAMES_WAIT_MS                                                                              \
   2000 /* a bucket call's longest wait; also how long a start looks for JetStream */
 
+static kvStore *names_kv(cluster_t *c, int *err);
+
 static int names_error(natsStatus s) {
   switch (s) {
   case NATS_OK:
@@ -93,10 +95,12 @@ static bool names_owner_alive(cluster_t *c, hive_pid_t pid) {
 /* Sets name's value to empty if it still holds pid at revision rev. */
 static void names_release_if(cluster_t *c, const char *name, hive_pid_t pid) {
   kvEntry *e = NULL;
-  if (kvStore_Get(&e, c->kv, name) != NATS_OK)
+  int err;
+  kvStore *kv = names_kv(c, &err);
+  if (kv == NULL || kvStore_Get(&e, kv, name) != NATS_OK)
     return;
   if (names_value_pid(e) == pid)
-    kvStore_Update(NULL, c->kv, name, "", 0, kvEntry_Revision(e));
+    kvStore_Update(NULL, kv, name, "", 0, kvEntry_Revision(e));
   kvEntry_Destroy(e);
 }
 
@@ -128,19 +132,23 @@ static int names_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
 
 /* Releases the names of node id, incarnation inc, still in the bucket. */
 static void names_release_node(cluster_t *c, unsigned id, unsigned inc) {
+  int err;
+  kvStore *kv = names_kv(c, &err);
+  if (kv == NULL)
+    return;
   kvKeysList keys = {0};
   kvWatchOptions wo;
   kvWatchOptions_Init(&wo);
   wo.Timeout = NAMES_WAIT_MS; /* bounded, as every bucket call here: hive_stop waits for us */
-  if (kvStore_Keys(&keys, c->kv, &wo) != NATS_OK)
+  if (kvStore_Keys(&keys, kv, &wo) != NATS_OK)
     return;
   for (int i = 0; i < keys.Count; i++) {
     kvEntry *e = NULL;
-    if (kvStore_Get(&e, c->kv, keys.Keys[i]) != NATS_OK)
+    if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK)
       continue;
     hive_pid_t pid = names_value_pid(e);
     if (pid != 0 && HIVE_PID_NODE(pid) == id && HIVE_PID_INCARNATION(pid) == inc)
-      kvStore_Update(NULL, c->kv, keys.Keys[i], "", 0, kvEntry_Revision(e));
+      kvStore_Update(NULL, kv, keys.Keys[i], "", 0, kvEntry_Revision(e));
     kvEntry_Destroy(e);
   }
   kvKeysList_Destroy(&keys);
@@ -208,32 +216,58 @@ static const hive_behaviour_t names_behaviour = {
 
 /* ---- start and stop ---------------------------------------------------------- */
 
+/* The bucket, opened (or made) on first need and again after a failure,
+ * at most once a second: a node that started before JetStream was ready
+ * (a JetStream cluster still electing its leader) gets its names later.
+ * NULL with *err: HIVE_ENOTSUP (the servers run no JetStream) or
+ * HIVE_ENOCONN (it does not answer now). */
+static kvStore *names_kv(cluster_t *c, int *err) {
+  pthread_mutex_lock(&c->names_lock);
+  kvStore *kv = c->kv;
+  uint64_t now = hive__now_ns();
+  if (kv == NULL && c->js != NULL && now >= c->names_retry_ns) {
+    char bucket[CLUSTER_PREFIX_MAX + 16];
+    snprintf(bucket, sizeof(bucket), "hive_%s_names", c->prefix);
+    natsStatus s = js_KeyValue(&kv, c->js, bucket);
+    if (s == NATS_NOT_FOUND) {
+      kvConfig cfg;
+      kvConfig_Init(&cfg);
+      cfg.Bucket = bucket;
+      cfg.History = 1;
+      s = js_CreateKeyValue(&kv, c->js, &cfg);
+      if (s != NATS_OK) /* another node made it meanwhile */
+        s = js_KeyValue(&kv, c->js, bucket);
+    }
+    if (s == NATS_OK) {
+      c->kv = kv;
+    } else {
+      kv = NULL;
+      c->names_err = s == NATS_NO_RESPONDERS ? HIVE_ENOTSUP : HIVE_ENOCONN;
+      c->names_retry_ns = now + 1000000000ull;
+      hive_log(c->h, HIVE_LOG_INFO,
+               "cluster: no JetStream key-value bucket for global names yet (%s)%s",
+               natsStatus_GetText(s),
+               c->names_err == HIVE_ENOTSUP ? ": start nats-server with -js for them" : "");
+    }
+  }
+  int last = c->names_err;
+  pthread_mutex_unlock(&c->names_lock);
+  if (kv == NULL)
+    *err = c->js == NULL ? HIVE_ENOTSUP : last;
+  return kv;
+}
+
 int hive__names_start(cluster_t *c) {
+  pthread_mutex_init(&c->names_lock, NULL);
+  c->names_started = true;
+  c->names_err = HIVE_ENOTSUP;
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = NAMES_WAIT_MS;
   if (natsConnection_JetStream(&c->js, c->nc, &jo) != NATS_OK)
-    return HIVE_OK;
-  char bucket[CLUSTER_PREFIX_MAX + 16];
-  snprintf(bucket, sizeof(bucket), "hive_%s_names", c->prefix);
-  natsStatus s = js_KeyValue(&c->kv, c->js, bucket);
-  if (s == NATS_NOT_FOUND) {
-    kvConfig cfg;
-    kvConfig_Init(&cfg);
-    cfg.Bucket = bucket;
-    cfg.History = 1;
-    s = js_CreateKeyValue(&c->kv, c->js, &cfg);
-    if (s != NATS_OK) /* another node made it meanwhile */
-      s = js_KeyValue(&c->kv, c->js, bucket);
-  }
-  if (s != NATS_OK) {
-    hive_log(c->h, HIVE_LOG_INFO,
-             "cluster: no JetStream key-value bucket (%s): global names are off; start "
-             "nats-server with -js for them",
-             natsStatus_GetText(s));
-    c->kv = NULL;
-    return HIVE_OK;
-  }
+    c->js = NULL;
+  int err;
+  names_kv(c, &err); /* now if it can: the first call then waits for nothing */
   hive_spawn_opts_t opts;
   hive_spawn_opts_init(&opts);
   opts.flags = HIVE_SPAWN_BLOCKING; /* each bucket call waits for a server */
@@ -241,19 +275,22 @@ int hive__names_start(cluster_t *c) {
 }
 
 void hive__names_free(cluster_t *c) {
+  if (!c->names_started)
+    return;
   kvStore_Destroy(c->kv);
   jsCtx_Destroy(c->js);
   c->kv = NULL;
   c->js = NULL;
+  pthread_mutex_destroy(&c->names_lock);
 }
 
 void hive__names_rejoined(cluster_t *c) {
-  if (c->kv != NULL && c->names != 0)
+  if (c->names != 0)
     hive__send_internal(c->h, c->names, NAMES_TAG_REJOINED, NULL, 0);
 }
 
 void hive__names_node_down(cluster_t *c, unsigned id, unsigned inc) {
-  if (c->kv == NULL || c->names == 0)
+  if (c->names == 0)
     return;
   /* The lowest live node cleans up: one node does it, whichever is left. */
   for (unsigned other = 1; other < c->id; other++)
@@ -269,27 +306,32 @@ void hive__names_node_down(cluster_t *c, unsigned id, unsigned inc) {
 
 /* ---- the public calls ---------------------------------------------------------- */
 
-static int names_cluster(hive_t *h, const char *name, cluster_t **out) {
+/* The cluster and its bucket for a call on name. */
+static int names_cluster(hive_t *h, const char *name, cluster_t **out, kvStore **kv) {
   if (h == NULL || name == NULL)
     return HIVE_EINVAL;
   cluster_t *c = h->cluster;
-  if (c == NULL || c->kv == NULL)
+  if (c == NULL)
     return HIVE_ENOTSUP;
   if (strlen(name) > HIVE_NAME_MAX)
     return HIVE_ENAMETOOLONG;
   if (!names_key_ok(name))
     return HIVE_EINVAL;
+  int err = HIVE_OK;
+  if ((*kv = names_kv(c, &err)) == NULL)
+    return err;
   *out = c;
   return HIVE_OK;
 }
 
 int hive_register_global(hive_t *h, const char *name, hive_pid_t pid) {
   cluster_t *c;
-  int rc = names_cluster(h, name, &c);
-  if (rc != HIVE_OK)
-    return rc;
+  kvStore *kv;
   if (pid == 0)
     return HIVE_EINVAL;
+  int rc = names_cluster(h, name, &c, &kv);
+  if (rc != HIVE_OK)
+    return rc;
   if (!names_owner_alive(c, pid))
     return HIVE_ENOPROC;
   msgpack_sbuffer buf;
@@ -303,13 +345,13 @@ int hive_register_global(hive_t *h, const char *name, hive_pid_t pid) {
    * read again. */
   rc = HIVE_EEXIST;
   for (int tries = 0; tries < 4; tries++) {
-    natsStatus s = kvStore_Create(NULL, c->kv, name, buf.data, (int)buf.size);
+    natsStatus s = kvStore_Create(NULL, kv, name, buf.data, (int)buf.size);
     if (s == NATS_OK) {
       rc = HIVE_OK;
       break;
     }
     kvEntry *e = NULL;
-    s = kvStore_Get(&e, c->kv, name);
+    s = kvStore_Get(&e, kv, name);
     if (s == NATS_NOT_FOUND)
       continue; /* deleted meanwhile: try to be first again */
     if (s != NATS_OK) {
@@ -318,9 +360,8 @@ int hive_register_global(hive_t *h, const char *name, hive_pid_t pid) {
     }
     hive_pid_t owner = names_value_pid(e);
     bool taken = owner != pid && names_owner_alive(c, owner);
-    bool ours =
-        owner == pid || (!taken && kvStore_Update(NULL, c->kv, name, buf.data, (int)buf.size,
-                                                  kvEntry_Revision(e)) == NATS_OK);
+    bool ours = owner == pid || (!taken && kvStore_Update(NULL, kv, name, buf.data, (int)buf.size,
+                                                          kvEntry_Revision(e)) == NATS_OK);
     kvEntry_Destroy(e);
     if (taken || ours) {
       rc = ours ? HIVE_OK : HIVE_EEXIST;
@@ -342,16 +383,17 @@ int hive_register_global(hive_t *h, const char *name, hive_pid_t pid) {
 
 int hive_unregister_global(hive_t *h, const char *name) {
   cluster_t *c;
-  int rc = names_cluster(h, name, &c);
+  kvStore *kv;
+  int rc = names_cluster(h, name, &c, &kv);
   if (rc != HIVE_OK)
     return rc;
   kvEntry *e = NULL;
-  natsStatus s = kvStore_Get(&e, c->kv, name);
+  natsStatus s = kvStore_Get(&e, kv, name);
   if (s != NATS_OK)
     return names_error(s);
   if (names_value_pid(e) == 0)
     rc = HIVE_ENOTFOUND;
-  else if (kvStore_Update(NULL, c->kv, name, "", 0, kvEntry_Revision(e)) != NATS_OK)
+  else if (kvStore_Update(NULL, kv, name, "", 0, kvEntry_Revision(e)) != NATS_OK)
     rc = HIVE_ENOTFOUND; /* changed meanwhile: released, or another owner's now */
   kvEntry_Destroy(e);
   return rc;
@@ -359,13 +401,14 @@ int hive_unregister_global(hive_t *h, const char *name) {
 
 int hive_whereis_global(hive_t *h, const char *name, hive_pid_t *pid) {
   cluster_t *c;
+  kvStore *kv;
   if (pid == NULL)
     return HIVE_EINVAL;
-  int rc = names_cluster(h, name, &c);
+  int rc = names_cluster(h, name, &c, &kv);
   if (rc != HIVE_OK)
     return rc;
   kvEntry *e = NULL;
-  natsStatus s = kvStore_Get(&e, c->kv, name);
+  natsStatus s = kvStore_Get(&e, kv, name);
   if (s != NATS_OK)
     return names_error(s);
   hive_pid_t owner = names_value_pid(e);

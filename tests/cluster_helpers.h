@@ -307,6 +307,7 @@ typedef struct {
 static inbox_item_t inbox[INBOX_MAX];
 static atomic_int inbox_n;
 static sem_t inbox_sem;
+static pthread_mutex_t inbox_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* What an inbox does first. */
 typedef struct {
@@ -347,13 +348,18 @@ static inline int inbox_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *m
     cr_assert_eq(hive_send(hive_node(ctx), r.to, r.tag, &r.pid, sizeof(r.pid)), HIVE_OK);
     return HIVE_OK;
   }
+  /* Several inboxes run at once on the workers: one writer at a time. */
+  pthread_mutex_lock(&inbox_lock);
   int i = atomic_load(&inbox_n);
-  if (i >= INBOX_MAX)
+  if (i >= INBOX_MAX) {
+    pthread_mutex_unlock(&inbox_lock);
     return HIVE_OK;
+  }
   inbox_item_t *it = &inbox[i];
   *it = (inbox_item_t){
       .tag = msg->tag, .from = msg->from, .ref = msg->ref, .len = msg->len, .at_ns = test_now_ns()};
-  memcpy(it->data, msg->data, msg->len < sizeof(it->data) ? msg->len : sizeof(it->data));
+  if (msg->len > 0)
+    memcpy(it->data, msg->data, msg->len < sizeof(it->data) ? msg->len : sizeof(it->data));
   if (msg->tag == HIVE_TAG_DOWN || msg->tag == HIVE_TAG_EXIT) {
     hive_reason_t r;
     hive_exit_info(msg, &it->pid, &r);
@@ -365,7 +371,8 @@ static inline int inbox_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *m
     it->pid = ev.pid;
     it->kind = ev.kind;
   }
-  atomic_store(&inbox_n, i + 1);
+  atomic_store(&inbox_n, i + 1); /* after the item: readers see it whole */
+  pthread_mutex_unlock(&inbox_lock);
   sem_post(&inbox_sem);
   return HIVE_OK;
 }

@@ -659,6 +659,12 @@ Test(cluster, hivectl_lists_the_nodes_and_inspects_any_node_over_nats) {
       strstr(text, "hive_cluster_messages_out_total{node=\"2\",node_name=\"node2\"}"), "%s", text);
   cr_assert_not_null(strstr(text, "hive_cluster_nodes 2"));
   free(text);
+  /* The same text, from node 2 over NATS, passes Prometheus' own check. */
+  snprintf(args, sizeof(args), "--cluster %s --node 2 metrics | promtool check metrics 2>&1",
+           server.url);
+  out = run_hivectl(args, &status);
+  cr_assert_eq(status, 0, "promtool: %s", out);
+  free(out);
   rnode_stop(&r);
   cr_assert_eq(hive_stop(h), HIVE_OK);
 }
