@@ -341,13 +341,27 @@ static void cluster_close(cluster_t *c) {
   c->nc = NULL;
 }
 
-static int cluster_subscribe(cluster_t *c, natsSubscription **sub, const char *what,
-                             natsMsgHandler cb) {
+/* Every subscription's callback: none starts once the node stops. */
+static void cluster_dispatch(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg) {
+  cluster_sub_t *cs = arg;
+  cluster_t *c = cs->c;
+  atomic_fetch_add(&c->in_callbacks, 1); /* then closing: seq_cst, as the stop's order */
+  if (atomic_load(&c->closing))
+    natsMsg_Destroy(m);
+  else
+    cs->handle(nc, sub, m, c);
+  atomic_fetch_sub(&c->in_callbacks, 1);
+}
+
+static int cluster_subscribe(cluster_t *c, cluster_sub_t *cs, const char *what,
+                             natsMsgHandler handle) {
   char subject[CLUSTER_SUBJECT_MAX];
   cluster_subject(c, subject, what);
-  natsStatus s = natsConnection_Subscribe(sub, c->nc, subject, cb, c);
+  cs->c = c;
+  cs->handle = handle;
+  natsStatus s = natsConnection_Subscribe(&cs->sub, c->nc, subject, cluster_dispatch, cs);
   if (s == NATS_OK)
-    s = natsSubscription_SetPendingLimits(*sub, CLUSTER_PENDING_MSGS, CLUSTER_PENDING_BYTES);
+    s = natsSubscription_SetPendingLimits(cs->sub, CLUSTER_PENDING_MSGS, CLUSTER_PENDING_BYTES);
   return cluster_error(s);
 }
 
@@ -357,16 +371,14 @@ static int cluster_subscribe_data(cluster_t *c) {
   return cluster_subscribe(c, &c->sub_data, what, hive__cluster_on_data);
 }
 
-/* Unsubscribes, and waits for a callback under way to return. */
-static void cluster_unsubscribe(natsSubscription **sub) {
-  if (*sub == NULL)
+/* No message reaches the subscription after this (a callback under way may
+ * still run: cluster_dispatch counts those). */
+static void cluster_unsubscribe(cluster_sub_t *cs) {
+  if (cs->sub == NULL)
     return;
-  if (natsSubscription_Drain(*sub) == NATS_OK)
-    natsSubscription_WaitForDrainCompletion(*sub, 5000);
-  else
-    natsSubscription_Unsubscribe(*sub);
-  natsSubscription_Destroy(*sub);
-  *sub = NULL;
+  natsSubscription_Unsubscribe(cs->sub);
+  natsSubscription_Destroy(cs->sub);
+  cs->sub = NULL;
 }
 
 /* ---- joining ---------------------------------------------------------------- */
@@ -769,15 +781,22 @@ void hive__cluster_stop(hive_t *h) {
   if (c->hb_started)
     pthread_join(c->hb_thread, NULL);
   h->metrics_more = NULL;
+  atomic_store(&c->closing, true);
   cluster_unsubscribe(&c->sub_admin);
   cluster_unsubscribe(&c->sub_join);
   cluster_unsubscribe(&c->sub_hb);
   cluster_unsubscribe(&c->sub_ctl);
   cluster_unsubscribe(&c->sub_data);
+  while (atomic_load(&c->in_callbacks) > 0) /* a delivery under way: microseconds */
+    nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
   for (unsigned id = 1; id < CLUSTER_PEERS; id++)
     hive__cluster_flush(c, &c->peers[id]);
-  cluster_send_ctl(c, WIRE_CTL_LEAVE, c->id, atomic_load(&c->inc));
-  natsConnection_FlushTimeout(c->nc, 1000);
+  if (natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED) {
+    /* Last, what the last actors sent, and "leave": the others need not
+     * wait node_down_ms. Not connected: nothing to wait for. */
+    cluster_send_ctl(c, WIRE_CTL_LEAVE, c->id, atomic_load(&c->inc));
+    natsConnection_FlushTimeout(c->nc, 1000);
+  }
   h->route = NULL;
   h->cluster = NULL;
   hive__names_free(c);

@@ -74,6 +74,13 @@ typedef struct cluster_peer {
   _Atomic uint64_t msgs_out, bytes_out, msgs_in, bytes_in, dead_letters, downs;
 } cluster_peer_t;
 
+/* A subscription, and the handler cluster.c's dispatch calls for it. */
+typedef struct cluster_sub {
+  struct hive__cluster *c;
+  natsMsgHandler handle; /* called with arg = the cluster */
+  natsSubscription *sub;
+} cluster_sub_t;
+
 struct hive__cluster {
   hive_t *h;
   unsigned id;
@@ -83,7 +90,11 @@ struct hive__cluster {
   uint64_t started_ms;
   _Atomic unsigned inc; /* this node's incarnation */
   natsConnection *nc;
-  natsSubscription *sub_hb, *sub_ctl, *sub_join, *sub_data, *sub_admin;
+  cluster_sub_t sub_hb, sub_ctl, sub_join, sub_data, sub_admin;
+  /* Subscription callbacks under way, and the stop that lets no more in:
+   * hive_stop frees the cluster once none runs. */
+  _Atomic int in_callbacks;
+  _Atomic bool closing;
   int64_t max_payload;
   hive_pid_t flusher;
   jsCtx *js;        /* JetStream, for global names; NULL: none */

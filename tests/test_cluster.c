@@ -719,3 +719,58 @@ Test(cluster, nats_credentials_are_passed_through) {
   cr_assert_eq(hive_nodes(h, &self, 1), 1);
   cr_assert_eq(hive_stop(h), HIVE_OK);
 }
+
+/* Server i of a 2-server JetStream cluster on loopback (its config file in
+ * the server's folder). */
+static void nats_start_js_member(nats_t *n, const int route_ports[2], int i) {
+  snprintf(n->dir, sizeof(n->dir), "/tmp/hive-nats-XXXXXX");
+  cr_assert_not_null(mkdtemp(n->dir));
+  char conf[192];
+  snprintf(conf, sizeof(conf), "%s/server.conf", n->dir);
+  FILE *f = fopen(conf, "w");
+  cr_assert_not_null(f);
+  fprintf(f,
+          "server_name: s%d\njetstream { store_dir: \"%s/js\" }\n"
+          "cluster {\n  name: hive-js\n  listen: 127.0.0.1:%d\n"
+          "  routes: [ nats-route://127.0.0.1:%d, nats-route://127.0.0.1:%d ]\n}\n",
+          i, n->dir, route_ports[i], route_ports[0], route_ports[1]);
+  fclose(f);
+  const char *extra[] = {"-c", conf, NULL};
+  nats_start_args(n, 0, false, extra);
+}
+
+Test(cluster_names, a_side_without_jetstream_quorum_grants_no_name_so_a_heal_finds_one_owner) {
+  nats_stop(&server); /* this test runs a 2-server JetStream cluster instead */
+  nats_t s[2] = {0};
+  int routes[2] = {free_port(), free_port()};
+  nats_start_js_member(&s[0], routes, 0); /* its peer is not up: no JetStream quorum */
+  hive_t *h = cluster_test_start(s[0].url, 1, 0, 0);
+  hive_pid_t a = inbox_spawn(h, (inbox_arg_t){0});
+  cr_assert_eq(hive_register_global(h, "leader", a), HIVE_ENOCONN,
+               "a name granted without a quorum could be granted twice");
+  /* The other side comes up and the cluster heals: one owner, once. */
+  nats_start_js_member(&s[1], routes, 1);
+  rnode_t r;
+  rnode_start(&r, s[1].url, 2);
+  int rc = HIVE_ENOCONN;
+  for (int tries = 0; tries < 300 && rc == HIVE_ENOCONN; tries++) {
+    if (tries > 0)
+      usleep(100000); /* JetStream electing its leader: no event to wait on */
+    rc = hive_register_global(h, "leader", a);
+  }
+  cr_assert_eq(rc, HIVE_OK, "%s", hive_err_name(rc));
+  void *reply;
+  size_t len;
+  int32_t theirs = -1;
+  cr_assert_eq(hive_ask(h, r.echo, TAG_REGISTER, "leader", 6, WAIT_MS, &reply, &len), HIVE_OK);
+  memcpy(&theirs, reply, sizeof(theirs));
+  free(reply);
+  cr_assert_eq(theirs, HIVE_EEXIST);
+  hive_pid_t pid = 0;
+  cr_assert_eq(hive_whereis_global(h, "leader", &pid), HIVE_OK);
+  cr_assert_eq(pid, a);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+  for (int i = 0; i < 2; i++)
+    nats_cleanup(&s[i]);
+}

@@ -14,9 +14,11 @@ node="${1:-$here/../../build/cluster_sample}"
 command -v nats-server >/dev/null || { echo "run.sh: needs nats-server (apt-get install nats-server)"; exit 2; }
 dir="$(mktemp -d)"
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+cleanup() { # the nodes first (last started, first stopped), then nats-server
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   rm -rf "$dir"
 }
 trap cleanup EXIT
