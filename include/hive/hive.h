@@ -204,7 +204,7 @@ typedef struct hive_config {
    * is set; node_id must then be 1..255 and unique among live nodes. */
   const char *cluster_url;  /* "nats://HOST:PORT", or a comma list of servers; NULL: none */
   const char *cluster_name; /* the prefix of every subject; NULL: "hive" */
-  const char *node_name;    /* for people; NULL: "node<ID>" */
+  const char *node_name;    /* for people, [A-Za-z0-9_.-]{1,63}; NULL: "node<ID>" */
   unsigned heartbeat_ms;    /* 0: 250 */
   unsigned node_down_ms;    /* silent this long, a node is down; 0: 2000 */
   const char *cluster_user; /* NATS user and password; NULL: none */
