@@ -21,6 +21,7 @@ int main(void) {
       {"supervision_churn", scenario_supervision_churn},
       {"named_restarts", scenario_named_restarts},
       {"gateway_clients", scenario_gateway_clients},
+      {"cluster_pair", scenario_cluster_pair},
   };
   static const unsigned worker_counts[] = {0, 1};
   int passed = 0, failed = 0;

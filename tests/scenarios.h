@@ -67,5 +67,8 @@ scenario_result_t scenario_named_restarts(unsigned workers);
  * answered (a reply, or shutdown) unless its connection closed, and the
  * node's counts add up. */
 scenario_result_t scenario_gateway_clients(unsigned workers);
+/* Two nodes of a cluster in one process, over a nats-server of its own:
+ * streaming, asks from plain threads, links and monitors, both stopping. */
+scenario_result_t scenario_cluster_pair(unsigned workers);
 
 #endif /* HIVE_TEST_SCENARIOS_H */
