@@ -99,14 +99,19 @@ static void cluster_fill_hb(cluster_t *c, wire_hb_t *hb) {
   snprintf(hb->name, sizeof(hb->name), "%s", c->name);
 }
 
-static void cluster_send_hb(cluster_t *c) {
+/* This node's heartbeat, packed into buf (initialised here). */
+static void cluster_pack_hb(cluster_t *c, msgpack_sbuffer *buf) {
   wire_hb_t hb;
   cluster_fill_hb(c, &hb);
-  msgpack_sbuffer buf;
-  msgpack_sbuffer_init(&buf);
+  msgpack_sbuffer_init(buf);
   msgpack_packer pk;
-  msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+  msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
   hive__wire_pack_hb(&pk, &hb);
+}
+
+static void cluster_send_hb(cluster_t *c) {
+  msgpack_sbuffer buf;
+  cluster_pack_hb(c, &buf);
   char subject[CLUSTER_SUBJECT_MAX];
   cluster_subject(c, subject, "hb");
   cluster_publish(c, subject, &buf);
@@ -396,13 +401,8 @@ static int cluster_hello_once(cluster_t *c, bool *again) {
     natsInbox_Destroy(inbox);
     return cluster_error(s);
   }
-  wire_hb_t hb;
-  cluster_fill_hb(c, &hb);
   msgpack_sbuffer buf;
-  msgpack_sbuffer_init(&buf);
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-  hive__wire_pack_hb(&pk, &hb);
+  cluster_pack_hb(c, &buf); /* a hello is a heartbeat with a reply inbox */
   char subject[CLUSTER_SUBJECT_MAX];
   cluster_subject(c, subject, "join");
   s = natsConnection_PublishRequest(c->nc, subject, inbox, buf.data, (int)buf.size);

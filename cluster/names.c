@@ -381,16 +381,22 @@ int hive_register_global(hive_t *h, const char *name, hive_pid_t pid) {
   return rc;
 }
 
-int hive_unregister_global(hive_t *h, const char *name) {
+/* The entry name holds now (*e: destroy it), or an error. */
+static int names_get(hive_t *h, const char *name, kvStore **kv, kvEntry **e) {
   cluster_t *c;
-  kvStore *kv;
-  int rc = names_cluster(h, name, &c, &kv);
+  int rc = names_cluster(h, name, &c, kv);
   if (rc != HIVE_OK)
     return rc;
+  natsStatus s = kvStore_Get(e, *kv, name);
+  return s == NATS_OK ? HIVE_OK : names_error(s);
+}
+
+int hive_unregister_global(hive_t *h, const char *name) {
+  kvStore *kv;
   kvEntry *e = NULL;
-  natsStatus s = kvStore_Get(&e, kv, name);
-  if (s != NATS_OK)
-    return names_error(s);
+  int rc = names_get(h, name, &kv, &e);
+  if (rc != HIVE_OK)
+    return rc;
   if (names_value_pid(e) == 0)
     rc = HIVE_ENOTFOUND;
   else if (kvStore_Update(NULL, kv, name, "", 0, kvEntry_Revision(e)) != NATS_OK)
@@ -400,20 +406,16 @@ int hive_unregister_global(hive_t *h, const char *name) {
 }
 
 int hive_whereis_global(hive_t *h, const char *name, hive_pid_t *pid) {
-  cluster_t *c;
   kvStore *kv;
+  kvEntry *e = NULL;
   if (pid == NULL)
     return HIVE_EINVAL;
-  int rc = names_cluster(h, name, &c, &kv);
+  int rc = names_get(h, name, &kv, &e);
   if (rc != HIVE_OK)
     return rc;
-  kvEntry *e = NULL;
-  natsStatus s = kvStore_Get(&e, kv, name);
-  if (s != NATS_OK)
-    return names_error(s);
   hive_pid_t owner = names_value_pid(e);
   kvEntry_Destroy(e);
-  if (!names_owner_alive(c, owner))
+  if (!names_owner_alive(h->cluster, owner))
     return HIVE_ENOTFOUND; /* released, or its node is down */
   *pid = owner;
   return HIVE_OK;
