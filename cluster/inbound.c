@@ -26,7 +26,8 @@ static bool inbound_is_thread_pid(hive_pid_t pid) {
   return HIVE_PID_SLOT(pid) == 0 && (HIVE_PID_GEN(pid) & 0xffffffu) == 0;
 }
 
-static void inbound_message(cluster_t *c, const wire_head_t *head, const wire_env_t *env) {
+static void inbound_message(cluster_t *c, cluster_peer_t *p, const wire_head_t *head,
+                            const wire_env_t *env) {
   hive_t *h = c->h;
   bool answer = env->flags & HIVE__MSG_ANSWER;
   if (answer ? env->tag != HIVE_TAG_REPLY && env->tag != HIVE_TAG_NOPROC
@@ -34,6 +35,8 @@ static void inbound_message(cluster_t *c, const wire_head_t *head, const wire_en
     hive__count_dead_letter(h, NULL);
     return;
   }
+  if (answer) /* the request is closed: a node-down no longer answers it */
+    hive__watch_answer_in(c, p, inbound_is_thread_pid(env->to) ? 0 : env->to, env);
   if (inbound_is_thread_pid(env->to)) { /* a plain thread has no mailbox: answers only */
     if (answer && HIVE_PID_INCARNATION(env->to) == atomic_load(&c->inc))
       hive__ask_answer(h, env->ref, env->tag == HIVE_TAG_REPLY, env->data, env->len);
@@ -111,7 +114,7 @@ void hive__cluster_on_data(natsConnection *nc, natsSubscription *sub, natsMsg *m
       if (!ours || !theirs)
         hive__count_dead_letter(c->h, NULL);
       else if (env.kind == WIRE_MESSAGE)
-        inbound_message(c, &head, &env);
+        inbound_message(c, p, &head, &env);
       else
         inbound_signal(c, p, &env);
     }

@@ -159,6 +159,11 @@ void hive__cluster_on_data(natsConnection *nc, natsSubscription *sub, natsMsg *m
  * here; in: delivered here), and fired by a node-down. */
 void hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
 void hive__watch_in(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
+/* Requests to a peer's actors, open until answered: a node-down answers
+ * them noproc. requester: the actor here, 0 for a plain thread. */
+void hive__watch_request_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
+void hive__watch_answer_in(cluster_t *c, cluster_peer_t *p, hive_pid_t requester,
+                           const wire_env_t *env);
 void hive__watch_fire(cluster_t *c, cluster_peer_t *p, unsigned inc);
 void hive__watch_prune(cluster_t *c, cluster_peer_t *p); /* forgets actors here that ended */
 void hive__watch_free(cluster_peer_t *p);

@@ -133,6 +133,8 @@ int hive__cluster_route(hive_t *h, hive__msg_t *msg) {
   }
   if (env.kind == WIRE_SIGNAL)
     hive__watch_out(c, p, &env);
+  else if (env.ref != 0)
+    hive__watch_request_out(c, p, &env);
   msgpack_packer pk;
   msgpack_packer_init(&pk, &p->out, msgpack_sbuffer_write);
   if (p->out.size == 0)

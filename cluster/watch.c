@@ -11,6 +11,9 @@
  *   link (A here, R there)           exit signal from R to A
  *   monitoring (A watches R, ref)    DOWN to A
  *   watched (R watches A, ref)       A forgets the monitor
+ *   request (A asked R, ref)         A gets NOPROC for it (a plain
+ *                                    thread's hive_ask returns
+ *                                    HIVE_ENOPROC), as when R ends
  * Records of actors here that ended are pruned now and then by the
  * heartbeat thread (a monitor dies with its watcher silently).
  */
@@ -24,6 +27,7 @@
 #define WATCH_LINK 1
 #define WATCH_MONITORING 2
 #define WATCH_WATCHED 3
+#define WATCH_REQUEST 4 /* local asked remote, ref open; local 0: a plain thread's hive_ask */
 
 typedef struct {
   hive_pid_t local, remote;
@@ -98,6 +102,18 @@ void hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
   }
 }
 
+void hive__watch_request_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
+  (void)c;
+  if (env->ref != 0 && !(env->flags & HIVE__MSG_ANSWER) && env->tag >= HIVE_TAG_USER)
+    watch_add(p, WATCH_REQUEST, env->from, env->to, env->ref);
+}
+
+void hive__watch_answer_in(cluster_t *c, cluster_peer_t *p, hive_pid_t requester,
+                           const wire_env_t *env) {
+  (void)c;
+  watch_del(p, WATCH_REQUEST, requester, env->from, env->ref);
+}
+
 void hive__watch_in(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
   (void)c;
   switch (env->signal) { /* to: the actor here; from: the one there */
@@ -141,6 +157,16 @@ static void watch_fire_one(const void *node, VISIT which, void *arg) {
   case WATCH_WATCHED:
     hive__signal_local(h, HIVE__SIG_DEMONITOR, w->remote, w->local, w->ref);
     break;
+  case WATCH_REQUEST:
+    if (w->local == 0) {
+      hive__ask_answer(h, w->ref, false, NULL, 0);
+    } else {
+      hive__msg_t *msg =
+          hive__msg_make(w->local, HIVE_TAG_NOPROC, w->remote, w->ref, HIVE__MSG_ANSWER, NULL, 0);
+      if (msg != NULL)
+        hive__deliver(h, msg);
+    }
+    break;
   default:
     break;
   }
@@ -169,8 +195,8 @@ static void watch_prune_one(const void *node, VISIT which, void *arg) {
     return;
   watch_t *w = *(watch_t *const *)node;
   watch_prune_t *pr = arg;
-  if (hive__lookup_live(pr->h, w->local) != NULL)
-    return;
+  if (w->local == 0 || hive__lookup_live(pr->h, w->local) != NULL)
+    return; /* a plain thread's ask: its answer or the node-down removes it */
   if (pr->n == pr->cap) {
     size_t cap = pr->cap == 0 ? 64 : pr->cap * 2;
     watch_t **dead = realloc(pr->dead, cap * sizeof(*dead));

@@ -21,6 +21,8 @@
  *   TAG_REGISTER (name, request) registers itself under the global name,
  *                             replies the int32 result
  *   HIVE_TAG_NAME_LOST        prints "name-lost NAME" on stdout
+ *   TAG_HOLD (request)        never answered (the reply stays owed); prints
+ *                             "held" on stdout
  */
 #ifndef HIVE_TEST_CLUSTER_ACTORS_H
 #define HIVE_TEST_CLUSTER_ACTORS_H
@@ -47,6 +49,7 @@ enum {
   TAG_ACK,
   TAG_RELAY,
   TAG_REGISTER,
+  TAG_HOLD,
 };
 
 typedef struct {
@@ -166,6 +169,10 @@ static inline int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *ms
   }
   case TAG_CRASH:
     return HIVE_EINVAL;
+  case TAG_HOLD:
+    printf("held\n"); /* the test waits for it on stdout */
+    fflush(stdout);
+    return HIVE_OK;
   case TAG_REGISTER: {
     char name[HIVE_NAME_MAX + 1] = {0};
     memcpy(name, msg->data, msg->len < HIVE_NAME_MAX ? msg->len : HIVE_NAME_MAX);

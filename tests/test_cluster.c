@@ -774,3 +774,75 @@ Test(cluster_names, a_side_without_jetstream_quorum_grants_no_name_so_a_heal_fin
   for (int i = 0; i < 2; i++)
     nats_cleanup(&s[i]);
 }
+
+/* An actor here that requests TAG_HOLD of `to` in init and forwards the
+ * answer it gets (NOPROC, TIMEOUT) to the inbox as TAG_ACK with the tag. */
+typedef struct {
+  hive_pid_t to, inbox;
+  uint64_t ref;
+} holder_t;
+
+static int holder_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
+  (void)len;
+  holder_t *s = state;
+  memcpy(s, arg, 2 * sizeof(hive_pid_t));
+  return hive_request(ctx, s->to, TAG_HOLD, NULL, 0, 60000, &s->ref);
+}
+
+static int holder_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  holder_t *s = state;
+  uint32_t tag = msg->tag;
+  if (msg->ref == s->ref)
+    hive_send(hive_node(ctx), s->inbox, TAG_ACK, &tag, sizeof(tag));
+  return HIVE_OK;
+}
+
+static const hive_behaviour_t holder_b = {
+    .name = "holder", .state_size = sizeof(holder_t), .init = holder_init, .handle = holder_handle};
+
+typedef struct {
+  hive_t *h;
+  hive_pid_t to;
+  int rc;
+  uint64_t done_ns;
+} held_ask_t;
+
+static void *held_ask(void *arg) {
+  held_ask_t *a = arg;
+  void *reply;
+  size_t len;
+  a->rc = hive_ask(a->h, a->to, TAG_HOLD, NULL, 0, 60000, &reply, &len);
+  a->done_ns = test_now_ns();
+  if (a->rc == HIVE_OK)
+    free(reply);
+  return NULL;
+}
+
+Test(cluster, requests_open_on_a_node_that_goes_down_are_answered_noproc) {
+  hive_t *h = cluster_test_start(server.url, 1, 0, 0);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  hive_pid_t inbox_pid = inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
+  holder_t arg = {.to = r.echo, .inbox = inbox_pid};
+  cr_assert_eq(hive_spawn(h, &holder_b, &arg, sizeof(arg), NULL, NULL), HIVE_OK);
+  held_ask_t ask = {.h = h, .to = r.echo};
+  pthread_t thread;
+  pthread_create(&thread, NULL, held_ask, &ask);
+  /* Both requests have arrived once echo said so twice. */
+  char line[64];
+  for (int k = 0; k < 2; k++) {
+    cr_assert_not_null(fgets(line, sizeof(line), r.out));
+    cr_assert_str_eq(line, "held\n");
+  }
+  uint64_t killed = test_now_ns();
+  rnode_kill(&r);
+  pthread_join(thread, NULL);
+  cr_assert_eq(ask.rc, HIVE_ENOPROC, "%s", hive_err_name(ask.rc));
+  cr_assert_lt(ask.done_ns - killed, 3000000000ull, "the ask waited for its timeout");
+  int seen = 0;
+  int i = inbox_wait(TAG_ACK, &seen, WAIT_MS);
+  uint32_t tag;
+  memcpy(&tag, inbox[i].data, sizeof(tag));
+  cr_assert_eq(tag, HIVE_TAG_NOPROC);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
