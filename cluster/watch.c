@@ -54,10 +54,11 @@ static void watch_add(cluster_peer_t *p, int kind, hive_pid_t local, hive_pid_t 
   *w = (watch_t){.local = local, .remote = remote, .ref = ref, .kind = kind};
   pthread_mutex_lock(&p->watch_lock);
   watch_t **found = tsearch(w, &p->watches, watch_cmp);
-  if (found != NULL && *found == w)
+  bool inserted = found != NULL && *found == w; /* read under the lock: the tree's node may go */
+  if (inserted)
     p->nwatches++;
   pthread_mutex_unlock(&p->watch_lock);
-  if (found == NULL || *found != w)
+  if (!inserted)
     free(w);
 }
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1175,6 +1176,8 @@ static pid_t cl_nats_start(char *dir, size_t dir_size, char *url, size_t url_siz
     return -1;
   pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  /* a failed check leaves no server behind */
+    freopen("/dev/null", "w", stdout); /* nor holds ctest's pipe open */
     freopen("/dev/null", "w", stderr);
     execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir,
            (char *)NULL);
