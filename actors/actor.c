@@ -542,6 +542,11 @@ static int actor_deliver(hive_t *h, hive__actor_t *a, hive_pid_t to, uint32_t ta
   return rc == HIVE__DROPPED ? HIVE_OK : rc;
 }
 
+/* The actor whose callback calls into h on this thread, else 0. */
+static hive_pid_t actor_caller(hive_t *h) {
+  return hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
+}
+
 /* A send no live slot of this node takes: elsewhere if a layer above
  * routes it (a process actor's side of its channel), else a dead letter.
  * Out of line: the hot path pays only the branch that leads here. */
@@ -550,8 +555,7 @@ static __attribute__((noinline)) int actor_send_elsewhere(hive_t *h, hive_pid_t 
   if (h->elsewhere != NULL)
     return h->elsewhere(h, false, to, tag, 0, data, len);
   if (hive__pid_remote(h, to)) { /* another node's actor: cluster/ carries it */
-    hive_pid_t from =
-        hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
+    hive_pid_t from = actor_caller(h);
     hive__msg_t *msg = hive__msg_make(to, tag, from, 0, 0, data, len);
     return msg != NULL ? h->route(h, msg) : HIVE_ENOMEM;
   }
@@ -636,8 +640,7 @@ int hive_exit(hive_t *h, hive_pid_t pid, const hive_reason_t *reason) {
       reason->kind > HIVE_REASON_NOCONNECTION)
     return HIVE_EINVAL;
   HIVE__NOT_IN_CHILD(h);
-  hive_pid_t from =
-      hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
+  hive_pid_t from = actor_caller(h);
   return hive__send_exit(h, from, pid, reason, 0);
 }
 
@@ -662,8 +665,7 @@ int hive_kill(hive_t *h, hive_pid_t pid) {
   if (h == NULL || pid == 0)
     return HIVE_EINVAL;
   HIVE__NOT_IN_CHILD(h);
-  hive_pid_t from =
-      hive__tls.actor != NULL && hive__tls.node == h ? hive__life(hive__tls.actor)->self : 0;
+  hive_pid_t from = actor_caller(h);
   int rc = hive__send_exit(h, from, pid, &(hive_reason_t){.kind = HIVE_REASON_KILL},
                            HIVE__EXIT_UNTRAPPABLE);
   if (rc == HIVE_OK)

@@ -70,7 +70,7 @@ static unsigned cluster_random_inc(unsigned not1, unsigned not2) {
   }
 }
 
-/* Publishes a msgpack value packed by fill into an sbuffer. */
+/* Publishes the msgpack bytes buf holds on subject. */
 static void cluster_publish(cluster_t *c, const char *subject, const msgpack_sbuffer *buf) {
   natsConnection_Publish(c->nc, subject, buf->data, (int)buf->size);
 }

@@ -76,31 +76,47 @@ static void watch_del(cluster_peer_t *p, int kind, hive_pid_t local, hive_pid_t 
   free(w);
 }
 
-void hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
-  (void)c;
-  switch (env->signal) { /* from: the actor here; to: the one there */
+/* Records what a signal sets up or ends between an actor here and one
+ * there; out: routed from here (from is ours), else delivered here (to is
+ * ours). A monitor set up from this side is "monitoring", from theirs
+ * "watched"; a DOWN ends the one the other side set up. */
+static void watch_signal(cluster_peer_t *p, const wire_env_t *env, bool out) {
+  hive_pid_t local = out ? env->from : env->to, remote = out ? env->to : env->from;
+  int ours = out ? WATCH_MONITORING : WATCH_WATCHED;
+  int theirs = out ? WATCH_WATCHED : WATCH_MONITORING;
+  switch (env->signal) {
   case HIVE__SIG_LINK:
-    watch_add(p, WATCH_LINK, env->from, env->to, 0);
+    watch_add(p, WATCH_LINK, local, remote, 0);
     break;
   case HIVE__SIG_UNLINK:
-    watch_del(p, WATCH_LINK, env->from, env->to, 0);
+    watch_del(p, WATCH_LINK, local, remote, 0);
     break;
   case HIVE__SIG_EXIT:
     if (env->eflags & HIVE__EXIT_FROM_LINK)
-      watch_del(p, WATCH_LINK, env->from, env->to, 0);
+      watch_del(p, WATCH_LINK, local, remote, 0);
     break;
   case HIVE__SIG_MONITOR:
-    watch_add(p, WATCH_MONITORING, env->from, env->to, env->ref);
+    watch_add(p, ours, local, remote, env->ref);
     break;
   case HIVE__SIG_DEMONITOR:
-    watch_del(p, WATCH_MONITORING, env->from, env->to, env->ref);
+    watch_del(p, ours, local, remote, env->ref);
     break;
-  case HIVE__SIG_DOWN: /* from: the actor here that ended; to: its watcher there */
-    watch_del(p, WATCH_WATCHED, env->from, env->to, env->ref);
+  case HIVE__SIG_DOWN: /* from: the actor that ended; to: its watcher */
+    watch_del(p, theirs, local, remote, env->ref);
     break;
   default:
     break;
   }
+}
+
+void hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
+  (void)c;
+  watch_signal(p, env, true);
+}
+
+void hive__watch_in(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
+  (void)c;
+  watch_signal(p, env, false);
 }
 
 void hive__watch_request_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
@@ -113,33 +129,6 @@ void hive__watch_answer_in(cluster_t *c, cluster_peer_t *p, hive_pid_t requester
                            const wire_env_t *env) {
   (void)c;
   watch_del(p, WATCH_REQUEST, requester, env->from, env->ref);
-}
-
-void hive__watch_in(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
-  (void)c;
-  switch (env->signal) { /* to: the actor here; from: the one there */
-  case HIVE__SIG_LINK:
-    watch_add(p, WATCH_LINK, env->to, env->from, 0);
-    break;
-  case HIVE__SIG_UNLINK:
-    watch_del(p, WATCH_LINK, env->to, env->from, 0);
-    break;
-  case HIVE__SIG_EXIT:
-    if (env->eflags & HIVE__EXIT_FROM_LINK)
-      watch_del(p, WATCH_LINK, env->to, env->from, 0);
-    break;
-  case HIVE__SIG_MONITOR:
-    watch_add(p, WATCH_WATCHED, env->to, env->from, env->ref);
-    break;
-  case HIVE__SIG_DEMONITOR:
-    watch_del(p, WATCH_WATCHED, env->to, env->from, env->ref);
-    break;
-  case HIVE__SIG_DOWN:
-    watch_del(p, WATCH_MONITORING, env->to, env->from, env->ref);
-    break;
-  default:
-    break;
-  }
 }
 
 static void watch_fire_one(const void *node, VISIT which, void *arg) {

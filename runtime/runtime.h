@@ -551,14 +551,6 @@ static inline hive__actor_t *hive__lookup_live(hive_t *h, hive_pid_t pid) {
  * actor whose token the caller holds. */
 void hive__count_dead_letter(hive_t *h, hive__actor_t *owner);
 
-/* The live actor a message to pid goes to; NULL after counting the message
- * as a dead letter. */
-static inline hive__actor_t *hive__lookup_for_message(hive_t *h, hive_pid_t pid) {
-  hive__actor_t *a = hive__lookup_live(h, pid);
-  if (a == NULL)
-    hive__count_dead_letter(h, NULL);
-  return a;
-}
 /* What hive__push_user returns when a drop-new mailbox dropped the message
  * (counted); public calls report it as HIVE_OK. */
 #define HIVE__DROPPED 2

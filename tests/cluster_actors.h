@@ -50,6 +50,7 @@ enum {
   TAG_RELAY,
   TAG_REGISTER,
   TAG_HOLD,
+  TAG_ROUND_TRIP, /* a request echo answers by default: only a round trip */
 };
 
 typedef struct {

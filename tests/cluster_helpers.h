@@ -289,6 +289,17 @@ static inline bool cluster_test_node(hive_t *h, unsigned id, hive_node_info_t *o
   return false;
 }
 
+/* A round trip to a remote echo (any request is echoed): once it is back,
+ * whatever was sent to that node before, from this thread, has arrived. */
+static inline int echo_ask(hive_t *h, hive_pid_t echo, int timeout_ms) {
+  void *reply;
+  size_t len;
+  int rc = hive_ask(h, echo, TAG_ROUND_TRIP, NULL, 0, timeout_ms, &reply, &len);
+  if (rc == HIVE_OK)
+    free(reply);
+  return rc;
+}
+
 /* ---- the inbox: what this node's actors got -------------------------------- */
 
 #define INBOX_MAX 4096

@@ -158,10 +158,7 @@ Test(cluster, a_monitor_and_a_link_on_a_remote_actor_fire_with_its_reason) {
   inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
   inbox_spawn(h, (inbox_arg_t){.trap = true, .link = r.echo});
   /* Both signals are on their way before the crash: a round trip after them. */
-  void *reply;
-  size_t len;
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
   cr_assert_eq(hive_send(h, r.echo, TAG_CRASH, NULL, 0), HIVE_OK);
   int seen = 0;
   int i = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
@@ -211,10 +208,7 @@ Test(cluster, exit_and_kill_reach_actors_on_another_node) {
   rnode_t r;
   rnode_start(&r, server.url, 2);
   inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
-  void *reply;
-  size_t len;
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
   /* echo traps exits once asked to link: an exit signal is then a message, a
    * kill is not. */
   hive_pid_t reporter = inbox_spawn(h, (inbox_arg_t){0});
@@ -222,9 +216,7 @@ Test(cluster, exit_and_kill_reach_actors_on_another_node) {
   inbox_relay(h, reporter, r.echo, TAG_LINK, reporter);
   inbox_wait(TAG_ACK, &seen, WAIT_MS);
   cr_assert_eq(hive_exit(h, r.echo, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}), HIVE_OK);
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK,
-               "a trapped exit signal does not end it");
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK, "a trapped exit signal does not end it");
   cr_assert_eq(hive_kill(h, r.echo), HIVE_OK);
   seen = 0;
   int i = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
@@ -242,10 +234,7 @@ Test(cluster, a_killed_node_is_down_noconnection_for_links_and_monitors_within_t
   inbox_spawn(h, (inbox_arg_t){.trap = true, .link = r.echo});
   inbox_spawn(h, (inbox_arg_t){.monitor_node = 2});
   int seen = 0;
-  void *reply;
-  size_t len;
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len), HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
   uint64_t killed = test_now_ns();
   rnode_kill(&r);
   int down = inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
@@ -331,19 +320,14 @@ Test(cluster, a_nats_server_restart_within_the_window_is_no_node_down) {
   hive_t *h = cluster_test_start(server.url, 1, 0, 0);
   rnode_t r;
   rnode_start(&r, server.url, 2);
-  void *reply;
-  size_t len;
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "a", 1, WAIT_MS, &reply, &len), HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
   int port = server.port;
   nats_stop(&server);
   nats_start_args(&server, port, false, NULL);
   /* Traffic resumes once both have reconnected (cnats retries every 100 ms). */
   int rc = HIVE_ETIMEDOUT;
   for (int i = 0; i < 100 && rc != HIVE_OK; i++) {
-    rc = hive_ask(h, r.echo, HIVE_TAG_USER + 62, "b", 1, 200, &reply, &len);
-    if (rc == HIVE_OK)
-      free(reply);
+    rc = echo_ask(h, r.echo, 200);
   }
   cr_assert_eq(rc, HIVE_OK);
   hive_node_info_t info;
@@ -363,12 +347,11 @@ Test(cluster, a_message_larger_than_nats_carries_is_refused_whole) {
   cr_assert_eq(hive_send(h, r.echo, TAG_ECHO, buf, big), HIVE_ETOOBIG);
   void *reply;
   size_t len;
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, buf, big, WAIT_MS, &reply, &len),
-               HIVE_ETOOBIG);
+  cr_assert_eq(hive_ask(h, r.echo, TAG_ROUND_TRIP, buf, big, WAIT_MS, &reply, &len), HIVE_ETOOBIG);
   /* Just under the limit goes, and comes back whole. */
   size_t fits = 1024 * 1024 - 200;
   memset(buf, 'x', fits);
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, buf, fits, WAIT_MS, &reply, &len), HIVE_OK);
+  cr_assert_eq(hive_ask(h, r.echo, TAG_ROUND_TRIP, buf, fits, WAIT_MS, &reply, &len), HIVE_OK);
   cr_assert_eq(len, fits);
   cr_assert_arr_eq(reply, buf, fits);
   free(reply);
@@ -441,16 +424,11 @@ Test(cluster, a_node_whose_nats_server_stops_fails_over_and_keeps_its_place) {
   rnode_t r;
   rnode_start(&r, s[2].url, 2);
   hive_node_info_t before = cluster_test_wait_node(h, 2);
-  void *reply;
-  size_t len;
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "a", 1, WAIT_MS, &reply, &len), HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
   nats_stop(&s[0]); /* the server this node is on */
   int rc = HIVE_ETIMEDOUT;
   for (int i = 0; i < 100 && rc != HIVE_OK; i++) {
-    rc = hive_ask(h, r.echo, HIVE_TAG_USER + 62, "b", 1, 200, &reply, &len);
-    if (rc == HIVE_OK)
-      free(reply);
+    rc = echo_ask(h, r.echo, 200);
   }
   cr_assert_eq(rc, HIVE_OK, "no traffic after the fail-over");
   hive_node_info_t after;
@@ -527,9 +505,7 @@ Test(cluster_names, one_owner_under_a_race_of_4_nodes_and_released_when_its_node
   inbox_spawn(h, (inbox_arg_t){.monitor = r[winner].echo});
   void *reply;
   size_t len;
-  cr_assert_eq(hive_ask(h, r[winner].echo, HIVE_TAG_USER + 62, NULL, 0, WAIT_MS, &reply, &len),
-               HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r[winner].echo, WAIT_MS), HIVE_OK);
   rnode_kill(&r[winner]);
   int seen = 0;
   inbox_wait(HIVE_TAG_DOWN, &seen, WAIT_MS);
@@ -613,10 +589,8 @@ Test(cluster, hivectl_lists_the_nodes_and_inspects_any_node_over_nats) {
   hive_t *h = cluster_test_start(server.url, 1, 0, 0);
   rnode_t r;
   rnode_start(&r, server.url, 2);
-  void *reply;
   size_t len;
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "x", 1, WAIT_MS, &reply, &len), HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
   char args[256];
   int status;
   snprintf(args, sizeof(args), "--cluster %s --node 1 nodes", server.url);
@@ -637,8 +611,7 @@ Test(cluster, hivectl_lists_the_nodes_and_inspects_any_node_over_nats) {
   free(out);
   /* kill, answered by node 2: this node's monitor sees it end with kill. */
   inbox_spawn(h, (inbox_arg_t){.monitor = r.echo});
-  cr_assert_eq(hive_ask(h, r.echo, HIVE_TAG_USER + 62, "x", 1, WAIT_MS, &reply, &len), HIVE_OK);
-  free(reply);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
   char pid[HIVE_PID_STRLEN];
   hive_pid_format(r.echo, pid, sizeof(pid));
   snprintf(args, sizeof(args), "--cluster %s --node 2 kill '%s'", server.url, pid);
