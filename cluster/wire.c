@@ -200,8 +200,9 @@ bool hive__wire_read_hb(const void *buf, size_t len, wire_hb_t *hb) {
          hb->inc > 0 && a[3].type == MSGPACK_OBJECT_STR &&
          a[3].via.str.size <= HIVE_NODE_NAME_MAX && wire_u64(&a[4], &hb->started_ms) &&
          wire_u64(&a[5], &hb->actors);
-    if (ok) {
+    if (ok && a[3].via.str.size > 0) /* an empty string's ptr may be NULL */
       memcpy(hb->name, a[3].via.str.ptr, a[3].via.str.size);
+    if (ok) {
       hb->name[a[3].via.str.size] = '\0';
     }
   }

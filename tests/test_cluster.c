@@ -8,6 +8,7 @@
  * processes of cluster_node, so that a node can be killed or stopped.
  * This process is node 1.
  */
+#include "cluster/wire.h"
 #include "cluster_helpers.h"
 
 #define WAIT_MS 20000
@@ -818,4 +819,16 @@ Test(cluster, requests_open_on_a_node_that_goes_down_are_answered_noproc) {
   memcpy(&tag, inbox[i].data, sizeof(tag));
   cr_assert_eq(tag, HIVE_TAG_NOPROC);
   cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+/* Inputs the fuzzer found (tests/fuzz/fuzz_cluster_wire.c), kept as tests. */
+Test(cluster_wire, a_heartbeat_with_an_empty_name_reads_as_one) {
+  /* [1, 3, 44, "", 0, 1]: found by fuzz_cluster_wire (memcpy from NULL). */
+  static const unsigned char hb_bytes[] = {0x96, 0x01, 0x03, 0x2c, 0xa0, 0x00, 0x01};
+  wire_hb_t hb;
+  cr_assert(hive__wire_read_hb(hb_bytes, sizeof(hb_bytes), &hb));
+  cr_assert_eq(hb.id, 3u);
+  cr_assert_eq(hb.inc, 44u);
+  cr_assert_str_eq(hb.name, "");
+  cr_assert_eq(hb.actors, 1u);
 }
