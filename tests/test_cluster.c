@@ -8,8 +8,9 @@
  * processes of cluster_node, so that a node can be killed or stopped.
  * This process is node 1.
  */
+#include "cluster_helpers.h" /* first: it sets _GNU_SOURCE */
+
 #include "cluster/wire.h"
-#include "cluster_helpers.h"
 
 #define WAIT_MS 20000
 
