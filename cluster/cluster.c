@@ -738,8 +738,10 @@ int hive__cluster_start(hive_t *h, const hive_config_t *cfg) {
     snprintf(what, sizeof(what), "adm.%u", c->id);
     rc = cluster_subscribe(c, &c->sub_admin, what, hive__cluster_on_admin);
   }
-  if (rc == HIVE_OK)
+  if (rc == HIVE_OK) {
     h->metrics_more = hive__cluster_metrics;
+    h->nodes = hive_nodes;
+  }
   if (rc == HIVE_OK) {
     cluster_send_hb(c);
     if (pthread_create(&c->hb_thread, NULL, cluster_heartbeat_main, c) != 0)
@@ -781,6 +783,7 @@ void hive__cluster_stop(hive_t *h) {
   if (c->hb_started)
     pthread_join(c->hb_thread, NULL);
   h->metrics_more = NULL;
+  h->nodes = NULL;
   atomic_store(&c->closing, true);
   cluster_unsubscribe(&c->sub_admin);
   cluster_unsubscribe(&c->sub_join);

@@ -4,64 +4,13 @@
  * Prometheus families.
  *
  * A request is the admin socket's request body (docs/admin-protocol.md);
- * the reply is what the admin socket would answer, plus one op of the
- * cluster's own, "nodes": {"ok": true, "nodes": [one map per live node]}.
+ * the reply is what the admin socket would answer (admin/ answers both).
  */
 #include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
 #include "util/pack.h"
-
-static void inspect_pack_node(msgpack_packer *pk, const hive_node_info_t *n, uint64_t now_ms) {
-  msgpack_pack_map(pk, 14);
-  hive__pack_key_u64(pk, "id", n->id);
-  hive__pack_key_str(pk, "name", n->name);
-  hive__pack_key_u64(pk, "incarnation", n->incarnation);
-  hive__pack_key_bool(pk, "self", n->self);
-  hive__pack_key_u64(pk, "started_ms", n->started_ms);
-  hive__pack_key_u64(pk, "uptime_ms",
-                     n->started_ms != 0 && now_ms > n->started_ms ? now_ms - n->started_ms : 0);
-  hive__pack_key_u64(pk, "heartbeat_age_ms", n->heartbeat_age_ms);
-  hive__pack_key_u64(pk, "actors", n->actors);
-  hive__pack_key_u64(pk, "msgs_in", n->msgs_in);
-  hive__pack_key_u64(pk, "msgs_out", n->msgs_out);
-  hive__pack_key_u64(pk, "bytes_in", n->bytes_in);
-  hive__pack_key_u64(pk, "bytes_out", n->bytes_out);
-  hive__pack_key_u64(pk, "dead_letters", n->dead_letters);
-  hive__pack_key_u64(pk, "downs", n->downs);
-}
-
-static void inspect_nodes(cluster_t *c, msgpack_packer *pk) {
-  hive_node_info_t nodes[CLUSTER_PEERS];
-  int n = hive_nodes(c->h, nodes, CLUSTER_PEERS);
-  uint64_t now_ms = hive__cluster_now_ms();
-  msgpack_pack_map(pk, 2);
-  hive__pack_key_bool(pk, "ok", true);
-  hive__pack_str(pk, "nodes");
-  msgpack_pack_array(pk, (uint32_t)(n > 0 ? n : 0));
-  for (int i = 0; i < n; i++)
-    inspect_pack_node(pk, &nodes[i], now_ms);
-}
-
-/* The request's op is "nodes". */
-static bool inspect_is_nodes(const void *data, size_t len) {
-  msgpack_unpacked un;
-  msgpack_unpacked_init(&un);
-  size_t off = 0;
-  bool nodes = false;
-  if (len <= 4096 && msgpack_unpack_next(&un, data, len, &off) == MSGPACK_UNPACK_SUCCESS &&
-      un.data.type == MSGPACK_OBJECT_MAP)
-    for (uint32_t i = 0; i < un.data.via.map.size; i++) {
-      const msgpack_object_kv *kv = &un.data.via.map.ptr[i];
-      if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 2 &&
-          memcmp(kv->key.via.str.ptr, "op", 2) == 0 && kv->val.type == MSGPACK_OBJECT_STR &&
-          kv->val.via.str.size == 5 && memcmp(kv->val.via.str.ptr, "nodes", 5) == 0)
-        nodes = true;
-    }
-  msgpack_unpacked_destroy(&un);
-  return nodes;
-}
 
 void hive__cluster_on_admin(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg) {
   (void)sub;
@@ -74,9 +23,7 @@ void hive__cluster_on_admin(natsConnection *nc, natsSubscription *sub, natsMsg *
     msgpack_sbuffer_init(&out);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
-    if (inspect_is_nodes(data, len)) {
-      inspect_nodes(c, &pk);
-    } else if (c->h->admin_answer != NULL) {
+    if (c->h->admin_answer != NULL) {
       c->h->admin_answer(c->h, data, len, &out);
     } else {
       msgpack_pack_map(&pk, 2);

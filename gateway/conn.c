@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "util/listen.h"
 #include "util/msgpack_span.h"
 #include "util/pack.h"
 #include "util/reftab.h"
@@ -101,20 +102,13 @@ static int conn_close(gw_actor_t *s) {
 
 /* ---- serving requests ---------------------------------------------------- */
 
-/* Compares in time that depends only on the expected token's length. */
-static bool token_matches(const char *want, size_t want_len, gw_str_t got) {
-  unsigned char diff = got.n != want_len;
-  for (size_t i = 0; i < want_len; i++)
-    diff |= (unsigned char)want[i] ^ (unsigned char)(i < got.n ? got.p[i] : 0);
-  return diff == 0;
-}
-
 static int serve_hello(hive_ctx_t *ctx, gw_actor_t *s, const gw_request_t *req) {
   if (s->welcomed) {
     answer_error(s, req->has_id, req->id, HIVE_GW_BADARG, "hello: already welcomed");
     return HIVE_OK;
   }
-  if (!s->conn->unix_socket && !token_matches(s->gw->token, s->gw->token_len, req->token)) {
+  if (!s->conn->unix_socket &&
+      !hive__token_equal(s->gw->token, s->gw->token_len, req->token.p, req->token.n)) {
     answer_error(s, req->has_id, req->id, HIVE_GW_UNAUTHORIZED, "wrong token");
     hive_log(s->gw->h, HIVE_LOG_WARNING, "gateway: a client gave a wrong token; closing");
     return conn_close(s);

@@ -37,8 +37,8 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "util/listen.h"
 #include "util/pack.h"
-#include "util/unix_listen.h"
 
 #define GW_READ_SIZE 65536
 #define GW_EVENTS 64
@@ -589,65 +589,13 @@ static void *gw_main(void *arg) {
 
 /* ---- start and stop ------------------------------------------------------ */
 
-/* Splits "HOST:PORT" ("[V6]:PORT" too) or "PORT" (127.0.0.1). */
-static bool gw_split_address(const char *spec, char *host, size_t host_size, char *port,
-                             size_t port_size) {
-  const char *colon = strrchr(spec, ':');
-  const char *p = colon != NULL ? colon + 1 : spec;
-  size_t hn = colon != NULL ? (size_t)(colon - spec) : 0;
-  const char *h = spec;
-  if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']')
-    h++, hn -= 2;
-  if (colon == NULL)
-    h = "127.0.0.1", hn = strlen(h);
-  if (hn == 0 || hn >= host_size || strlen(p) == 0 || strlen(p) >= port_size ||
-      strspn(p, "0123456789") != strlen(p))
-    return false;
-  memcpy(host, h, hn);
-  host[hn] = '\0';
-  strcpy(port, p);
-  return true;
-}
-
 static int gw_listen_tcp(hive__gateway_t *gw, const char *spec) {
-  char host[256], port[8];
-  if (!gw_split_address(spec, host, sizeof(host), port, sizeof(port))) {
-    hive_log(gw->h, HIVE_LOG_ERROR, "gateway: '%s' is not HOST:PORT or PORT", spec);
-    return HIVE_EINVAL;
-  }
-  struct addrinfo hints = {
-      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-  struct addrinfo *found;
-  int rc = getaddrinfo(host, port, &hints, &found);
-  if (rc != 0) {
-    hive_log(gw->h, HIVE_LOG_ERROR, "gateway: cannot resolve '%s': %s", host, gai_strerror(rc));
-    return HIVE_EINVAL;
-  }
-  int err = HIVE_ESYS;
-  for (struct addrinfo *ai = found; ai != NULL && gw->tcp_fd < 0; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-      continue;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
-      gw->tcp_fd = fd;
-      break;
-    }
-    err = errno == EADDRINUSE ? HIVE_EADDRINUSE : HIVE_ESYS;
-    close(fd);
-  }
-  freeaddrinfo(found);
-  if (gw->tcp_fd < 0) {
-    hive_log(gw->h, HIVE_LOG_ERROR, "gateway: cannot listen on %s: %s", spec, hive_strerror(err));
-    return err;
-  }
-  struct sockaddr_storage addr;
-  socklen_t len = sizeof(addr);
-  getsockname(gw->tcp_fd, (struct sockaddr *)&addr, &len);
-  gw->port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                              : ((struct sockaddr_in *)&addr)->sin_port);
-  return HIVE_OK;
+  char why[320];
+  bool loopback;
+  int rc = hive__tcp_listen(spec, 1024, &gw->tcp_fd, &gw->port, &loopback, why, sizeof(why));
+  if (rc != HIVE_OK)
+    hive_log(gw->h, HIVE_LOG_ERROR, "gateway: %s", why);
+  return rc;
 }
 
 /* The connections' supervisor, registered as "hive.gateway". */

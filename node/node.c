@@ -98,7 +98,7 @@ int hive_start(hive_t **out, const hive_config_t *cfg) {
   /* First of the parts that spawn: every pid carries the incarnation. */
   if ((rc = hive__cluster_start(h, cfg)) != HIVE_OK)
     goto fail_watchdog;
-  if ((rc = hive__admin_start(h, cfg != NULL ? cfg->admin_socket : NULL)) != HIVE_OK)
+  if ((rc = hive__admin_start(h, cfg)) != HIVE_OK)
     goto fail_cluster;
   hive__process_install(h);
   if ((rc = hive__gateway_start(h, cfg)) != HIVE_OK)

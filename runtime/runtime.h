@@ -263,9 +263,11 @@ struct hive {
   /* Passed across between layers of equal rank, through node/'s order of
    * start: admin/ answers an admin request (docs/admin-protocol.md) into
    * out (a msgpack_sbuffer), for cluster/ to serve hivectl --node; cluster/
-   * adds its Prometheus families to hive_metrics' text. NULL: none. */
+   * adds its Prometheus families to hive_metrics' text and lists the live
+   * nodes (hive_nodes) for admin/'s "nodes" answer. NULL: none. */
   bool (*admin_answer)(hive_t *h, const void *request, size_t len, void *out);
   void (*metrics_more)(hive_t *h, FILE *out);
+  int (*nodes)(hive_t *h, hive_node_info_t *out, size_t max);
   /* Generations: a pid's holds gen_base | (the slot's count & gen_mask).
    * In a cluster the top 8 bits are the node's incarnation (cluster/ sets
    * gen_base when it joins, and again when it rejoins); else base 0 and
@@ -342,6 +344,7 @@ struct hive {
   hive_pid_t *stop_first; /* owned: under stop_lock */
   size_t nstop_first, stop_first_cap;
   struct hive__admin *admin;     /* owned: the admin socket, NULL if none */
+  struct hive__http *http;       /* owned: the HTTP endpoint, NULL if none */
   struct hive__gateway *gateway; /* owned: the gateway, NULL if none */
   struct hive__procs *procs;     /* owned: process actors' spawner, NULL until one */
   pthread_mutex_t stop_lock;     /* with stop_cond: hive_stop and hive_join wait */

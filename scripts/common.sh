@@ -24,7 +24,7 @@ hive_install_packages() {
 # python3-*: the Python client and its tests (clients/python), run by ctest.
 # nats-server: the cluster tests start their own (tests/cluster_helpers.h).
 HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev prometheus
-  libnats-dev nats-server
+  libnats-dev nats-server libmicrohttpd-dev
   libinih-dev libsystemd-dev libsqlite3-dev systemd
   python3-msgpack python3-pytest python3-pytest-asyncio)
 

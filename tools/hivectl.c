@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/json.h"
+
 #define REPLY_MAX (512u << 20) /* a larger reply is not from a hive node */
 
 static const char usage[] =
@@ -287,75 +289,8 @@ static void request_ok(int fd, const char *op, const char *target, reply_t *repl
   check_ok(&reply->u.data);
 }
 
-/* ---- JSON ---------------------------------------------------------------- */
-
-static void json_string(const char *s, size_t n) {
-  putchar('"');
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
-      printf("\\%c", c);
-    else if (c == '\n')
-      fputs("\\n", stdout);
-    else if (c < 0x20)
-      printf("\\u%04x", c);
-    else
-      putchar(c);
-  }
-  putchar('"');
-}
-
-static void json(const msgpack_object *o) {
-  switch (o->type) {
-  case MSGPACK_OBJECT_NIL:
-    fputs("null", stdout);
-    break;
-  case MSGPACK_OBJECT_BOOLEAN:
-    fputs(o->via.boolean ? "true" : "false", stdout);
-    break;
-  case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    printf("%llu", (unsigned long long)o->via.u64);
-    break;
-  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-    printf("%lld", (long long)o->via.i64);
-    break;
-  case MSGPACK_OBJECT_FLOAT32:
-  case MSGPACK_OBJECT_FLOAT64:
-    printf("%.17g", o->via.f64);
-    break;
-  case MSGPACK_OBJECT_STR:
-    json_string(o->via.str.ptr, o->via.str.size);
-    break;
-  case MSGPACK_OBJECT_BIN:
-    json_string(o->via.bin.ptr, o->via.bin.size);
-    break;
-  case MSGPACK_OBJECT_ARRAY:
-    putchar('[');
-    for (uint32_t i = 0; i < o->via.array.size; i++) {
-      if (i > 0)
-        putchar(',');
-      json(&o->via.array.ptr[i]);
-    }
-    putchar(']');
-    break;
-  case MSGPACK_OBJECT_MAP:
-    putchar('{');
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-      if (i > 0)
-        putchar(',');
-      const msgpack_object *k = &o->via.map.ptr[i].key;
-      if (k->type == MSGPACK_OBJECT_STR)
-        json_string(k->via.str.ptr, k->via.str.size);
-      else
-        fputs("\"?\"", stdout);
-      putchar(':');
-      json(&o->via.map.ptr[i].val);
-    }
-    putchar('}');
-    break;
-  default:
-    fputs("null", stdout);
-  }
+static void json_print(const msgpack_object *o) {
+  hive__json_write(stdout, o);
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -393,7 +328,7 @@ static void cmd_ps(int fd, bool as_json) {
   request_ok(fd, "ps", NULL, &reply);
   const msgpack_object *actors = array_field(&reply.u.data, "actors");
   if (as_json) {
-    json(actors);
+    json_print(actors);
     putchar('\n');
   } else {
     ps_header();
@@ -410,7 +345,7 @@ static void cmd_stats(int fd, const char *target, bool as_json) {
   if (a == NULL || a->type != MSGPACK_OBJECT_MAP)
     die(2, "the node's reply has no 'actor'");
   if (as_json) {
-    json(a);
+    json_print(a);
     putchar('\n');
   } else {
     for (uint32_t i = 0; i < a->via.map.size; i++) {
@@ -419,7 +354,7 @@ static void cmd_stats(int fd, const char *target, bool as_json) {
       if (v->type == MSGPACK_OBJECT_STR)
         printf("%.*s", (int)v->via.str.size, v->via.str.ptr);
       else
-        json(v);
+        json_print(v);
       if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && k->via.str.size > 3 &&
           memcmp(k->via.str.ptr + k->via.str.size - 3, "_ns", 3) == 0)
         printf("  (%.3f ms)", (double)v->via.u64 / 1e6);
@@ -463,7 +398,7 @@ static void cmd_tree(int fd, bool as_json) {
   request_ok(fd, "tree", NULL, &reply);
   const msgpack_object *tree = array_field(&reply.u.data, "tree");
   if (as_json) {
-    json(tree);
+    json_print(tree);
     putchar('\n');
   } else {
     printf("%-28s %-12s %-10s %-14s %8s  %s\n", "ID", "PID", "TYPE", "BEHAVIOUR", "RESTARTS",
@@ -484,12 +419,12 @@ static void cmd_node(int fd, bool as_json) {
   const msgpack_object *gateway = field(&reply.u.data, "gateway"); /* NULL: none */
   if (as_json) {
     printf("{\"node\":");
-    json(node);
+    json_print(node);
     printf(",\"workers\":");
-    json(workers);
+    json_print(workers);
     if (gateway != NULL) {
       printf(",\"gateway\":");
-      json(gateway);
+      json_print(gateway);
     }
     printf("}\n");
     reply_free(&reply);
@@ -543,7 +478,7 @@ static void cmd_nodes(bool as_json) {
   request_ok(-1, "nodes", NULL, &reply);
   const msgpack_object *nodes = array_field(&reply.u.data, "nodes");
   if (as_json) {
-    json(nodes);
+    json_print(nodes);
     putchar('\n');
     reply_free(&reply);
     return;

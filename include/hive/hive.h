@@ -191,6 +191,14 @@ typedef struct hive_config {
    * fails with HIVE_EADDRINUSE if a node listens there or the path is not
    * a socket. */
   const char *admin_socket;
+  /* The HTTP endpoint (docs/inspecting.md): /metrics for Prometheus, a
+   * JSON API under /api, and the live inspector page at /, served on
+   * libmicrohttpd's threads. "HOST:PORT", or "PORT" for 127.0.0.1; port 0:
+   * a free one (hive_http_port); NULL: none. An address other than
+   * loopback needs a token, sent as "Authorization: Bearer TOKEN"; on
+   * loopback a token, when set, is needed only to kill. */
+  const char *http_listen;
+  const char *http_token; /* NULL: $HIVE_HTTP_TOKEN */
   /* The gateway, the socket door for other languages (hive/gateway.h,
    * docs/gateway.md): started when gateway_tcp or gateway_unix is set. */
   const char *gateway_tcp;       /* "HOST:PORT", or "PORT" for 127.0.0.1; port 0: a free
@@ -624,6 +632,10 @@ HIVE_API int hive_worker_stats(hive_t *h, unsigned index, hive_worker_stats_t *o
  * `hivectl metrics` (docs/inspecting.md).
  */
 HIVE_API int hive_metrics(hive_t *h, char **text, size_t *len);
+
+/* The TCP port the HTTP endpoint listens on (the one chosen for port 0),
+ * or HIVE_ENOTFOUND when the node serves no HTTP (http_listen unset). */
+HIVE_API int hive_http_port(hive_t *h);
 
 #ifdef __cplusplus
 }
