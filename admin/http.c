@@ -402,8 +402,13 @@ int hive__http_start(hive_t *h, const hive_config_t *cfg) {
     return HIVE_ESYS;
   }
   h->http = http;
-  hive_log(h, HIVE_LOG_INFO, "http: serving on %s (port %d)%s", cfg->http_listen, http->port,
-           http->token != NULL ? ", with a token" : "");
+  /* The address as a person types it: the host given ("PORT" alone means
+   * 127.0.0.1), the port bound. */
+  const char *colon = strrchr(cfg->http_listen, ':');
+  int host_len = colon != NULL ? (int)(colon - cfg->http_listen) : 9;
+  hive_log(h, HIVE_LOG_INFO, "http: the inspector is at http://%.*s:%d/%s", host_len,
+           colon != NULL ? cfg->http_listen : "127.0.0.1", http->port,
+           http->token != NULL ? " (with a token)" : "");
   return HIVE_OK;
 }
 

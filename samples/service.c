@@ -1,7 +1,8 @@
 /*
  * service.c - a small supervised service to look at with hivectl.
  *
- *   build/service [SOCKET] [SECONDS]     (defaults: /tmp/hive-service.sock, 60)
+ *   build/service [--http HOST:PORT] [SOCKET] [SECONDS]
+ *                                  (defaults: no HTTP, /tmp/hive-service.sock, 60)
  *
  * A supervisor "app" runs three children: "producer" sends work every
  * millisecond to "consumer", which is slower than that, so its mailbox
@@ -14,10 +15,15 @@
  *   build/hivectl -s /tmp/hive-service.sock stats consumer
  *   build/hivectl -s /tmp/hive-service.sock kill producer
  *   build/hivectl -s /tmp/hive-service.sock metrics
+ *
+ * With --http 8080 (or 127.0.0.1:0 for a free port) the node also serves
+ * its live inspector page, which it prints the address of, and /metrics
+ * for Prometheus (docs/inspecting.md).
  */
 #include <hive/hive.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 enum { TAG_TICK = HIVE_TAG_USER, TAG_WORK };
@@ -68,12 +74,18 @@ static const hive_behaviour_t flaky = {.name = "flaky",
                                        .handle = flaky_handle};
 
 int main(int argc, char **argv) {
+  const char *http = NULL;
+  if (argc > 2 && strcmp(argv[1], "--http") == 0) {
+    http = argv[2];
+    argc -= 2, argv += 2;
+  }
   const char *path = argc > 1 ? argv[1] : "/tmp/hive-service.sock";
   int seconds = argc > 2 ? atoi(argv[2]) : 60;
 
   hive_config_t cfg;
   hive_config_init(&cfg);
   cfg.admin_socket = path; /* hivectl talks to the node here */
+  cfg.http_listen = http;  /* and a browser, or Prometheus, here */
   cfg.log_level = HIVE_LOG_WARNING;
   hive_t *h;
   int rc = hive_start(&h, &cfg);
@@ -107,6 +119,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("service running for %d s; admin socket %s\n", seconds, path);
+  if (hive_http_port(h) > 0)
+    printf("inspector: http://127.0.0.1:%d/\n", hive_http_port(h));
   fflush(stdout);
   struct timespec pause = {.tv_sec = seconds};
   nanosleep(&pause, NULL);

@@ -23,10 +23,13 @@ hive_install_packages() {
 # prometheus: its promtool checks the metrics hivectl prints (tests/test_admin.c).
 # python3-*: the Python client and its tests (clients/python), run by ctest.
 # nats-server: the cluster tests start their own (tests/cluster_helpers.h).
+# chromium, chromium-driver, python3-selenium: the inspector page's browser
+# test (tests/inspector); prometheus's server scrapes a node there too.
 HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev prometheus
   libnats-dev nats-server libmicrohttpd-dev
   libinih-dev libsystemd-dev libsqlite3-dev systemd
-  python3-msgpack python3-pytest python3-pytest-asyncio)
+  python3-msgpack python3-pytest python3-pytest-asyncio
+  chromium chromium-driver python3-selenium)
 
 # hive_build DIR [CMAKE_ARGS...]: configures and builds hive into DIR.
 hive_build() {

@@ -12,12 +12,13 @@
 typedef struct service_internal {
   /* The common options' values (strings owned through `owned`). */
   const char *config_path, *log_file, *log_level, *admin_socket, *gateway, *gateway_unix,
-      *token_file;
+      *token_file, *http, *http_token_file;
   unsigned workers;
   bool log_level_from_flag; /* SIGHUP then leaves the level alone */
   char **owned;             /* every string handed out to an option, freed at the end */
   size_t nowned, capowned;
-  char *token; /* read from token_file */
+  char *token;      /* read from token_file */
+  char *http_token; /* read from http_token_file */
 
   /* The log: lines go to log_fd (stderr, or log_file opened for appending;
    * a reopen dup2()s the new file over it, so the number never changes). */

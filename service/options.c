@@ -44,6 +44,10 @@ static int table_build(option_table_t *t, const hive_service_t *svc, service_int
                                     "the gateway's Unix socket"});
   table_add(t, (hive_service_opt_t){"token-file", HIVE_OPT_STRING, &in->token_file, "FILE",
                                     "the gateway's token (else $HIVE_GATEWAY_TOKEN)"});
+  table_add(t, (hive_service_opt_t){"http", HIVE_OPT_STRING, &in->http, "HOST:PORT",
+                                    "the inspector page and /metrics (a token unless loopback)"});
+  table_add(t, (hive_service_opt_t){"http-token-file", HIVE_OPT_STRING, &in->http_token_file,
+                                    "FILE", "the HTTP token (else $HIVE_HTTP_TOKEN)"});
   if (svc->nopts > 0 && svc->opts == NULL)
     return HIVE_EINVAL;
   for (size_t i = 0; i < svc->nopts; i++) {
@@ -236,11 +240,11 @@ static const hive_service_opt_t *flag_parse(const option_table_t *t, int argc, c
   return o;
 }
 
-static int token_read(const hive_service_t *svc, service_internal_t *in) {
-  FILE *f = fopen(in->token_file, "re");
+/* The first line of path, in a new string in *token. */
+static int token_read(const hive_service_t *svc, const char *path, char **token) {
+  FILE *f = fopen(path, "re");
   if (f == NULL) {
-    fprintf(stderr, "%s: cannot read token file %s: %s\n", svc->name, in->token_file,
-            strerror(errno));
+    fprintf(stderr, "%s: cannot read token file %s: %s\n", svc->name, path, strerror(errno));
     return HIVE_EINVAL;
   }
   char line[1024];
@@ -248,12 +252,12 @@ static int token_read(const hive_service_t *svc, service_internal_t *in) {
   fclose(f);
   size_t n = got ? strcspn(line, "\r\n") : 0;
   if (n == 0) {
-    fprintf(stderr, "%s: token file %s: the first line is empty\n", svc->name, in->token_file);
+    fprintf(stderr, "%s: token file %s: the first line is empty\n", svc->name, path);
     return HIVE_EINVAL;
   }
   line[n] = '\0';
-  in->token = strdup(line);
-  return in->token != NULL ? HIVE_OK : HIVE_ENOMEM;
+  *token = strdup(line);
+  return *token != NULL ? HIVE_OK : HIVE_ENOMEM;
 }
 
 int hive__service_options(hive_service_t *svc, service_internal_t *in, int argc, char **argv) {
@@ -299,7 +303,9 @@ int hive__service_options(hive_service_t *svc, service_internal_t *in, int argc,
     if (o->value == &in->log_level)
       in->log_level_from_flag = true;
   }
-  if (in->token_file != NULL && token_read(svc, in) != HIVE_OK)
+  if ((in->token_file != NULL && token_read(svc, in->token_file, &in->token) != HIVE_OK) ||
+      (in->http_token_file != NULL &&
+       token_read(svc, in->http_token_file, &in->http_token) != HIVE_OK))
     return HIVE_EINVAL;
   hive_config_t *cfg = &svc->config;
   cfg->workers = in->workers;
@@ -309,6 +315,9 @@ int hive__service_options(hive_service_t *svc, service_internal_t *in, int argc,
   cfg->gateway_unix = in->gateway_unix;
   if (in->token != NULL)
     cfg->gateway_token = in->token;
+  cfg->http_listen = in->http;
+  if (in->http_token != NULL)
+    cfg->http_token = in->http_token;
   return HIVE_OK;
 }
 
@@ -320,4 +329,6 @@ void hive__service_options_free(service_internal_t *in) {
   in->nowned = in->capowned = 0;
   free(in->token);
   in->token = NULL;
+  free(in->http_token);
+  in->http_token = NULL;
 }

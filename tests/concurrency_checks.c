@@ -22,6 +22,7 @@ int main(void) {
       {"named_restarts", scenario_named_restarts},
       {"gateway_clients", scenario_gateway_clients},
       {"cluster_pair", scenario_cluster_pair},
+      {"http_inspection", scenario_http_inspection},
   };
   static const unsigned worker_counts[] = {0, 1};
   int passed = 0, failed = 0;

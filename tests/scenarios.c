@@ -11,8 +11,10 @@
 #include "gateway_actors.h"
 #include "gw_client.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <hive/hive.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -855,10 +858,93 @@ static void *sc_inspector(void *arg) {
   return NULL;
 }
 
+/* One HTTP request to the node on loopback; the status (0: no answer). */
+static int sc_http(int port, const char *method, const char *path, char *resp, size_t size) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {.tv_sec = 60};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char req[256];
+  int n = snprintf(req, sizeof(req),
+                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+                   "Connection: close\r\n\r\n",
+                   method, path);
+  size_t got = 0;
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+      send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+    ssize_t r;
+    while (got + 1 < size && (r = recv(fd, resp + got, size - 1 - got, 0)) > 0)
+      got += (size_t)r;
+  }
+  close(fd);
+  resp[got] = '\0';
+  int status = 0;
+  sscanf(resp, "HTTP/1.%*d %d", &status);
+  return status;
+}
+
+/* The same, over the HTTP endpoint: every route, and kills of children
+ * by pid, from a client of libmicrohttpd's threads. */
+static atomic_long sc_http_requests, sc_http_bad;
+static void *sc_http_inspector(void *arg) {
+  (void)arg;
+  static const char *paths[] = {"/metrics",
+                                "/api/tree",
+                                "/api/node",
+                                "/api/workers",
+                                "/api/actors?sort=restarts&limit=5",
+                                "/api/actors?filter=crashy"};
+  char *resp = malloc(1 << 20);
+  int port = hive_http_port(sc_node);
+  uint64_t rng = 7;
+  for (unsigned i = 0; atomic_load(&sc_inspecting); i++) {
+    int want = 200, got;
+    if (i % 4 == 3) { /* a kill: 404 if the child ended on its own meanwhile */
+      hive_child_info_t info[SC_CHILDREN];
+      size_t n;
+      if (hive_sup_which_children(sc_node, sc_sup, info, SC_CHILDREN, &n) != HIVE_OK)
+        continue;
+      hive_pid_t pid = info[xorshift(&rng) % SC_CHILDREN].pid;
+      char text[HIVE_PID_STRLEN], path[64];
+      hive_pid_format(pid, text, sizeof(text));
+      snprintf(path, sizeof(path), "/api/actors/%.*s/kill", (int)strlen(text) - 2, text + 1);
+      got = sc_http(port, "POST", path, resp, 1 << 20);
+      if (got == 404 || pid == 0)
+        want = got;
+    } else {
+      got = sc_http(port, "GET", paths[i % (sizeof(paths) / sizeof(paths[0]))], resp, 1 << 20);
+    }
+    atomic_fetch_add(&sc_http_requests, 1);
+    if (got != want)
+      atomic_fetch_add(&sc_http_bad, 1);
+  }
+  free(resp);
+  return NULL;
+}
+
+static scenario_result_t sc_run(unsigned workers, bool over_http);
+
 scenario_result_t scenario_supervision_churn(unsigned workers) {
+  return sc_run(workers, false);
+}
+
+scenario_result_t scenario_http_inspection(unsigned workers) {
+  return sc_run(workers, true);
+}
+
+static scenario_result_t sc_run(unsigned workers, bool over_http) {
   atomic_store(&sc_started, 0);
   atomic_store(&sc_ended, 0);
-  CHECK((sc_node = start_node(workers)) != NULL, "hive_start failed");
+  atomic_store(&sc_http_requests, 0);
+  atomic_store(&sc_http_bad, 0);
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = workers;
+  cfg.log_level = HIVE_LOG_NONE; /* actors here fail on purpose */
+  cfg.http_listen = over_http ? "127.0.0.1:0" : NULL;
+  sc_node = NULL;
+  CHECK(hive_start(&sc_node, &cfg) == HIVE_OK, "hive_start failed");
   static char ids[SC_CHILDREN][8];
   hive_child_spec_t specs[SC_CHILDREN];
   for (int i = 0; i < SC_CHILDREN; i++) {
@@ -877,7 +963,7 @@ scenario_result_t scenario_supervision_churn(unsigned workers) {
   CHECK(hive_sup_start(sc_node, &spec, &sc_sup) == HIVE_OK, "hive_sup_start");
   pthread_t threads[2], inspector;
   atomic_store(&sc_inspecting, true);
-  pthread_create(&inspector, NULL, sc_inspector, NULL);
+  pthread_create(&inspector, NULL, over_http ? sc_http_inspector : sc_inspector, NULL);
   for (uintptr_t i = 0; i < 2; i++)
     pthread_create(&threads[i], NULL, sc_crasher, (void *)i);
   for (int i = 0; i < 2; i++)
@@ -893,6 +979,9 @@ scenario_result_t scenario_supervision_churn(unsigned workers) {
         "%ld children started, %ld terminate calls", atomic_load(&sc_started),
         atomic_load(&sc_ended));
   CHECK(atomic_load(&sc_started) > SC_CHILDREN, "nothing was restarted");
+  CHECK(!over_http || atomic_load(&sc_http_requests) > 0, "no HTTP request was made");
+  CHECK(atomic_load(&sc_http_bad) == 0, "%ld of %ld HTTP requests got an unexpected status",
+        atomic_load(&sc_http_bad), atomic_load(&sc_http_requests));
   return NULL;
 }
 

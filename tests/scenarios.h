@@ -54,6 +54,11 @@ scenario_result_t scenario_links_and_monitors(unsigned workers);
  * child started had its terminate run once, and no spec was lost. */
 scenario_result_t scenario_supervision_churn(unsigned workers);
 
+/* The same, with the inspector reading over HTTP (every route) and killing
+ * children by POST, from a client of the HTTP endpoint's threads: every
+ * request gets its status (a kill of a child that ended meanwhile: 404). */
+scenario_result_t scenario_http_inspection(unsigned workers);
+
 /* A child supervisor whose workers hold registered names is killed 50
  * times: each time it comes back with its workers under the same names
  * (its parent retries the restart after a yield), and the parent never

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "blocker.h"
+#include "scenarios.h"
 #include "supervised.h"
 
 #define ASSERT_HAS(text, needle)                                                                   \
@@ -528,4 +529,11 @@ Test(http, a_stopped_node_closes_its_port) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   cr_assert_neq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "the port is still open");
   close(fd);
+}
+
+/* Supervision churn with the inspector reading and killing over HTTP (the
+ * scenario ThreadSanitizer runs too, in concurrency_checks). */
+Test(http, inspecting_over_http_while_children_crash_and_restart) {
+  scenario_result_t failure = scenario_http_inspection(0);
+  cr_assert_null(failure, "%s", failure);
 }

@@ -14,10 +14,12 @@ const COLORS = ["#c27c0e", "#2e6fba", "#2e8b57", "#8e44ad", "#c0392b"];
 const state = {
   token: sessionStorage.getItem("hive-token") || "",
   sort: "mailbox_len",
+  ascending: false, // clicking the sorted column again turns it over
   offset: 0,
   filter: "",
   total: 0,
   selected: null, // the pid shown in the detail panel
+  selectedEnded: false, // it has ended: no more asking for it
   selectedHistory: [],
   rate: [], // [time ms, messages per second]
   lastNode: null, // {t, messages, workers}
@@ -83,9 +85,15 @@ const SVG = "http://www.w3.org/2000/svg";
 function drawChart(svg, series, now) {
   const w = 400, h = svg.viewBox.baseVal.height, top = 14;
   svg.replaceChildren();
-  let max = 1;
-  for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
-  const x = (t) => w - ((now - t) / (HISTORY * POLL_MS)) * w;
+  let max = 1, oldest = now;
+  for (const s of series)
+    for (const [t, v] of s.points) {
+      max = Math.max(max, v);
+      oldest = Math.min(oldest, t);
+    }
+  // The window grows with the history, from 10 s to five minutes.
+  const span = Math.min(HISTORY * POLL_MS, Math.max(10000, now - oldest));
+  const x = (t) => w - ((now - t) / span) * w;
   const y = (v) => h - 2 - (v / max) * (h - top - 4);
   const axis = document.createElementNS(SVG, "line");
   axis.setAttribute("x1", 0), axis.setAttribute("x2", w);
@@ -94,7 +102,7 @@ function drawChart(svg, series, now) {
   svg.append(axis);
   const label = document.createElementNS(SVG, "text");
   label.setAttribute("x", 4), label.setAttribute("y", 11);
-  label.textContent = "max " + count(Math.round(max));
+  label.textContent = "max " + count(Math.round(max)) + ", last " + Math.round(span / 1000) + " s";
   svg.append(label);
   for (const s of series) {
     if (s.points.length === 0) continue;
@@ -154,6 +162,7 @@ function showNode(reply, now) {
 function actorsQuery() {
   const q = new URLSearchParams({ offset: state.offset, limit: PAGE });
   if (state.sort !== "pid") q.set("sort", state.sort);
+  if (state.ascending) q.set("order", "asc");
   if (state.filter) q.set("filter", state.filter);
   return "/api/actors?" + q;
 }
@@ -183,17 +192,21 @@ function showActors(actors, total) {
   $("actors-count").textContent = count(total) + (state.filter ? " matching" : "");
   $("prev").disabled = state.offset === 0;
   $("next").disabled = state.offset + PAGE >= total;
-  for (const th of document.querySelectorAll("#actors th[data-sort]"))
+  for (const th of document.querySelectorAll("#actors th[data-sort]")) {
     th.classList.toggle("sorted", th.dataset.sort === state.sort);
+    th.classList.toggle("asc", th.dataset.sort === state.sort && (state.ascending || state.sort === "pid"));
+  }
 }
 
 // The five longest mailboxes now, and their history.
 function showMailboxes(top, now) {
   const shown = new Set();
   for (const a of top) {
-    if (a.mailbox_len === 0 && shown.size > 0) break;
+    // An empty mailbox joins no chart; one that had a line keeps it, at 0.
+    if (a.mailbox_len === 0 && !state.mailboxes.has(a.pid)) continue;
     shown.add(a.pid);
-    if (!state.mailboxes.has(a.pid)) state.mailboxes.set(a.pid, { label: a.name || a.pid, points: [] });
+    if (!state.mailboxes.has(a.pid))
+      state.mailboxes.set(a.pid, { label: a.name ? a.name + " " + a.pid : a.pid, points: [] });
     keep(state.mailboxes.get(a.pid).points, [now, a.mailbox_len]);
   }
   // Series not in the top now age out once their last point leaves the chart.
@@ -257,6 +270,7 @@ function showTree(tree, now) {
 function select(pid) {
   if (state.selected !== pid) state.selectedHistory = [];
   state.selected = pid;
+  state.selectedEnded = false;
   $("detail").hidden = false;
   $("kill-result").textContent = "";
   for (const row of $("actors").tBodies[0].rows) row.classList.toggle("selected", row.dataset.pid === pid);
@@ -314,9 +328,13 @@ function askToken(why) {
 // ---- the loop ------------------------------------------------------------------
 
 let busy = false;
+let again = false; // asked for while a refresh was out: one more follows it
 
 async function refresh() {
-  if (busy) return;
+  if (busy) {
+    again = true;
+    return;
+  }
   busy = true;
   const now = Date.now();
   try {
@@ -325,7 +343,9 @@ async function refresh() {
       api(actorsQuery()),
       api("/api/actors?sort=mailbox_len&limit=" + COLORS.length),
       api("/api/tree?children=" + TREE_CHILDREN),
-      state.selected ? api("/api/actors/" + encodeURIComponent(state.selected)).catch((e) => e) : null,
+      state.selected && !state.selectedEnded
+        ? api("/api/actors/" + encodeURIComponent(state.selected)).catch((e) => e)
+        : null,
     ]);
     showLive();
     showNode(node.body, now);
@@ -333,6 +353,7 @@ async function refresh() {
     showMailboxes(top.body, now);
     showTree(tree.body, now);
     if (detail instanceof Error) {
+      state.selectedEnded = true;
       $("detail-title").textContent = state.selected + " (ended)";
       $("kill").disabled = true;
     } else if (detail) {
@@ -344,6 +365,10 @@ async function refresh() {
     else showStopped(e.message);
   } finally {
     busy = false;
+    if (again) {
+      again = false;
+      refresh();
+    }
   }
 }
 
@@ -363,6 +388,7 @@ function start() {
   });
   for (const th of document.querySelectorAll("#actors th[data-sort]"))
     th.addEventListener("click", () => {
+      state.ascending = th.dataset.sort === state.sort ? !state.ascending : false;
       state.sort = th.dataset.sort;
       state.offset = 0;
       refresh();

@@ -28,7 +28,8 @@
  * Options. Every service takes the common ones (--config FILE,
  * --workers N, --log-level debug|info|warn|error, --log-file FILE,
  * --admin-socket PATH, --gateway HOST:PORT, --gateway-unix PATH,
- * --token-file FILE, --help, --version) and its own. Each is also a key of
+ * --token-file FILE, --http HOST:PORT, --http-token-file FILE, --help,
+ * --version) and its own. Each is also a key of
  * the config file's [section] (an INI file, read with inih; a key may use
  * '_' where the flag has '-'). The file is read first, then the flags, so
  * flags win. A bad flag, key or value is printed with the reason and

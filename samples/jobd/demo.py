@@ -277,6 +277,7 @@ class Jobd_process:
         self.log = folder / "jobd.log"
         self.proc = None
         self.port = None
+        self.inspector = None
         self.log_from = 0
 
     def start(self, timeout=10.0):
@@ -285,7 +286,7 @@ class Jobd_process:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(self.exe), "--gateway", "127.0.0.1:0", "--token-file", str(self.token_file),
-                 "--db", str(self.db), "--admin-socket", str(self.sock)],
+                 "--db", str(self.db), "--admin-socket", str(self.sock), "--http", "127.0.0.1:0"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         self.tracker.popen.add(self.proc.pid)
         while True:
@@ -293,6 +294,8 @@ class Jobd_process:
             port = re.search(r'msg="gateway listening on port (\d+)"', text)
             if port and 'msg="hive-jobd ready"' in text:
                 self.port = int(port.group(1))
+                inspector = re.search(r'msg="http: the inspector is at (\S+?)"', text)
+                self.inspector = inspector.group(1) if inspector else None
                 break
             if self.proc.poll() is not None:
                 raise DemoFailed(f"hive-jobd exited with status {self.proc.returncode} before it was ready:\n"
@@ -578,7 +581,8 @@ def batch_two(args, con, link, node, rng, tracker):
         with lock:
             link.jobd = Jobd(node.address, token=args.token, timeout=10)
         again = node.log_line(r"queued again")
-        con.say(f"  restarted on the same database in {ready * 1000:.0f} ms: gateway {node.address}")
+        con.say(f"  restarted on the same database in {ready * 1000:.0f} ms: gateway {node.address}, "
+                f"inspector {node.inspector}")
         if again:
             con.say("    jobd logged: " + re.sub(r'.*msg=("[^"]*").*', r"\1", again))
         # Submits in flight at the kill: their answer was lost; jobd has those it committed.
@@ -655,6 +659,7 @@ def main():
         con.say(f"hive-jobd ready in {ready * 1000:.0f} ms (pid {node.proc.pid}, {os.cpu_count()} CPUs)")
         con.say(f"  gateway       {node.address}  (token: {folder / 'token'}, fresh)")
         con.say(f"  admin socket  {node.sock}")
+        con.say(f"  inspector     {node.inspector}  (open it in a browser while the demo runs)")
         con.say(f"  database      {node.db}  (fresh)")
         link.jobd = Jobd(node.address, token=args.token, timeout=10)
 

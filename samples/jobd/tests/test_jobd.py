@@ -8,11 +8,14 @@ wait_ms, watch pushes, log lines), and poll only where jobd pushes nothing
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -750,3 +753,20 @@ def test_a_primes_range_past_2_to_the_40_fails_rather_than_hold_a_worker(jobd):
     r = jobd.result(job, wait=10)
     assert r["state"] == "failed" and "invalid argument" in r["error"], r
     assert jobd.result(jobd.submit("primes", [0, 100]), wait=10)["result"] == 25
+
+
+def test_http_serves_the_inspector_and_metrics_of_jobd(service):
+    """--http: the page, /metrics and the JSON API, on a port the log names."""
+    service.start(*DEFAULT_FLAGS, "--http", "127.0.0.1:0")
+    m = service.wait_log(re.compile(r'msg="http: the inspector is at (http://127\.0\.0\.1:\d+/)"'), 0)
+    assert m is not None, service.log_text()
+    url = m.group(1)
+    with urllib.request.urlopen(url, timeout=30) as r:
+        assert "<title>hive inspector</title>" in r.read().decode()
+    with urllib.request.urlopen(url + "api/tree", timeout=30) as r:
+        tree = json.load(r)
+    top = [n for n in tree if n["name"] == "jobd.sup"]
+    assert len(top) == 1 and top[0]["type"] == "supervisor" and top[0]["children"], tree
+    with urllib.request.urlopen(url + "metrics", timeout=30) as r:
+        text = r.read().decode()
+    assert re.search(r'^hive_actor_mailbox_length\{pid="<[0-9.]+>",name="jobd.sup"', text, re.M), text
