@@ -10,11 +10,10 @@
 
 #include "gateway_actors.h"
 #include "gw_client.h"
+#include "http_client.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <hive/hive.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -24,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -858,32 +856,6 @@ static void *sc_inspector(void *arg) {
   return NULL;
 }
 
-/* One HTTP request to the node on loopback; the status (0: no answer). */
-static int sc_http(int port, const char *method, const char *path, char *resp, size_t size) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct timeval tv = {.tv_sec = 60};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  char req[256];
-  int n = snprintf(req, sizeof(req),
-                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
-                   "Connection: close\r\n\r\n",
-                   method, path);
-  size_t got = 0;
-  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-      send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
-    ssize_t r;
-    while (got + 1 < size && (r = recv(fd, resp + got, size - 1 - got, 0)) > 0)
-      got += (size_t)r;
-  }
-  close(fd);
-  resp[got] = '\0';
-  int status = 0;
-  sscanf(resp, "HTTP/1.%*d %d", &status);
-  return status;
-}
-
 /* The same, over the HTTP endpoint: every route, and kills of children
  * by pid, from a client of libmicrohttpd's threads. */
 static atomic_long sc_http_requests, sc_http_bad;
@@ -909,11 +881,12 @@ static void *sc_http_inspector(void *arg) {
       char text[HIVE_PID_STRLEN], path[64];
       hive_pid_format(pid, text, sizeof(text));
       snprintf(path, sizeof(path), "/api/actors/%.*s/kill", (int)strlen(text) - 2, text + 1);
-      got = sc_http(port, "POST", path, resp, 1 << 20);
+      got = http_fetch(port, "POST", path, "Content-Length: 0\r\n", resp, 1 << 20);
       if (got == 404 || pid == 0)
         want = got;
     } else {
-      got = sc_http(port, "GET", paths[i % (sizeof(paths) / sizeof(paths[0]))], resp, 1 << 20);
+      got = http_fetch(port, "GET", paths[i % (sizeof(paths) / sizeof(paths[0]))], NULL, resp,
+                       1 << 20);
     }
     atomic_fetch_add(&sc_http_requests, 1);
     if (got != want)

@@ -11,6 +11,7 @@
 #include "cluster_helpers.h" /* first: it sets _GNU_SOURCE */
 
 #include "cluster/wire.h"
+#include "http_client.h"
 
 #define WAIT_MS 20000
 
@@ -640,6 +641,34 @@ Test(cluster, hivectl_lists_the_nodes_and_inspects_any_node_over_nats) {
   out = run_hivectl(args, &status);
   cr_assert_eq(status, 0, "promtool: %s", out);
   free(out);
+  rnode_stop(&r);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}
+
+Test(cluster, the_http_endpoint_lists_the_nodes_of_the_cluster) {
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.cluster_url = server.url;
+  cfg.node_id = 1;
+  cfg.log_level = HIVE_LOG_WARNING;
+  cfg.http_listen = "127.0.0.1:0";
+  hive_t *h;
+  cr_assert_eq(hive_start(&h, &cfg), HIVE_OK);
+  rnode_t r;
+  rnode_start(&r, server.url, 2);
+  cr_assert_eq(echo_ask(h, r.echo, WAIT_MS), HIVE_OK);
+  static char resp[1 << 16];
+  cr_assert_eq(http_fetch(hive_http_port(h), "GET", "/api/nodes", NULL, resp, sizeof(resp)), 200,
+               "%s", resp);
+  const char *body = http_body(resp);
+  cr_assert_not_null(strstr(body, "{\"id\":1,\"name\":\"node1\","), "%s", body);
+  cr_assert_not_null(strstr(body, "{\"id\":2,\"name\":\"node2\","), "%s", body);
+  cr_assert_not_null(strstr(body, "\"self\":true"), "%s", body);
+  cr_assert_not_null(strstr(body, "\"heartbeat_age_ms\":"), "%s", body);
+  /* Its /metrics has the per-peer families. */
+  cr_assert_eq(http_fetch(hive_http_port(h), "GET", "/metrics", NULL, resp, sizeof(resp)), 200);
+  cr_assert_not_null(strstr(resp, "hive_cluster_nodes 2\n"), "%s", resp);
   rnode_stop(&r);
   cr_assert_eq(hive_stop(h), HIVE_OK);
 }

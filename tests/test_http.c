@@ -6,20 +6,18 @@
  * and its workers answer.
  */
 #define _GNU_SOURCE /* unshare, CLONE_NEWNET */
-#include <arpa/inet.h>
 #include <net/if.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "blocker.h"
+#include "http_client.h"
 #include "scenarios.h"
 #include "supervised.h"
 
@@ -37,36 +35,9 @@ static hive_t *start_http(const char *listen, const char *token) {
 }
 
 static int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  cr_assert(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  struct timeval tv = {.tv_sec = 60};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  int fd = http_connect(port);
+  cr_assert(fd >= 0, "connect to port %d", port);
   return fd;
-}
-
-static bool send_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t put = send(fd, p, n, MSG_NOSIGNAL);
-    if (put <= 0)
-      return false;
-    p += put, n -= (size_t)put;
-  }
-  return true;
-}
-
-/* Reads the answer until the server closes; its status (0: none). */
-static int read_answer(int fd, char *resp, size_t size) {
-  size_t got = 0;
-  ssize_t n;
-  while (got + 1 < size && (n = recv(fd, resp + got, size - 1 - got, 0)) > 0)
-    got += (size_t)n;
-  resp[got] = '\0';
-  int status = 0;
-  sscanf(resp, "HTTP/1.%*d %d", &status);
-  return status;
 }
 
 typedef struct {
@@ -79,15 +50,8 @@ static answer_t ans; /* one test at a time per process (Criterion forks) */
 
 /* method path with extra header lines (each ending "\r\n"); fills ans. */
 static int request(int port, const char *method, const char *path, const char *headers) {
-  int fd = connect_to(port);
-  char req[4096];
-  snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s\r\n",
-           method, path, port, headers != NULL ? headers : "");
-  cr_assert(send_all(fd, req, strlen(req)));
-  ans.status = read_answer(fd, ans.text, sizeof(ans.text));
-  close(fd);
-  char *end = strstr(ans.text, "\r\n\r\n");
-  ans.body = end != NULL ? end + 4 : "";
+  ans.status = http_fetch(port, method, path, headers, ans.text, sizeof(ans.text));
+  ans.body = http_body(ans.text);
   return ans.status;
 }
 
@@ -344,8 +308,8 @@ Test(http, loopback_refuses_other_host_names_and_cross_site_kills) {
   int fd = connect_to(port);
   const char *rebound =
       "GET /api/node HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n";
-  cr_assert(send_all(fd, rebound, strlen(rebound)));
-  cr_assert_eq(read_answer(fd, ans.text, sizeof(ans.text)), 403, "%s", ans.text);
+  cr_assert(http_send_all(fd, rebound, strlen(rebound)));
+  cr_assert_eq(http_read_answer(fd, ans.text, sizeof(ans.text)), 403, "%s", ans.text);
   close(fd);
   static const char *loopback_names[] = {"localhost:1", "127.0.0.1", "[::1]:8080"};
   for (int i = 0; i < 3; i++) {
@@ -354,8 +318,8 @@ Test(http, loopback_refuses_other_host_names_and_cross_site_kills) {
     snprintf(req, sizeof(req), "GET /api/node HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
              host);
     fd = connect_to(port);
-    cr_assert(send_all(fd, req, strlen(req)));
-    cr_assert_eq(read_answer(fd, ans.text, sizeof(ans.text)), 200, "Host: %s", host);
+    cr_assert(http_send_all(fd, req, strlen(req)));
+    cr_assert_eq(http_read_answer(fd, ans.text, sizeof(ans.text)), 200, "Host: %s", host);
     close(fd);
   }
   /* A form on another site posting a kill. */
@@ -438,8 +402,8 @@ Test(http, a_one_mib_request_line_or_header_is_refused_and_the_node_serves_on) {
       n += (size_t)sprintf(req + n, "\r\n\r\n");
     }
     int fd = connect_to(port);
-    send_all(fd, req, n); /* the server may close before it is all sent */
-    int status = read_answer(fd, ans.text, sizeof(ans.text));
+    http_send_all(fd, req, n); /* the server may close before it is all sent */
+    int status = http_read_answer(fd, ans.text, sizeof(ans.text));
     close(fd);
     cr_assert(status == 0 || status == 414 || status == 431, "status %d", status);
     cr_assert_eq(get(port, "/api/node"), 200);
@@ -459,7 +423,7 @@ Test(http, a_client_sending_one_byte_a_second_holds_up_no_one) {
   size_t n = strlen(req);
   for (size_t i = 0; i < n; i++) {
     for (int s = 0; s < 2; s++)
-      cr_assert(send_all(slow[s], req + i, 1));
+      cr_assert(http_send_all(slow[s], req + i, 1));
     if (i % 8 == 0) { /* others are served all the while */
       cr_assert_eq(get(port, "/api/actors"), 200);
       assert_workers_answer(h, echo);
@@ -468,7 +432,7 @@ Test(http, a_client_sending_one_byte_a_second_holds_up_no_one) {
       sleep(1); /* the client's pace, not a wait for the server */
   }
   for (int s = 0; s < 2; s++) {
-    cr_assert_eq(read_answer(slow[s], ans.text, sizeof(ans.text)), 200);
+    cr_assert_eq(http_read_answer(slow[s], ans.text, sizeof(ans.text)), 200);
     close(slow[s]);
   }
   cr_assert_eq(hive_stop(h), HIVE_OK);
@@ -482,20 +446,9 @@ static void *concurrent_client(void *arg) {
   static const char *paths[] = {"/api/node", "/api/actors?sort=mailbox_len&limit=10", "/metrics",
                                 "/api/tree", "/"};
   char *resp = malloc(1 << 18);
-  for (int i = 0; i < 5; i++) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)concurrent_port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {.tv_sec = 60};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char req[256];
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-             paths[i]);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && send_all(fd, req, strlen(req)) &&
-        read_answer(fd, resp, 1 << 18) == 200)
+  for (int i = 0; i < 5; i++)
+    if (http_fetch(concurrent_port, "GET", paths[i], NULL, resp, 1 << 18) == 200)
       atomic_fetch_add(&concurrent_ok, 1);
-    close(fd);
-  }
   free(resp);
   return NULL;
 }
@@ -524,13 +477,9 @@ Test(http, a_stopped_node_closes_its_port) {
   int port = hive_http_port(h);
   cr_assert_eq(get(port, "/api/node"), 200);
   cr_assert_eq(hive_stop(h), HIVE_OK);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  cr_assert_neq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "the port is still open");
-  close(fd);
+  int fd = http_connect(port);
+  cr_assert_lt(fd, 0, "the port is still open");
 }
-
 /* Supervision churn with the inspector reading and killing over HTTP (the
  * scenario ThreadSanitizer runs too, in concurrency_checks). */
 Test(http, inspecting_over_http_while_children_crash_and_restart) {

@@ -118,6 +118,10 @@ def test_the_page_shows_the_service_and_kills_through_its_supervisor(service, br
     until(browser, "the tree", lambda d: {"producer", "consumer", "flaky"} <= tree(d).keys())
     for child, item in tree(browser).items():
         assert item["parent"].startswith("▾app"), (child, item)
+    click(browser, "#tree > ul > li > .toggle")  # fold app, then unfold it
+    until(browser, "app folded", lambda d: tree(d) == {})
+    click(browser, "#tree > ul > li > .toggle")
+    until(browser, "app unfolded", lambda d: {"producer", "consumer", "flaky"} <= tree(d).keys())
 
     # Kill the producer through the page: its supervisor restarts it, and
     # the page shows the new pid and one restart, highlighted.
@@ -127,6 +131,7 @@ def test_the_page_shows_the_service_and_kills_through_its_supervisor(service, br
     until(browser, "the producer's panel", lambda d: old in d.find_element(By.ID, "detail-title").text)
     until(browser, "the producer's statistics", lambda d: d.execute_script(
         "return document.querySelector('#detail-stats tr[data-key=behaviour]').textContent") == "behaviourproducer")
+    until(browser, "the producer's mailbox chart", lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-actor polyline"))
     click(browser, "#kill")
     until(browser, "the confirmation", lambda d: d.find_element(By.ID, "confirm").get_attribute("open"))
     click(browser, "#confirm-kill")
