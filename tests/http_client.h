@@ -6,38 +6,18 @@
 #ifndef HIVE_TEST_HTTP_CLIENT_H
 #define HIVE_TEST_HTTP_CLIENT_H
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
-/* A connection to 127.0.0.1:port whose reads give up after 60 s; -1 if
- * refused. */
+#include "gw_client.h" /* gwc_connect_tcp, gwc_write_all */
+
+/* A connection to 127.0.0.1:port (reads give up after 30 s); -1 if refused. */
 static inline int http_connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct timeval tv = {.tv_sec = 60};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
+  return gwc_connect_tcp(port);
 }
 
 static inline bool http_send_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t put = send(fd, p, n, MSG_NOSIGNAL);
-    if (put <= 0)
-      return false;
-    p += put, n -= (size_t)put;
-  }
-  return true;
+  return gwc_write_all(fd, p, n);
 }
 
 /* Reads the answer until the server closes, into resp (NUL-terminated);

@@ -78,6 +78,14 @@ static int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
 }
 static const hive_behaviour_t echo_b = {.name = "echo", .handle = echo_handle};
 
+/* A node serving HTTP at listen, with an echo actor. */
+static hive_t *start_with_echo(const char *listen, const char *token, int *port, hive_pid_t *echo) {
+  hive_t *h = start_http(listen, token);
+  *port = hive_http_port(h);
+  cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, echo), HIVE_OK);
+  return h;
+}
+
 /* An actor round trip: the workers are serving. */
 static void assert_workers_answer(hive_t *h, hive_pid_t echo) {
   void *reply;
@@ -277,10 +285,9 @@ Test(http, a_post_kills_and_the_supervisor_restarts_the_child, .init = log_setup
 /* ---- who may ask ----------------------------------------------------------- */
 
 Test(http, a_token_on_loopback_guards_the_kill_only) {
-  hive_t *h = start_http("127.0.0.1:0", "s3cret");
-  int port = hive_http_port(h);
+  int port;
   hive_pid_t echo;
-  cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  hive_t *h = start_with_echo("127.0.0.1:0", "s3cret", &port, &echo);
   char text[HIVE_PID_STRLEN], path[80];
   hive_pid_format(echo, text, sizeof(text));
   snprintf(path, sizeof(path), "/api/actors/%.*s/kill", (int)strlen(text) - 2, text + 1);
@@ -300,10 +307,9 @@ Test(http, a_token_on_loopback_guards_the_kill_only) {
 }
 
 Test(http, loopback_refuses_other_host_names_and_cross_site_kills) {
-  hive_t *h = start_http("0", NULL);
-  int port = hive_http_port(h);
+  int port;
   hive_pid_t echo;
-  cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  hive_t *h = start_with_echo("0", NULL, &port, &echo);
   /* A DNS-rebinding page: its own host name, pointed at 127.0.0.1. */
   int fd = connect_to(port);
   const char *rebound =
@@ -382,10 +388,9 @@ Test(http, another_address_needs_a_token_to_start_and_for_every_read) {
 /* ---- clients that misbehave ------------------------------------------------ */
 
 Test(http, a_one_mib_request_line_or_header_is_refused_and_the_node_serves_on) {
-  hive_t *h = start_http("0", NULL);
-  int port = hive_http_port(h);
+  int port;
   hive_pid_t echo;
-  cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  hive_t *h = start_with_echo("0", NULL, &port, &echo);
   size_t big = 1 << 20;
   char *req = malloc(big + 256);
   for (int which = 0; which < 2; which++) {
@@ -414,10 +419,9 @@ Test(http, a_one_mib_request_line_or_header_is_refused_and_the_node_serves_on) {
 }
 
 Test(http, a_client_sending_one_byte_a_second_holds_up_no_one) {
-  hive_t *h = start_http("0", NULL);
-  int port = hive_http_port(h);
+  int port;
   hive_pid_t echo;
-  cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  hive_t *h = start_with_echo("0", NULL, &port, &echo);
   int slow[2] = {connect_to(port), connect_to(port)}; /* as many as libmicrohttpd has threads */
   const char *req = "GET /api/node HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   size_t n = strlen(req);
@@ -454,10 +458,8 @@ static void *concurrent_client(void *arg) {
 }
 
 Test(http, two_hundred_clients_at_once_are_all_answered) {
-  hive_t *h = start_http("0", NULL);
-  concurrent_port = hive_http_port(h);
   hive_pid_t echo;
-  cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  hive_t *h = start_with_echo("0", NULL, &concurrent_port, &echo);
   for (int i = 0; i < 200; i++) /* a node with some actors to list */
     cr_assert_eq(hive_spawn(h, &echo_b, NULL, 0, NULL, &(hive_pid_t){0}), HIVE_OK);
   atomic_store(&concurrent_ok, 0);
