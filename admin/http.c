@@ -153,9 +153,13 @@ static enum MHD_Result http_query(hive__http_t *http, struct MHD_Connection *con
   if (text != NULL) {
     fwrite(text->via.str.ptr, 1, text->via.str.size, out);
   } else if (field != NULL) {
-    hive__json_write(out, map_field(reply, field));
+    const msgpack_object *value = map_field(reply, field);
+    if (value != NULL)
+      hive__json_write(out, value);
+    else
+      fputs("null", out); /* an answer without its field: a bug, not a crash */
     putc('\n', out);
-  } else { /* the reply without "ok" */
+  } else if (reply->via.map.size > 0) { /* the reply without "ok" */
     msgpack_object_map rest = reply->via.map;
     rest.ptr++, rest.size--; /* "ok" is packed first */
     hive__json_write(out, &(msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = rest});

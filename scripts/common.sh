@@ -20,16 +20,18 @@ hive_install_packages() {
     -o DPkg::Lock::Timeout=300 "${missing[@]}"
 }
 
-# prometheus: its promtool checks the metrics hivectl prints (tests/test_admin.c).
+# prometheus: its promtool checks the metrics hivectl prints (tests/test_admin.c),
+# and its server scrapes a node (tests/inspector).
 # python3-*: the Python client and its tests (clients/python), run by ctest.
 # nats-server: the cluster tests start their own (tests/cluster_helpers.h).
-# chromium, chromium-driver, python3-selenium: the inspector page's browser
-# test (tests/inspector); prometheus's server scrapes a node there too.
 HIVE_PACKAGES=(build-essential cmake pkg-config libck-dev libmsgpack-dev libcriterion-dev prometheus
   libnats-dev nats-server libmicrohttpd-dev
   libinih-dev libsystemd-dev libsqlite3-dev systemd
-  python3-msgpack python3-pytest python3-pytest-asyncio
-  chromium chromium-driver python3-selenium)
+  python3-msgpack python3-pytest python3-pytest-asyncio)
+# What only the tests need besides: the inspector page's browser test drives
+# chromium through chromium-driver with python3-selenium (tests/inspector);
+# stress-ng loads the machine in the stress runs.
+HIVE_TEST_PACKAGES=(chromium chromium-driver python3-selenium stress-ng)
 
 # hive_build DIR [CMAKE_ARGS...]: configures and builds hive into DIR.
 hive_build() {
