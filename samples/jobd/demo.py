@@ -286,7 +286,9 @@ class Jobd_process:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(self.exe), "--gateway", "127.0.0.1:0", "--token-file", str(self.token_file),
-                 "--db", str(self.db), "--admin-socket", str(self.sock), "--http", "127.0.0.1:0"],
+                 "--db", str(self.db), "--admin-socket", str(self.sock),
+                 # The page's port is kept across a restart: an open page comes back.
+                 "--http", self.inspector.split("/")[2] if self.inspector else "127.0.0.1:0"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         self.tracker.popen.add(self.proc.pid)
         while True:
@@ -581,8 +583,8 @@ def batch_two(args, con, link, node, rng, tracker):
         with lock:
             link.jobd = Jobd(node.address, token=args.token, timeout=10)
         again = node.log_line(r"queued again")
-        con.say(f"  restarted on the same database in {ready * 1000:.0f} ms: gateway {node.address}, "
-                f"inspector {node.inspector}")
+        con.say(f"  restarted on the same database in {ready * 1000:.0f} ms: gateway {node.address} "
+                f"(the inspector page is back at {node.inspector})")
         if again:
             con.say("    jobd logged: " + re.sub(r'.*msg=("[^"]*").*', r"\1", again))
         # Submits in flight at the kill: their answer was lost; jobd has those it committed.
