@@ -205,6 +205,11 @@ static void actor_end(hive_t *h, hive__actor_t *a, bool run_terminate, int64_t *
   atomic_store_explicit(&a->behaviour_name, NULL, memory_order_relaxed);
   hive_pid_t ended = life->self;
   bool last = hive__node_count_exit(h, life->exit_reason.kind);
+  /* Its part of the node's processed, kept once the walk no longer sees
+   * it (hive_node_stats); stray turns after this only dead-letter. */
+  atomic_fetch_add_explicit(&h->processed_ended,
+                            atomic_load_explicit(&a->processed, memory_order_relaxed),
+                            memory_order_relaxed);
   atomic_store(&a->pid, 0); /* seq_cst: see hive__node_actor_exited */
   life->self = 0;
   life->exiting = false; /* stray turns of the empty slot must still drain */
@@ -308,9 +313,6 @@ static inline void actor_handle(hive__worker_t *w, uint64_t seq, hive__actor_t *
   hive__life_t *life = hive__life(a);
   int rc, signal = 0;
 #if HIVE_STATS
-  /* Counted when handed over, so the message in progress is never missing
-   * from the accounting. */
-  hive__stats_add(&life->processed, 1);
   if (msg->flags & HIVE__MSG_STAMPED)
     actor_note_wait(a, msg);
 #endif
@@ -371,6 +373,11 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
         hive__count_dead_letter(h, a); /* a late reply, a stale timeout, a removed monitor */
       } else {
         handled = msg;
+#if HIVE_STATS
+        /* Counted when handed over, so the message in progress is never
+         * missing from the accounting; user messages only: what was sent. */
+        hive__stats_add(&a->processed, 1);
+#endif
       }
     }
     if (handled != NULL) {
@@ -481,7 +488,7 @@ int hive__spawn(hive_t *h, const hive_behaviour_t *b, const void *arg, size_t ar
   life->exit_reason = (hive_reason_t){.kind = HIVE_REASON_NORMAL};
   life->current = NULL;
   life->current_replied = false;
-  atomic_store_explicit(&life->processed, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->processed, 0, memory_order_relaxed);
   atomic_store_explicit(&a->dead_letters, 0, memory_order_relaxed);
   atomic_store_explicit(&a->long_handlers, 0, memory_order_relaxed);
   atomic_store_explicit(&life->handler_ns, 0, memory_order_relaxed);
@@ -559,7 +566,7 @@ static __attribute__((noinline)) int actor_send_elsewhere(hive_t *h, hive_pid_t 
     hive__msg_t *msg = hive__msg_make(to, tag, from, 0, 0, data, len);
     return msg != NULL ? h->route(h, msg) : HIVE_ENOMEM;
   }
-  hive__count_dead_letter(h, NULL);
+  hive__count_undeliverable(h);
   return HIVE_ENOPROC;
 }
 
@@ -724,7 +731,7 @@ int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out) {
   s.mailbox_len = (uint64_t)hive__mailbox_len(&a->mb);
   s.mailbox_hwm = (uint64_t)atomic_load_explicit(&a->mb.hwm, memory_order_relaxed);
   s.capacity = (uint64_t)atomic_load_explicit(&a->mb.capacity, memory_order_relaxed);
-  s.processed = atomic_load_explicit(&life->processed, memory_order_relaxed);
+  s.processed = atomic_load_explicit(&a->processed, memory_order_relaxed);
   s.dropped = atomic_load_explicit(&a->mb.dropped, memory_order_relaxed);
   s.dead_letters = atomic_load_explicit(&a->dead_letters, memory_order_relaxed);
   s.long_handlers = atomic_load_explicit(&a->long_handlers, memory_order_relaxed);

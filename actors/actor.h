@@ -40,8 +40,7 @@ typedef struct hive__life {
   hive__msg_t *current;            /* the message handle() is running for */
   struct hive__links *links;       /* owned; NULL until the actor needs it */
   struct hive__requests *requests; /* owned; NULL until the actor needs it */
-  /* atomic, single writer: statistics. */
-  _Atomic uint64_t processed;
+  /* atomic, single writer: statistics (processed is the slot's). */
   _Atomic uint64_t handler_ns;     /* estimated total of handler calls */
   _Atomic uint64_t handler_max_ns; /* longest handler call timed */
   _Atomic uint64_t wait_max_ns;    /* longest a stamped message waited */

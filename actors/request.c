@@ -47,7 +47,7 @@ static uint64_t request_new_ref(hive_t *h) {
 static int request_prepare(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len,
                            hive__actor_t **a, hive__msg_t **msg) {
   if ((*a = hive__lookup_live(h, to)) == NULL && !hive__pid_remote(h, to)) {
-    hive__count_dead_letter(h, NULL);
+    hive__count_undeliverable(h);
     return HIVE_ENOPROC;
   }
   if ((*msg = hive__msg_make(to, tag, 0, 0, 0, data, len)) == NULL)

@@ -193,6 +193,12 @@ static void metrics_write(metrics_t *m) {
             (unsigned long long)ns->exits[k]);
   node_metric(m, "hive_messages_total", "counter",
               "Messages handled by all threads, system signals included.", ns->messages);
+  node_metric(m, "hive_sent_total", "counter",
+              "User messages sent to this node's actors, counted by the senders.", ns->sent);
+  node_metric(m, "hive_processed_total", "counter", "User messages handed to a handler.",
+              ns->processed);
+  node_metric(m, "hive_queued", "gauge", "User messages in live actors' mailboxes now.",
+              ns->queued);
   node_metric(m, "hive_dead_letters_total", "counter", "Messages that reached no handler.",
               ns->dead_letters);
   node_metric(m, "hive_dropped_total", "counter", "Messages dropped by full drop-new mailboxes.",

@@ -320,7 +320,7 @@ static int query_node(hive_t *h, msgpack_packer *pk) {
     query_pack_gateway(pk, &gs);
   }
   hive__pack_str(pk, "node");
-  msgpack_pack_map(pk, 12);
+  msgpack_pack_map(pk, 15);
   hive__pack_key_u64(pk, "node_id", h->node_id);
   hive__pack_key_u64(pk, "workers", ns.workers);
   hive__pack_key_u64(pk, "blocking_workers", ns.blocking_workers);
@@ -332,6 +332,9 @@ static int query_node(hive_t *h, msgpack_packer *pk) {
   for (int k = 0; k < HIVE_REASON_KINDS; k++)
     hive__pack_key_u64(pk, hive__reason_name(k), ns.exits[k]);
   hive__pack_key_u64(pk, "messages", ns.messages);
+  hive__pack_key_u64(pk, "sent", ns.sent);
+  hive__pack_key_u64(pk, "processed", ns.processed);
+  hive__pack_key_u64(pk, "queued", ns.queued);
   hive__pack_key_u64(pk, "dead_letters", ns.dead_letters);
   hive__pack_key_u64(pk, "dropped", ns.dropped);
   hive__pack_key_u64(pk, "late_replies", ns.late_replies);

@@ -32,7 +32,7 @@ static void inbound_message(cluster_t *c, cluster_peer_t *p, const wire_head_t *
   bool answer = env->flags & HIVE__MSG_ANSWER;
   if (answer ? env->tag != HIVE_TAG_REPLY && env->tag != HIVE_TAG_NOPROC
              : env->tag < HIVE_TAG_USER) {
-    hive__count_dead_letter(h, NULL);
+    hive__count_undeliverable(h);
     return;
   }
   if (answer) /* the request is closed: a node-down no longer answers it */
@@ -41,7 +41,7 @@ static void inbound_message(cluster_t *c, cluster_peer_t *p, const wire_head_t *
     if (answer && HIVE_PID_INCARNATION(env->to) == atomic_load(&c->inc))
       hive__ask_answer(h, env->ref, env->tag == HIVE_TAG_REPLY, env->data, env->len);
     else
-      hive__count_dead_letter(h, NULL);
+      hive__count_undeliverable(h);
     return;
   }
   hive_pid_t from = env->from != 0 ? env->from : inbound_thread_pid(head->src, head->src_inc);
@@ -112,7 +112,7 @@ void hive__cluster_on_data(natsConnection *nc, natsSubscription *sub, natsMsg *m
       bool theirs = env.from == 0 || (HIVE_PID_NODE(env.from) == head.src &&
                                       HIVE_PID_INCARNATION(env.from) == head.src_inc);
       if (!ours || !theirs)
-        hive__count_dead_letter(c->h, NULL);
+        hive__count_undeliverable(c->h);
       else if (env.kind == WIRE_MESSAGE)
         inbound_message(c, p, &head, &env);
       else

@@ -23,7 +23,7 @@
 
 static void route_count_dead(cluster_t *c, cluster_peer_t *p, uint64_t n) {
   for (uint64_t i = 0; i < n; i++)
-    hive__count_dead_letter(c->h, NULL);
+    hive__count_undeliverable(c->h);
   atomic_fetch_add_explicit(&p->dead_letters, n, memory_order_relaxed);
 }
 

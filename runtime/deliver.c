@@ -8,6 +8,11 @@
  */
 #include "deliver.h"
 
+void hive__count_undeliverable(hive_t *h) {
+  hive__count_sent(h, 1);
+  hive__count_dead_letter(h, NULL);
+}
+
 void hive__count_dead_letter(hive_t *h, hive__actor_t *owner) {
   atomic_fetch_add_explicit(&h->dead_letters, 1, memory_order_relaxed);
   if (owner != NULL) /* single writer: the owner's token holder */
@@ -40,13 +45,19 @@ static inline bool outbox_hold(hive__outbox_t *out, hive__actor_t *a, hive__msg_
 
 /* One push of a user message; on a worker (out not NULL), through its outbox. */
 static inline int deliver_push(hive_t *h, hive__outbox_t *out, hive__actor_t *a, hive__msg_t *msg) {
+  /* Counted sent here, taken back if a full mailbox refuses it. */
   if (out != NULL) {
+#if HIVE_STATS
+    out->sent_turn++; /* published at the end of the turn */
+#endif
     if (!atomic_load_explicit(&out->hold_off, memory_order_relaxed)) {
       if (outbox_hold(out, a, msg))
         return HIVE_OK;
     } else if (out->nheld > 0) {
       hive__outbox_flush(h, out); /* what was held goes first: order holds */
     }
+  } else {
+    hive__count_sent(h, 1);
   }
   int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
   if (pushed == HIVE__PUSH_SCHEDULE && out != NULL &&
@@ -65,6 +76,7 @@ int hive__push_user_waiting(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
   hive__outbox_t *out = hive__tls.outbox;
   if (out != NULL)
     return deliver_push(h, out, a, msg); /* a worker never waits */
+  hive__count_sent(h, 1);                /* taken back if a full mailbox refuses it */
   int pushed = hive__mailbox_push_mpsc(&a->mb, msg);
   if (!hive__deliver_must_wait(a, pushed))
     return hive__deliver_finish(h, a, msg, pushed); /* the common case: one push */

@@ -30,7 +30,7 @@ void hive__outbox_flush(hive_t *h, hive__outbox_t *out) {
 int hive__deliver_elsewhere(hive_t *h, hive__msg_t *msg) {
   if (hive__pid_remote(h, msg->to))
     return h->route(h, msg);
-  hive__count_dead_letter(h, NULL);
+  hive__count_undeliverable(h);
   msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps its buffer */
   hive__msg_free(msg);
   return HIVE_ENOPROC;
@@ -43,6 +43,7 @@ int hive__deliver_refused(hive_t *h, hive__msg_t *msg, int pushed) {
     hive__msg_free(msg);
     return HIVE__DROPPED;
   }
+  hive__count_sent(h, -1);        /* refused: not sent after all */
   msg->flags &= ~HIVE__MSG_OWNED; /* the caller of a failed move keeps buf */
   hive__msg_free(msg);
   return HIVE_EFULL;
@@ -59,6 +60,8 @@ int hive__deliver_wait_for_room(hive_t *h, hive__actor_t *a, hive__msg_t *msg) {
     if (dead || hive__now_ns() >= deadline) {
       if (dead)
         hive__count_dead_letter(h, NULL);
+      else
+        hive__count_sent(h, -1);      /* refused: not sent after all */
       msg->flags &= ~HIVE__MSG_OWNED; /* the caller keeps a moved buffer */
       hive__msg_free(msg);
       return dead ? HIVE_ENOPROC : HIVE_ETIMEDOUT;

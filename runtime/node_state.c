@@ -104,6 +104,14 @@ static hive__worker_t *node_thread(hive_t *h, unsigned i) {
   return i < h->nworkers ? &h->workers[i] : &h->blocking[i - h->nworkers];
 }
 
+/* A live incarnation's part of the node's processed and queued. */
+static void node_add_actor(hive__actor_t *a, hive_pid_t pid, void *arg) {
+  (void)pid;
+  hive_node_stats_t *out = arg;
+  out->processed += atomic_load_explicit(&a->processed, memory_order_relaxed);
+  out->queued += (uint64_t)hive__mailbox_len(&a->mb);
+}
+
 int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
   if (h == NULL || out == NULL)
     return HIVE_EINVAL;
@@ -121,8 +129,17 @@ int hive_node_stats(hive_t *h, hive_node_stats_t *out) {
   };
   for (int k = 0; k < HIVE_REASON_KINDS; k++)
     out->exits[k] = atomic_load_explicit(&h->exits[k], memory_order_relaxed);
-  for (unsigned i = 0; i < h->nworkers + h->nblocking; i++)
-    out->messages += atomic_load_explicit(&node_thread(h, i)->messages, memory_order_relaxed);
+  /* The ended incarnations first: one that ends during the walk is then
+   * missing (or, read after, counted twice): exact once the node is quiet. */
+  out->processed = atomic_load_explicit(&h->processed_ended, memory_order_relaxed);
+  out->sent = atomic_load_explicit(&h->sent_outside, memory_order_relaxed);
+  for (unsigned i = 0; i < h->nworkers + h->nblocking; i++) {
+    hive__worker_t *w = node_thread(h, i);
+    out->messages += atomic_load_explicit(&w->messages, memory_order_relaxed);
+    out->sent += atomic_load_explicit(&w->sent, memory_order_relaxed);
+    out->sent += atomic_load_explicit(&w->outbox.sent, memory_order_relaxed);
+  }
+  hive__pidtab_each(h, node_add_actor, out);
   return HIVE_OK;
 }
 

@@ -79,7 +79,11 @@ typedef struct hive__actor {
    * it sits here, on the line a turn writes anyway. */
   _Alignas(8) unsigned char life[HIVE__LIFE_SIZE];
 
-  /* atomic, single writer (the token holder): statistics. */
+  /* atomic, single writer (the token holder): statistics. processed counts
+   * user messages handed to the handler (not signals delivered as
+   * messages); the node adds it to hive.processed_ended when the
+   * incarnation ends. */
+  _Atomic uint64_t processed;
   _Atomic uint64_t dead_letters;
   _Atomic uint64_t long_handlers; /* atomic: written by the watchdog */
 
@@ -160,10 +164,18 @@ typedef struct hive__outbox_entry {
   int64_t count;
 } hive__outbox_entry_t;
 typedef struct hive__outbox {
-  uint64_t turn;         /* this worker's turn: unique among the node's workers, never 0 */
-  uint64_t turn_step;    /* h->nworkers, kept here: 3 instructions less a turn */
-  _Atomic bool hold_off; /* set by other threads: this turn is long */
-  unsigned nheld;        /* entries holding messages, listed in held */
+  uint64_t turn;      /* this worker's turn: unique among the node's workers, never 0 */
+  uint64_t turn_step; /* h->nworkers, kept here: 3 instructions less a turn */
+  /* The sending side of the accounting (hive_node_stats): user messages
+   * this worker's sends put into mailboxes, counted in sent_turn (a plain
+   * add on the send path) and published to sent at the end of each turn
+   * and before it sleeps. A worker sends only to actors of its own node:
+   * an outbox's held messages are pushed, and their actors scheduled, on
+   * that node's workers. */
+  uint64_t sent_turn;
+  _Atomic uint64_t sent;
+  _Atomic bool hold_off;            /* set by other threads: this turn is long */
+  unsigned nheld;                   /* entries holding messages, listed in held */
   uint8_t held[HIVE__OUTBOX_SLOTS]; /* their indices */
   hive__outbox_entry_t entry[HIVE__OUTBOX_SLOTS];
 } hive__outbox_t;
@@ -209,6 +221,10 @@ typedef struct hive__worker {
   _Atomic uint64_t parks;
   _Atomic uint64_t busy_ns;     /* awake time up to the last sleep */
   _Atomic uint64_t awake_since; /* when it last woke; 0 while asleep */
+  /* The sending side of the accounting (hive_node_stats), for sends that
+   * do not go through the outbox (the blocking pool's); the outbox counts
+   * the others. */
+  _Atomic uint64_t sent;
 } hive__worker_t;
 
 /* The gateway's counters: gateway/ writes them, hive_gateway_stats
@@ -339,6 +355,8 @@ struct hive {
   /* Rarer events, and the waits of hive_stop and hive_join. */
   _Alignas(HIVE__CACHELINE) _Atomic uint64_t dead_letters;
   _Atomic uint64_t dropped;
+  _Atomic uint64_t sent_outside;    /* sends from threads that are not this node's workers */
+  _Atomic uint64_t processed_ended; /* hive__actor_t.processed of the incarnations that ended */
   _Atomic uint64_t late_replies;
   _Atomic uint64_t restarts;
   hive_pid_t *stop_first; /* owned: under stop_lock */
@@ -551,8 +569,27 @@ static inline hive__actor_t *hive__lookup_live(hive_t *h, hive_pid_t pid) {
   return a;
 }
 /* Counts one dead letter, node-wide and, if owner is not NULL, on the
- * actor whose token the caller holds. */
+ * actor whose token the caller holds: a message that was sent (counted by
+ * hive__count_sent) and then found no handler. */
 void hive__count_dead_letter(hive_t *h, hive__actor_t *owner);
+/* A message refused where it was sent (no live actor for its pid, here or
+ * on a reachable node): sent and a dead letter at once. */
+void hive__count_undeliverable(hive_t *h);
+
+/* Counts one user message put into a mailbox of h (or, above, found no
+ * actor): on the calling worker's own counter, or, from any other thread,
+ * on a shared one. The sending side of the accounting (hive_node_stats). */
+static inline void hive__count_sent(hive_t *h, int64_t n) {
+#if HIVE_STATS
+  hive__worker_t *w = hive__tls.worker;
+  if (w != NULL && w->node == h)
+    hive__stats_add(&w->sent, (uint64_t)n);
+  else
+    atomic_fetch_add_explicit(&h->sent_outside, (uint64_t)n, memory_order_relaxed);
+#else
+  (void)h, (void)n;
+#endif
+}
 
 /* What hive__push_user returns when a drop-new mailbox dropped the message
  * (counted); public calls report it as HIVE_OK. */
@@ -574,6 +611,9 @@ void hive__outbox_flush(hive_t *h, hive__outbox_t *out);
 static inline void hive__outbox_end_turn(hive_t *h, hive__outbox_t *out) {
   if (out->nheld > 0)
     hive__outbox_flush(h, out);
+#if HIVE_STATS
+  atomic_store_explicit(&out->sent, out->sent_turn, memory_order_relaxed);
+#endif
   out->turn += out->turn_step; /* frees every entry */
   if (atomic_load_explicit(&out->hold_off, memory_order_relaxed))
     atomic_store_explicit(&out->hold_off, false, memory_order_relaxed);

@@ -518,6 +518,10 @@ void hive__worker_note_sleep(hive__worker_t *w) {
   uint64_t since = atomic_load_explicit(&w->awake_since, memory_order_relaxed);
   hive__stats_add(&w->busy_ns, hive__now_ns() - since);
   atomic_store_explicit(&w->awake_since, 0, memory_order_relaxed);
+#if HIVE_STATS
+  /* Sends made outside a turn are published before it sleeps. */
+  atomic_store_explicit(&w->outbox.sent, w->outbox.sent_turn, memory_order_relaxed);
+#endif
 }
 
 void hive__worker_note_wake(hive__worker_t *w) {

@@ -190,7 +190,7 @@ static void *timers_main(void *arg) {
       if (a == NULL)
         hive__msg_free(due[i]); /* its target ended: the timer is void */
       else if (hive__push_user(h, a, due[i]) == HIVE_EFULL)
-        hive__count_dead_letter(h, NULL); /* a full bounded mailbox refused it */
+        hive__count_undeliverable(h); /* a full bounded mailbox refused it */
     }
     pthread_mutex_lock(&t->lock);
   }

@@ -82,4 +82,23 @@ static inline void test_assert_accounting(hive_t *h, hive_pid_t pid) {
                (unsigned long)s.dead_letters, (unsigned long)s.mailbox_len);
 }
 
+/* The node-wide accounting (hive_node_stats), whose `sent` the senders
+ * count: exact once the node is quiet. A worker publishes its turn's sends
+ * when the turn ends, which may be just after the work a test waited for:
+ * so it is read until it balances, for at most the test timeout. */
+static inline hive_node_stats_t test_assert_node_accounting(hive_t *h) {
+  hive_node_stats_t ns;
+  uint64_t deadline = test_now_ns() + TEST_TIMEOUT_MS * 1000000ull;
+  struct timespec ms = {0, 1000000};
+  do
+    cr_assert_eq(hive_node_stats(h, &ns), HIVE_OK);
+  while (ns.sent != ns.processed + ns.dropped + ns.dead_letters + ns.queued &&
+         test_now_ns() < deadline && nanosleep(&ms, NULL) == 0);
+  cr_assert_eq(ns.sent, ns.processed + ns.dropped + ns.dead_letters + ns.queued,
+               "sent %lu != processed %lu + dropped %lu + dead %lu + queued %lu",
+               (unsigned long)ns.sent, (unsigned long)ns.processed, (unsigned long)ns.dropped,
+               (unsigned long)ns.dead_letters, (unsigned long)ns.queued);
+  return ns;
+}
+
 #endif /* HIVE_TEST_HELPERS_H */

@@ -39,6 +39,27 @@ static _Thread_local char failure_text[256];
     }                                                                                              \
   } while (0)
 
+/* The node-wide accounting (hive_node_stats) once the node is quiet: the
+ * senders' count against what became of the messages. A worker publishes
+ * its turn's sends when the turn ends, which may be just after the work the
+ * scenario waited for: read again until it balances, for at most 10 s. */
+static bool balanced(hive_t *h, hive_node_stats_t *ns) {
+  for (int i = 0; i < 10000; i++) {
+    hive_node_stats(h, ns);
+    if (ns->sent == ns->processed + ns->dropped + ns->dead_letters + ns->queued)
+      return true;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  return false;
+}
+#define CHECK_BALANCED(ns)                                                                         \
+  CHECK(balanced_ok, /* set by balanced() before the node stops */                                 \
+        "sent %llu != processed %llu + dropped %llu + dead letters %llu + queued %llu",            \
+        (unsigned long long)(ns).sent, (unsigned long long)(ns).processed,                         \
+        (unsigned long long)(ns).dropped, (unsigned long long)(ns).dead_letters,                   \
+        (unsigned long long)(ns).queued)
+
 static hive_t *start_node(unsigned workers) {
   hive_config_t cfg;
   hive_config_init(&cfg);
@@ -112,10 +133,11 @@ scenario_result_t scenario_per_sender_order(unsigned workers) {
     pthread_join(threads[i], NULL);
   int joined = hive_join(order_node, order_sink, JOIN_TIMEOUT_MS);
   hive_node_stats_t ns;
-  hive_node_stats(order_node, &ns);
+  bool balanced_ok = balanced(order_node, &ns);
   hive_stop(order_node);
   CHECK(joined == HIVE_OK, "the sink never saw all %d messages",
         ORDER_PRODUCERS * ORDER_PER_PRODUCER);
+  CHECK_BALANCED(ns);
   CHECK(atomic_load(&order_send_failures) == 0, "%d sends failed",
         atomic_load(&order_send_failures));
   CHECK(atomic_load(&order_out_of_order) == 0, "%d messages out of order",
@@ -313,9 +335,10 @@ scenario_result_t scenario_forwarding_no_loss(unsigned workers) {
   }
   int joined = hive_join(h, fwd_collector, JOIN_TIMEOUT_MS);
   hive_node_stats_t ns;
-  hive_node_stats(h, &ns);
+  bool balanced_ok = balanced(h, &ns);
   hive_stop(h); /* runs every forwarder's terminate */
   CHECK(joined == HIVE_OK, "not every token reached the collector");
+  CHECK_BALANCED(ns);
   CHECK(atomic_load(&fwd_duplicates) == 0, "%d tokens arrived twice", atomic_load(&fwd_duplicates));
   CHECK(atomic_load(&fwd_send_failures) == 0, "%d forwards failed",
         atomic_load(&fwd_send_failures));
@@ -784,8 +807,9 @@ scenario_result_t scenario_links_and_monitors(unsigned workers) {
   for (int i = 0; i < LM_ACTORS; i++)
     CHECK(hive_join(lm_node, pids[i], JOIN_TIMEOUT_MS) == HIVE_OK, "an actor never ended");
   hive_node_stats_t ns;
-  hive_node_stats(lm_node, &ns);
+  bool balanced_ok = balanced(lm_node, &ns);
   hive_stop(lm_node);
+  CHECK_BALANCED(ns);
   CHECK(atomic_load(&lm_started) == LM_ACTORS, "%ld started", atomic_load(&lm_started));
   CHECK(atomic_load(&lm_ended) == LM_ACTORS, "%ld terminate calls for %d actors",
         atomic_load(&lm_ended), LM_ACTORS);

@@ -220,3 +220,105 @@ Test(stats, pids_parse_back) {
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     cr_assert_eq(hive_pid_parse(bad[i], &back), HIVE_EINVAL, "%s", bad[i]);
 }
+
+/* ---- the node-wide accounting -------------------------------------------- */
+
+enum { TAG_FORWARD = HIVE_TAG_USER + 20 };
+
+static sem_t sunk;
+static atomic_int sink_left;
+
+/* Forwards each message to the pid in its payload: a worker's send. */
+static int forwarder_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  hive_pid_t to;
+  memcpy(&to, msg->data, sizeof(to));
+  hive_send(hive_node(ctx), to, TAG_WORK, NULL, 0);
+  return HIVE_OK;
+}
+static const hive_behaviour_t forwarder_b = {.name = "forwarder", .handle = forwarder_handle};
+
+/* Answers a request; counts the rest, and says when sink_left reach 0. */
+static int sink_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  if (msg->ref != 0)
+    hive_reply(ctx, msg, "pong", 4);
+  else if (atomic_fetch_sub(&sink_left, 1) == 1)
+    sem_post(&sunk);
+  return HIVE_OK;
+}
+static const hive_behaviour_t sink_b = {.name = "sink", .handle = sink_handle};
+
+Test(stats, the_node_accounting_counts_senders_apart_and_balances, .init = blocker_setup) {
+  hive_t *h = test_start(2);
+  uint64_t sent = 0; /* what this test sends to the node's pids, counted here too */
+
+  /* A drop-new mailbox of 10, its actor held in its first message (on the
+   * blocking pool, so the workers stay free): of 40 more, 10 queue and 30
+   * are dropped. */
+  hive_spawn_opts_t drop;
+  hive_spawn_opts_init(&drop);
+  drop.flags = HIVE_SPAWN_BLOCKING;
+  drop.mailbox = HIVE_MAILBOX_DROP_NEW;
+  drop.capacity = 10;
+  hive_pid_t held = blocker_spawn_blocked(h, &drop);
+  sent++;
+  for (int i = 0; i < 40; i++, sent++)
+    cr_assert_eq(hive_send(h, held, TAG_WORK, NULL, 0), HIVE_OK);
+  /* A reject mailbox of 5, held too: what it refuses was not sent. */
+  hive_spawn_opts_t reject;
+  hive_spawn_opts_init(&reject);
+  reject.flags = HIVE_SPAWN_BLOCKING;
+  reject.mailbox = HIVE_MAILBOX_REJECT;
+  reject.capacity = 5;
+  hive_pid_t full = blocker_spawn_blocked(h, &reject);
+  sent++;
+  for (int i = 0; i < 20; i++)
+    cr_assert_eq(hive_send(h, full, TAG_WORK, NULL, 0), i < 5 ? HIVE_OK : HIVE_EFULL);
+  sent += 5;
+
+  /* 1 000 forwards between actors (sends from a worker), 100 asks from
+   * this thread (their replies are no mailbox message), and 7 sends to a
+   * dead pid. */
+  hive_pid_t sink, fwd, dead;
+  cr_assert_eq(hive_spawn(h, &sink_b, NULL, 0, NULL, &sink), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &forwarder_b, NULL, 0, NULL, &fwd), HIVE_OK);
+  sem_init(&sunk, 0, 0);
+  atomic_store(&sink_left, 1000);
+  for (int i = 0; i < 1000; i++, sent += 2) /* this send, and the forward */
+    cr_assert_eq(hive_send(h, fwd, TAG_FORWARD, &sink, sizeof(sink)), HIVE_OK);
+  TEST_WAIT(&sunk);
+  for (int i = 0; i < 100; i++, sent++) {
+    void *reply;
+    size_t len;
+    cr_assert_eq(hive_ask(h, sink, HIVE_TAG_USER, NULL, 0, 10000, &reply, &len), HIVE_OK);
+    free(reply);
+  }
+  cr_assert_eq(hive_spawn(h, &sink_b, NULL, 0, NULL, &dead), HIVE_OK);
+  cr_assert_eq(hive_kill(h, dead), HIVE_OK);
+  TEST_JOIN(h, dead);
+  for (int i = 0; i < 7; i++, sent++)
+    cr_assert_eq(hive_send(h, dead, TAG_WORK, NULL, 0), HIVE_ENOPROC);
+
+  /* Quiet: every forward reached the sink; the held actors hold still. */
+  hive_node_stats_t ns = test_assert_node_accounting(h);
+  cr_assert_eq(ns.sent, sent, "the node counted %lu sends, the test made %lu",
+               (unsigned long)ns.sent, (unsigned long)sent);
+  cr_assert_eq(ns.dropped, 30);
+  cr_assert_eq(ns.dead_letters, 7);
+  cr_assert_eq(ns.queued, 10 + 5);
+  cr_assert_eq(ns.processed, 2 + 1000 + 1000 + 100); /* the holds, fwd and sink */
+
+  /* The held actors end: what they had queued becomes dead letters. */
+  cr_assert_eq(hive_kill(h, held), HIVE_OK);
+  cr_assert_eq(hive_kill(h, full), HIVE_OK);
+  sem_post(&gate);
+  sem_post(&gate);
+  TEST_JOIN(h, held);
+  TEST_JOIN(h, full);
+  ns = test_assert_node_accounting(h);
+  cr_assert_eq(ns.sent, sent);
+  cr_assert_eq(ns.queued, 0);
+  cr_assert_eq(ns.dead_letters, 7 + 10 + 5);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
+}

@@ -531,9 +531,12 @@ HIVE_API int hive_timer_cancel(hive_t *h, hive_timer_t timer);
 /*
  * One actor's counters, read without stopping it (so a snapshot taken while
  * it runs may be a message apart). Each counter is kept where its event
- * happens; enqueued is their sum, which by the accounting rule is every user
- * message the mailbox accepted or dropped:
+ * happens, except enqueued, which is derived: the sum of the others, which
+ * by the accounting rule is every user message the mailbox accepted or
+ * dropped:
  *   enqueued = processed + dropped + dead_letters + mailbox_len.
+ * It holds by construction; the node-wide identity (hive_node_stats), whose
+ * `sent` is counted by the senders, is the one that can fail.
  * mailbox_len leaves out the message being handled, as Erlang's
  * message_queue_len does.
  *
@@ -587,6 +590,21 @@ HIVE_API int hive_actor_stats(hive_t *h, hive_pid_t pid, hive_actor_stats_t *out
  */
 HIVE_API int hive_actor_list(hive_t *h, hive_pid_t *pids, size_t max, size_t *count);
 
+/*
+ * A node's counters. The accounting of user messages holds node-wide, and
+ * here it is a real check, not a sum: each side is counted apart, `sent`
+ * by the threads that send and `processed` by the turns that handle, so a
+ * message lost between them would show. Once the node is quiet (no sends
+ * and no turns in progress: a worker adds the sends of a turn when the turn
+ * ends, a moment after its messages may have been handled):
+ *   sent = processed + dropped + dead_letters + queued.
+ * `sent` counts every user message sent to a pid of this node, whether an
+ * actor took it or not (replies, timer messages and messages from other
+ * nodes included); a send refused with HIVE_EFULL or HIVE_ETIMEDOUT was not
+ * sent. Messages to other nodes' actors are counted per peer instead
+ * (hive_nodes). `queued` is read from every live actor's mailbox, so it
+ * costs a walk of the actors.
+ */
 typedef struct hive_node_stats {
   unsigned workers;
   unsigned blocking_workers;
@@ -595,6 +613,9 @@ typedef struct hive_node_stats {
   uint64_t actors_exited;            /* since start */
   uint64_t exits[HIVE_REASON_KINDS]; /* actors_exited by HIVE_REASON_* */
   uint64_t messages;                 /* handled by all workers, signals included */
+  uint64_t sent;                     /* user messages sent to this node's pids */
+  uint64_t processed;                /* user messages handed to a handler (not signals) */
+  uint64_t queued;                   /* user messages in live actors' mailboxes now */
   uint64_t dead_letters;             /* every message that reached no handler */
   uint64_t dropped;                  /* every message a drop-new mailbox dropped */
   uint64_t late_replies;             /* replies that came after their request was answered */
