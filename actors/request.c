@@ -67,6 +67,7 @@ static int request_push(hive_t *h, hive__actor_t *a, hive__msg_t *msg, bool may_
 #define ASK_WAITING 0
 #define ASK_REPLIED 1
 #define ASK_NOPROC 2
+#define ASK_NOMEM 3 /* the answer could not be made for lack of memory */
 
 /* How long an asker spins before it sleeps: a reply from an actor that is
  * already running comes within microseconds, and waking a sleeping thread
@@ -119,10 +120,16 @@ int hive__ask_answer(hive_t *h, uint64_t ref, bool replied, const void *data, si
 
 static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, size_t len) {
   void *copy = NULL;
-  if (state == ASK_REPLIED && (copy = malloc(len > 0 ? len : 1)) == NULL)
-    return HIVE_ENOMEM;
-  if (len > 0)
+  int code = HIVE_OK;
+  if (state == ASK_NOPROC && len == sizeof(code))
+    memcpy(&code, data, sizeof(code)); /* why (hive__request_handled_owner) */
+  bool reply_lost = state == ASK_REPLIED && (copy = malloc(len > 0 ? len : 1)) == NULL;
+  if (reply_lost || code == HIVE_ENOMEM) { /* the asker hears of it now, not at its timeout */
+    state = ASK_NOMEM;
+    len = 0;
+  } else if (len > 0 && copy != NULL) {
     memcpy(copy, data, len);
+  }
   uint64_t value;
   pthread_mutex_lock(&h->asks->lock);
   bool found = hive__reftab_take(h->asks->table, ref, &value);
@@ -139,7 +146,7 @@ static int ask_complete(hive_t *h, uint64_t ref, int state, const void *data, si
     if (state == ASK_REPLIED)
       atomic_fetch_add_explicit(&h->late_replies, 1, memory_order_relaxed);
   }
-  return HIVE_OK;
+  return reply_lost ? HIVE_ENOMEM : HIVE_OK; /* the replier learns its reply was not made */
 }
 
 int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t len, int timeout_ms,
@@ -204,6 +211,8 @@ int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, size_t le
     }
     if (waiter.state == ASK_NOPROC)
       rc = HIVE_ENOPROC;
+    else if (waiter.state == ASK_NOMEM)
+      rc = HIVE_ENOMEM;
   }
   if (waiter.state == ASK_WAITING)
     hive__reftab_take(h->asks->table, ref, NULL); /* a reply after this is late */
@@ -310,8 +319,11 @@ void hive__request_handled_owner(hive_t *h, hive__actor_t *a, const hive__msg_t 
   if (rq != NULL && (rq->owed != NULL || (rq->owed = hive__reftab_new()) != NULL) &&
       hive__reftab_put(rq->owed, msg->pub.ref, msg->pub.from))
     return;
-  /* No memory to remember the debt: the requester must not wait forever. */
-  request_answer(h, life->self, msg->pub.from, msg->pub.ref, HIVE_TAG_NOPROC, NULL, 0);
+  /* No memory to remember the debt: the requester must not wait forever,
+   * and hears why (HIVE_TAG_NOPROC carrying HIVE_ENOMEM). */
+  int nomem = HIVE_ENOMEM;
+  request_answer(h, life->self, msg->pub.from, msg->pub.ref, HIVE_TAG_NOPROC, &nomem,
+                 sizeof(nomem));
 }
 
 void hive__request_fail_queued(hive_t *h, hive_pid_t from, const hive__msg_t *msg) {

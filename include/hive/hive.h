@@ -463,7 +463,9 @@ HIVE_API int hive_join(hive_t *h, hive_pid_t pid, int timeout_ms);
  * its length. HIVE_ENOPROC at once if `to` is dead or ends before replying,
  * HIVE_ETIMEDOUT when the time runs out (a reply after that is dropped and
  * counted as late, never given to another ask), HIVE_EFULL if a bounded
- * mailbox refused the request, HIVE_EDEADLK inside a callback on a worker
+ * mailbox refused the request, HIVE_ENOMEM at once if the request or its
+ * reply could not be made for lack of memory (the target's side included),
+ * HIVE_EDEADLK inside a callback on a worker
  * (use hive_request there: it never blocks a worker). Actors spawned with
  * HIVE_SPAWN_BLOCKING may ask, but not themselves.
  */
@@ -474,8 +476,9 @@ HIVE_API int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, 
  * Actor only: sends a request and returns at once with its ref in *ref.
  * Exactly one answer arrives later as a message carrying that ref:
  * HIVE_TAG_REPLY with the reply as payload, HIVE_TAG_NOPROC if the target
- * ended without replying, or HIVE_TAG_TIMEOUT after timeout_ms (negative:
- * never). Whatever comes after the answer (a late reply) is dropped and
+ * ended without replying (its payload, when it has one, is an int saying
+ * why: HIVE_ENOMEM if the target could not record the request), or
+ * HIVE_TAG_TIMEOUT after timeout_ms (negative: never). Whatever comes after the answer (a late reply) is dropped and
  * counted as a dead letter.
  */
 HIVE_API int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
