@@ -7,6 +7,7 @@ and HIVE_HTTP_NODE (tests/http_node.c); screenshots go to HIVE_ARTIFACTS.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -76,6 +77,7 @@ def service():
                 stop_by_stdin=False)
     yield node
     node.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
