@@ -375,23 +375,18 @@ int hive__http_start(hive_t *h, const hive_config_t *cfg) {
     }
     http->token_len = strlen(token);
   }
+  /* Without a token, only loopback: refused before anything listens. */
   char why[320];
   int fd;
-  int rc =
-      hive__tcp_listen(cfg->http_listen, 128, &fd, &http->port, &http->loopback, why, sizeof(why));
+  int rc = hive__tcp_listen(cfg->http_listen, 128, http->token == NULL, &fd, &http->port,
+                            &http->loopback, why, sizeof(why));
   if (rc != HIVE_OK) {
-    hive_log(h, HIVE_LOG_ERROR, "http: %s", why);
+    hive_log(h, HIVE_LOG_ERROR, "http: %s%s", why,
+             rc == HIVE_EINVAL && http->token == NULL
+                 ? " (any other address needs a token: http_token or HIVE_HTTP_TOKEN); not starting"
+                 : "");
     http_free(http);
     return rc;
-  }
-  if (!http->loopback && http->token == NULL) {
-    hive_log(h, HIVE_LOG_ERROR,
-             "http: %s is not a loopback address, so it needs a token (http_token or "
-             "HIVE_HTTP_TOKEN); not starting",
-             cfg->http_listen);
-    close(fd);
-    http_free(http);
-    return HIVE_EINVAL;
   }
   http->daemon = MHD_start_daemon(
       MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, http_on_request, http,

@@ -591,8 +591,7 @@ static void *gw_main(void *arg) {
 
 static int gw_listen_tcp(hive__gateway_t *gw, const char *spec) {
   char why[320];
-  bool loopback;
-  int rc = hive__tcp_listen(spec, 1024, &gw->tcp_fd, &gw->port, &loopback, why, sizeof(why));
+  int rc = hive__tcp_listen(spec, 1024, false, &gw->tcp_fd, &gw->port, NULL, why, sizeof(why));
   if (rc != HIVE_OK)
     hive_log(gw->h, HIVE_LOG_ERROR, "gateway: %s", why);
   return rc;

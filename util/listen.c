@@ -80,8 +80,8 @@ static bool tcp_split(const char *spec, char *host, size_t host_size, char *port
   return true;
 }
 
-static bool tcp_loopback(const struct sockaddr_storage *addr) {
-  if (addr->ss_family == AF_INET)
+static bool tcp_loopback(const struct sockaddr *addr) {
+  if (addr->sa_family == AF_INET)
     return (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >> 24) == 127;
   const struct in6_addr *a6 = &((const struct sockaddr_in6 *)addr)->sin6_addr;
   if (IN6_IS_ADDR_V4MAPPED(a6))
@@ -89,8 +89,8 @@ static bool tcp_loopback(const struct sockaddr_storage *addr) {
   return IN6_IS_ADDR_LOOPBACK(a6);
 }
 
-int hive__tcp_listen(const char *spec, int backlog, int *out, int *port, bool *loopback, char *why,
-                     size_t why_size) {
+int hive__tcp_listen(const char *spec, int backlog, bool loopback_only, int *out, int *port,
+                     bool *loopback, char *why, size_t why_size) {
   char host[256], service[8];
   if (!tcp_split(spec, host, sizeof(host), service, sizeof(service))) {
     snprintf(why, why_size, "'%s' is not HOST:PORT or PORT", spec);
@@ -106,6 +106,10 @@ int hive__tcp_listen(const char *spec, int backlog, int *out, int *port, bool *l
   }
   int fd = -1, err = HIVE_ESYS;
   for (struct addrinfo *ai = found; ai != NULL && fd < 0; ai = ai->ai_next) {
+    if (loopback_only && !tcp_loopback(ai->ai_addr)) {
+      err = HIVE_EINVAL; /* refused before anything listens there */
+      continue;
+    }
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
       continue;
@@ -119,7 +123,10 @@ int hive__tcp_listen(const char *spec, int backlog, int *out, int *port, bool *l
   }
   freeaddrinfo(found);
   if (fd < 0) {
-    snprintf(why, why_size, "cannot listen on %s: %s", spec, hive_strerror(err));
+    if (err == HIVE_EINVAL)
+      snprintf(why, why_size, "%s is not a loopback address", spec);
+    else
+      snprintf(why, why_size, "cannot listen on %s: %s", spec, hive_strerror(err));
     return err;
   }
   struct sockaddr_storage addr;
@@ -127,7 +134,8 @@ int hive__tcp_listen(const char *spec, int backlog, int *out, int *port, bool *l
   getsockname(fd, (struct sockaddr *)&addr, &len);
   *port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
                                            : ((struct sockaddr_in *)&addr)->sin_port);
-  *loopback = tcp_loopback(&addr);
+  if (loopback != NULL)
+    *loopback = tcp_loopback((const struct sockaddr *)&addr);
   *out = fd;
   return HIVE_OK;
 }

@@ -23,12 +23,13 @@ int hive__unix_listen(const char *path, int backlog, int *fd);
  * Binds and listens at spec, "HOST:PORT", "[V6]:PORT" or "PORT" (meaning
  * 127.0.0.1), with a non-blocking, close-on-exec TCP socket into *fd; the
  * port it got (port 0 asks for a free one) in *port, and whether the
- * address is loopback (127.0.0.0/8, ::1) in *loopback. HIVE_EINVAL for a
- * spec that is not an address, with the reason in why; HIVE_EADDRINUSE,
- * HIVE_ESYS.
+ * address is loopback (127.0.0.0/8, ::1) in *loopback (NULL: not wanted).
+ * loopback_only refuses any other address before anything listens there.
+ * HIVE_EINVAL for a spec that is not an address, or not loopback when
+ * loopback_only, with the reason in why; HIVE_EADDRINUSE, HIVE_ESYS.
  */
-int hive__tcp_listen(const char *spec, int backlog, int *fd, int *port, bool *loopback, char *why,
-                     size_t why_size);
+int hive__tcp_listen(const char *spec, int backlog, bool loopback_only, int *fd, int *port,
+                     bool *loopback, char *why, size_t why_size);
 
 /* Whether got (got_len bytes) is want, in time that depends only on
  * want_len: a wrong token's prefix cannot be found by timing. */
