@@ -66,4 +66,17 @@ static inline hive_pid_t blocker_spawn_blocked(hive_t *h, const hive_spawn_opts_
   return pid;
 }
 
+/* Spawns a blocker with a bounded mailbox (policy, capacity, block_ms;
+ * flags: HIVE_SPAWN_*) and holds it in its handler. */
+static inline hive_pid_t blocker_spawn_bounded(hive_t *h, int policy, size_t capacity,
+                                               unsigned block_ms, unsigned flags) {
+  hive_spawn_opts_t opts;
+  hive_spawn_opts_init(&opts);
+  opts.mailbox = policy;
+  opts.capacity = capacity;
+  opts.block_ms = block_ms;
+  opts.flags = flags;
+  return blocker_spawn_blocked(h, &opts);
+}
+
 #endif /* HIVE_TEST_BLOCKER_H */

@@ -200,12 +200,7 @@ static void *block_sender(void *arg) {
 }
 
 static hive_pid_t spawn_blocking_mailbox(hive_t *h, size_t capacity, unsigned block_ms) {
-  hive_spawn_opts_t opts;
-  hive_spawn_opts_init(&opts);
-  opts.mailbox = HIVE_MAILBOX_BLOCK;
-  opts.capacity = capacity;
-  opts.block_ms = block_ms;
-  return blocker_spawn_blocked(h, &opts);
+  return blocker_spawn_bounded(h, HIVE_MAILBOX_BLOCK, capacity, block_ms, 0);
 }
 
 Test(mailbox, block_makes_a_plain_thread_wait_for_room) {

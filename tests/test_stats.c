@@ -249,29 +249,19 @@ static int sink_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
 }
 static const hive_behaviour_t sink_b = {.name = "sink", .handle = sink_handle};
 
-/* A blocker with a bounded mailbox, held in its first message on the
- * blocking pool (the workers stay free). */
-static hive_pid_t bounded_held(hive_t *h, int policy, size_t capacity) {
-  hive_spawn_opts_t opts;
-  hive_spawn_opts_init(&opts);
-  opts.flags = HIVE_SPAWN_BLOCKING;
-  opts.mailbox = policy;
-  opts.capacity = capacity;
-  return blocker_spawn_blocked(h, &opts);
-}
-
 Test(stats, the_node_accounting_counts_senders_apart_and_balances, .init = blocker_setup) {
   hive_t *h = test_start(2);
   uint64_t sent = 0; /* what this test sends to the node's pids, counted here too */
 
-  /* A drop-new mailbox of 10, its actor held in its first message: of 40
-   * more, 10 queue and 30 are dropped. */
-  hive_pid_t held = bounded_held(h, HIVE_MAILBOX_DROP_NEW, 10);
+  /* A drop-new mailbox of 10, its actor held in its first message (on the
+   * blocking pool, so the workers stay free): of 40 more, 10 queue and 30
+   * are dropped. */
+  hive_pid_t held = blocker_spawn_bounded(h, HIVE_MAILBOX_DROP_NEW, 10, 0, HIVE_SPAWN_BLOCKING);
   sent++;
   for (int i = 0; i < 40; i++, sent++)
     cr_assert_eq(hive_send(h, held, TAG_WORK, NULL, 0), HIVE_OK);
   /* A reject mailbox of 5, held too: what it refuses was not sent. */
-  hive_pid_t full = bounded_held(h, HIVE_MAILBOX_REJECT, 5);
+  hive_pid_t full = blocker_spawn_bounded(h, HIVE_MAILBOX_REJECT, 5, 0, HIVE_SPAWN_BLOCKING);
   sent++;
   for (int i = 0; i < 20; i++)
     cr_assert_eq(hive_send(h, full, TAG_WORK, NULL, 0), i < 5 ? HIVE_OK : HIVE_EFULL);
