@@ -13,6 +13,8 @@
 #ifndef HIVE_PROCESS_H
 #define HIVE_PROCESS_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -23,10 +25,30 @@
 void hive__process_install(hive_t *h);
 void hive__process_stop(hive_t *h);
 
+/* A live child, as its spawner lists it. It lives in its proxy's state;
+ * the spawner's lock guards the list fields. When the zygote reports the
+ * child dead while its proxy is not waiting on it (busy false: the actor
+ * idles between messages), the spawner ends the actor at once with an exit
+ * signal carrying how the child died, so that its links, monitors and
+ * supervisor learn of it then, not at its next message. A busy proxy sees
+ * the channel close and ends the actor itself, with the finer reason it
+ * knows (a limit, a protocol error). */
+typedef struct hive__proc_child {
+  struct hive__proc_child *prev, *next; /* the spawner's list */
+  bool listed;
+  pid_t os_pid;
+  hive_pid_t owner; /* the proxy's pid */
+  atomic_bool busy; /* the proxy waits on the child, or is ending it */
+} hive__proc_child_t;
+
 /* spawner.c: forks a child from the node's zygote, with child_fd as its
- * end of the channel (descriptor 3 there). The child's pid, or -1 with
- * *err set. Any thread. */
-pid_t hive__proc_spawn(hive_t *h, int child_fd, int *err);
+ * end of the channel (descriptor 3 there), and lists it as child (whose
+ * owner and busy the caller has set). The child's pid, or -1 with *err
+ * set. Any thread. */
+pid_t hive__proc_spawn(hive_t *h, int child_fd, hive__proc_child_t *child, int *err);
+/* Takes child off the list (if it is on it): from then on only its proxy
+ * acts on its death. Before the proxy's state is freed. */
+void hive__proc_forget(hive_t *h, hive__proc_child_t *child);
 /* Waits until the zygote has reaped child pid: its wait status and CPU
  * time. The child must be dead or dying (killed). */
 int hive__proc_wait_exit(hive_t *h, pid_t pid, int *status, uint64_t *cpu_us);

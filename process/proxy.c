@@ -56,9 +56,16 @@ typedef struct {
   int fd;       /* the node's end of the channel; -1: closed */
   hive_limits_t limits;
   hive_t *h;
-  hive__actor_t *slot; /* the proxy's own, for its os_pid statistic */
-  uint64_t dying_vm;   /* the address space the child reported as it died, bytes */
+  hive__actor_t *slot;      /* the proxy's own, for its os_pid statistic */
+  uint64_t dying_vm;        /* the address space the child reported as it died, bytes */
+  hive__proc_child_t child; /* on the spawner's list while the child lives */
 } proxy_t;
+
+/* Whether this proxy waits on its child (then it sees the child die) or
+ * idles (then the spawner tells it: process.h). */
+static void proxy_busy(proxy_t *p, bool busy) {
+  atomic_store_explicit(&p->child.busy, busy, memory_order_release);
+}
 
 static uint64_t proxy_now_ms(void) {
   struct timespec ts;
@@ -76,6 +83,7 @@ static void proxy_reap(proxy_t *p, int *status, struct rusage *ru) {
   memset(ru, 0, sizeof(*ru));
   if (p->os_pid <= 0)
     return;
+  hive__proc_forget(p->h, &p->child);
   kill(-p->os_pid, SIGKILL);
   kill(p->os_pid, SIGKILL); /* if it left its group */
   uint64_t cpu_us = 0;
@@ -234,7 +242,9 @@ static int proxy_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     return HIVE_ESYS;
   int err;
-  pid_t pid = hive__proc_spawn(hive_node(ctx), fds[1], &err);
+  p->child.owner = hive_self(ctx);
+  proxy_busy(p, true); /* until init is done */
+  pid_t pid = hive__proc_spawn(hive_node(ctx), fds[1], &p->child, &err);
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
@@ -271,6 +281,7 @@ static int proxy_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len)
       return HIVE_ETIMEDOUT;
     return how == PROXY_DONE ? rc : HIVE_ECRASHED;
   }
+  proxy_busy(p, false);
   return HIVE_OK;
 }
 
@@ -278,12 +289,14 @@ static int proxy_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   proxy_t *p = state;
   if (p->fd < 0)
     return HIVE_ECRASHED;
+  proxy_busy(p, true);
   if (!hive__proc_write(p->fd, PROC_MSG, msg->tag, 0, msg->from, msg->ref, msg->data, msg->len))
     return proxy_fail(ctx, p, PROXY_DIED);
   int rc = HIVE_OK;
   int how = proxy_wait(ctx, p, msg, p->limits.handler_ms, true, &rc);
   if (how != PROXY_DONE)
     return proxy_fail(ctx, p, how);
+  proxy_busy(p, false);
   return rc;
 }
 
@@ -291,6 +304,7 @@ static void proxy_terminate(hive_ctx_t *ctx, void *state, const hive_reason_t *r
   proxy_t *p = state;
   int status;
   struct rusage ru;
+  proxy_busy(p, true); /* the actor is ending: the child's end is this proxy's to see */
   if (p->fd >= 0 && reason->kind != HIVE_REASON_KILL) {
     const char *text = reason->text != NULL ? reason->text : "";
     int rc;

@@ -16,7 +16,8 @@
  *
  * The control socket (SOCK_SEQPACKET: one message a send) carries FORK
  * requests with the child's channel end (SCM_RIGHTS), and FORKED and EXIT
- * reports back, which this thread alone reads.
+ * reports back, which this thread alone reads. An EXIT for a child whose
+ * proxy idles ends that actor at once (process.h, hive__proc_child_t).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,8 @@ typedef struct hive__procs {
   pid_t forked_pid;
   exit_report_t *exits; /* owned: EXITS_MAX */
   size_t nexits;
+  hive__proc_child_t *children; /* live children, newest first */
+  hive_t *h;
 } hive__procs_t;
 
 static pthread_mutex_t procs_create_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -136,6 +140,39 @@ static void procs_note_exit(hive__procs_t *p, const hive__zygote_msg_t *m) {
       (exit_report_t){.pid = m->pid, .status = m->status, .cpu_us = m->cpu_us};
 }
 
+static void procs_unlist(hive__procs_t *p, hive__proc_child_t *c) {
+  if (!c->listed)
+    return;
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    p->children = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  c->listed = false;
+}
+
+/* A child died: if its proxy idles, its actor ends now, with the reason a
+ * proxy gives a child that died of itself (process.h). (An exit signal to
+ * an actor already ending, or ended, changes nothing and counts as no dead
+ * letter.) */
+static void procs_child_died(hive__procs_t *p, const hive__zygote_msg_t *m) {
+  hive__proc_child_t *c = p->children;
+  while (c != NULL && c->os_pid != m->pid)
+    c = c->next;
+  if (c == NULL)
+    return;
+  procs_unlist(p, c);
+  if (atomic_load_explicit(&c->busy, memory_order_acquire))
+    return;
+  hive_reason_t reason = {.kind = HIVE_REASON_CRASH};
+  if (WIFSIGNALED(m->status))
+    reason.code = WTERMSIG(m->status);
+  else
+    reason.text = "exited";
+  hive_exit(p->h, c->owner, &reason);
+}
+
 /* The spawner thread: starts the zygote, then reads its reports until it
  * ends (hive_stop closes the control socket's sending side). */
 static void *spawner_main(void *arg) {
@@ -172,6 +209,7 @@ static void *spawner_main(void *arg) {
       p->forked_pid = m.pid;
     } else if (m.type == HIVE__ZYGOTE_EXIT) {
       procs_note_exit(p, &m);
+      procs_child_died(p, &m);
     }
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
@@ -189,6 +227,7 @@ static hive__procs_t *spawner_of(hive_t *h) {
   hive__procs_t *p = h->procs;
   if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
     p->ctl = -1;
+    p->h = h;
     p->exits = malloc(EXITS_MAX * sizeof(*p->exits));
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
@@ -212,7 +251,7 @@ static hive__procs_t *spawner_of(hive_t *h) {
   return p;
 }
 
-pid_t hive__proc_spawn(hive_t *h, int child_fd, int *err) {
+pid_t hive__proc_spawn(hive_t *h, int child_fd, hive__proc_child_t *child, int *err) {
   hive__procs_t *p = spawner_of(h);
   if (p == NULL || p->start_err != HIVE_OK) {
     *err = p == NULL ? HIVE_ESYS : p->start_err;
@@ -244,12 +283,29 @@ pid_t hive__proc_spawn(hive_t *h, int child_fd, int *err) {
     if (p->forked_id == id && p->forked_pid > 0) {
       pid = p->forked_pid;
       *err = HIVE_OK;
+      /* Listed before its EXIT can be read: that needs this lock. */
+      child->os_pid = pid;
+      child->prev = NULL;
+      child->next = p->children;
+      if (p->children != NULL)
+        p->children->prev = child;
+      p->children = child;
+      child->listed = true;
     }
   }
   p->forking = false;
   pthread_cond_broadcast(&p->cond); /* the next request may go */
   pthread_mutex_unlock(&p->lock);
   return pid;
+}
+
+void hive__proc_forget(hive_t *h, hive__proc_child_t *child) {
+  hive__procs_t *p = h->procs;
+  if (p == NULL)
+    return;
+  pthread_mutex_lock(&p->lock);
+  procs_unlist(p, child);
+  pthread_mutex_unlock(&p->lock);
 }
 
 int hive__proc_wait_exit(hive_t *h, pid_t pid, int *status, uint64_t *cpu_us) {

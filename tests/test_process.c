@@ -260,6 +260,42 @@ Test(process, a_fault_ends_the_actor_with_reason_crash_and_the_signal) {
   hive_stop(h);
 }
 
+/* A child that dies while its actor waits for messages (killed from
+ * outside: an operator, the OOM killer) ends the actor at once, not at its
+ * next message: its monitors and its supervisor learn of it. */
+Test(process, a_child_killed_from_outside_while_idle_ends_its_actor_at_once) {
+  hive_t *h = test_start(0);
+  hive_pid_t p = spawn_child(h, NULL);
+  hive_actor_stats_t s;
+  cr_assert_eq(hive_actor_stats(h, p, &s), HIVE_OK);
+  cr_assert_gt(s.os_pid, 0);
+  watcher_spawn(h, (watcher_arg_t){.monitor = p});
+  cr_assert_eq(kill(s.os_pid, SIGKILL), 0);
+  TEST_WAIT(&event_sem);
+  cr_assert_eq(events[0].tag, HIVE_TAG_DOWN);
+  cr_assert_eq(events[0].reason.kind, HIVE_REASON_CRASH);
+  cr_assert_eq(events[0].reason.code, SIGKILL);
+  hive_node_stats_t ns = test_assert_node_accounting(h);
+  cr_assert_eq(ns.dead_letters, 0, "the notice reached the actor: no dead letter");
+  hive_stop(h);
+}
+
+/* Nor does an actor that ends in the usual ways leave a notice behind. */
+Test(process, process_actors_that_end_leave_no_dead_letter) {
+  hive_t *h = test_start(0);
+  for (int i = 0; i < 20; i++) {
+    hive_pid_t p = spawn_child(h, NULL);
+    if (i % 2 == 0)
+      cr_assert_eq(hive_kill(h, p), HIVE_OK);
+    else
+      cr_assert_eq(hive_send(h, p, P_STOP, NULL, 0), HIVE_OK);
+    TEST_JOIN(h, p);
+  }
+  hive_node_stats_t ns = test_assert_node_accounting(h);
+  cr_assert_eq(ns.dead_letters, 0);
+  hive_stop(h);
+}
+
 Test(process, a_callback_past_handler_ms_is_killed_with_reason_timeout) {
   hive_t *h = test_start(0);
   hive_limits_t l = {.handler_ms = 100};
