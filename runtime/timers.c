@@ -4,9 +4,13 @@
  * A node has one timer thread, whatever the number of timers: a min-heap of
  * due times under a mutex, and a ck_hs from timer id to timer for cancel.
  * The thread sleeps on a condition variable (CLOCK_MONOTONIC) until the
- * earliest due time, builds the due messages under the lock and delivers
- * them after releasing it. A timer never fires before its due time: it is
- * taken off the heap only once the clock has reached it.
+ * earliest due time, then delivers the due messages, at most a batch at a
+ * time, while it holds the lock: so once hive_timer_cancel has returned
+ * HIVE_OK, no message of that timer can still be on its way (a message
+ * the canceller sends next comes after every tick). A push costs well
+ * under a microsecond, so a batch holds the lock a short while. A timer
+ * never fires before its due time: it is taken off the heap only once the
+ * clock has reached it.
  *
  * Every timer aims at one actor and sits on that slot's `timers` list (under
  * the same mutex); when the actor ends, the list is cancelled, so a dead
@@ -148,7 +152,6 @@ static hive__msg_t *timers_message(const hive__timer_t *timer) {
 static void *timers_main(void *arg) {
   hive_t *h = arg;
   hive__timers_t *t = &h->timers;
-  hive__msg_t *due[TIMERS_BATCH];
   pthread_mutex_lock(&t->lock);
   while (!t->quit) {
     if (t->count == 0) {
@@ -165,14 +168,18 @@ static void *timers_main(void *arg) {
     size_t n = 0;
     while (n < TIMERS_BATCH && t->count > 0 && t->heap[0]->due_ns <= now) {
       hive__timer_t *timer = t->heap[0];
-      if (hive__lookup_live(h, timer->to) == NULL) {
+      hive__actor_t *a = hive__lookup_live(h, timer->to);
+      if (a == NULL) {
         timers_unlink(t, timer); /* its target ended: a periodic one too */
         free(timer);
         continue;
       }
+      /* (Should the target end between the look and the push, the push
+       * counts a dead letter, as any send to a dead actor does.) */
       hive__msg_t *msg = timers_message(timer);
-      if (msg != NULL)
-        due[n++] = msg;
+      if (msg != NULL && hive__push_user(h, a, msg) == HIVE_EFULL)
+        hive__count_undeliverable(h); /* a full bounded mailbox refused it */
+      n++;
       if (timer->interval_ns > 0) {
         /* Next due time on the original grid; skip ticks missed entirely. */
         timer->due_ns += timer->interval_ns;
@@ -184,14 +191,8 @@ static void *timers_main(void *arg) {
         free(timer);
       }
     }
+    /* Lets arms and cancels in between two batches. */
     pthread_mutex_unlock(&t->lock);
-    for (size_t i = 0; i < n; i++) {
-      hive__actor_t *a = hive__lookup_live(h, due[i]->to);
-      if (a == NULL)
-        hive__msg_free(due[i]); /* its target ended: the timer is void */
-      else if (hive__push_user(h, a, due[i]) == HIVE_EFULL)
-        hive__count_undeliverable(h); /* a full bounded mailbox refused it */
-    }
     pthread_mutex_lock(&t->lock);
   }
   pthread_mutex_unlock(&t->lock);

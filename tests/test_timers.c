@@ -121,6 +121,59 @@ Test(timers, a_periodic_timer_ticks_until_cancelled, .init = setup) {
   hive_stop(h);
 }
 
+/* Once hive_timer_cancel has returned HIVE_OK, no message of that timer is
+ * sent: a message sent after the cancel, from the cancelling thread, comes
+ * after every tick. (The timer thread sends while it holds the timers, so a
+ * tick it has taken out cannot land after a cancel that came between.) */
+enum { TAG_MARK = TAG_CANCEL + 1 };
+static atomic_long late_ticks;
+
+static int marked_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)ctx;
+  bool *marked = state;
+  if (msg->tag == TAG_MARK) {
+    *marked = true;
+    sem_post(&arrived);
+  } else if (*marked) {
+    atomic_fetch_add(&late_ticks, 1);
+  } else {
+    atomic_fetch_add(&ticks, 1);
+  }
+  return HIVE_OK;
+}
+static const hive_behaviour_t marked_b = {
+    .name = "marked", .state_size = sizeof(bool), .handle = marked_handle};
+
+Test(timers, no_tick_of_a_cancelled_timer_comes_after_the_cancel, .init = setup) {
+  hive_t *h = test_start(0);
+  enum { ACTORS = 64, ROUNDS = 60 };
+  for (int round = 0; round < ROUNDS; round++) {
+    hive_pid_t pids[ACTORS];
+    hive_timer_t timers[ACTORS];
+    long start = atomic_load(&ticks);
+    for (int i = 0; i < ACTORS; i++) {
+      cr_assert_eq(hive_spawn(h, &marked_b, NULL, 0, NULL, &pids[i]), HIVE_OK);
+      cr_assert_eq(hive_send_interval(h, pids[i], TAG_TICK, NULL, 0, 1, &timers[i]), HIVE_OK);
+    }
+    uint64_t deadline = test_now_ns() + TEST_TIMEOUT_MS * 1000000ull;
+    while (atomic_load(&ticks) < start + 4 * ACTORS && test_now_ns() < deadline)
+      sched_yield(); /* ticking: cancel them while they fire */
+    for (int i = 0; i < ACTORS; i++) {
+      cr_assert_eq(hive_timer_cancel(h, timers[i]), HIVE_OK);
+      cr_assert_eq(hive_send(h, pids[i], TAG_MARK, NULL, 0), HIVE_OK);
+    }
+    for (int i = 0; i < ACTORS; i++)
+      TEST_WAIT(&arrived);
+    for (int i = 0; i < ACTORS; i++) {
+      hive_kill(h, pids[i]);
+      TEST_JOIN(h, pids[i]);
+    }
+  }
+  cr_assert_eq(atomic_load(&late_ticks), 0, "%ld ticks came after their timer's cancel",
+               atomic_load(&late_ticks));
+  hive_stop(h);
+}
+
 Test(timers, a_dead_actors_timers_never_fire, .init = setup) {
   hive_t *h = test_start(0);
   hive_pid_t doomed, witness;

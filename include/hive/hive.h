@@ -519,8 +519,10 @@ HIVE_API int hive_send_interval(hive_t *h, hive_pid_t to, uint32_t tag, const vo
                                 size_t len, unsigned interval_ms, hive_timer_t *timer);
 /*
  * Stops a timer. HIVE_OK if it was pending: its message will not be sent
- * (for a periodic timer, no further tick). HIVE_ENOTFOUND if a one-shot
- * timer has already fired, was cancelled, or ended with its target.
+ * (for a periodic timer, no further tick), and none is on its way: what
+ * the caller sends the target next arrives after every message the timer
+ * sent. HIVE_ENOTFOUND if a one-shot timer has already fired, was
+ * cancelled, or ended with its target.
  */
 HIVE_API int hive_timer_cancel(hive_t *h, hive_timer_t timer);
 
