@@ -65,12 +65,29 @@ static void client_close(admin_client_t *c) {
   *c = (admin_client_t){.fd = -1};
 }
 
-/* Queues a reply frame: a 4-byte big-endian length, then the body. */
-static void client_queue(admin_client_t *c, msgpack_sbuffer *body) {
+/* A reply's body, and whether packing it ran out of memory. */
+typedef struct {
+  msgpack_sbuffer sbuf;
+  bool short_of_memory;
+} reply_buf_t;
+
+static int reply_write(void *data, const char *buf, size_t len) {
+  reply_buf_t *r = data;
+  if (msgpack_sbuffer_write(&r->sbuf, buf, len) == 0)
+    return 0;
+  r->short_of_memory = true;
+  return -1;
+}
+
+/* Queues a reply frame: a 4-byte big-endian length, then the body. Out of
+ * memory, the connection is closed instead: the client sees it close,
+ * rather than wait for an answer that cannot come or read half of one. */
+static void client_queue(admin_client_t *c, const reply_buf_t *reply) {
+  const msgpack_sbuffer *body = &reply->sbuf;
   size_t n = body->size;
-  c->out = malloc(4 + n);
+  c->out = reply->short_of_memory ? NULL : malloc(4 + n);
   if (c->out == NULL) {
-    c->closing = true;
+    client_close(c);
     return;
   }
   c->out[0] = (char)(n >> 24);
@@ -84,10 +101,10 @@ static void client_queue(admin_client_t *c, msgpack_sbuffer *body) {
 
 static void client_answer(hive__admin_t *ad, admin_client_t *c, const void *body, size_t len,
                           bool well_formed_length) {
-  msgpack_sbuffer sbuf;
+  reply_buf_t reply = {.short_of_memory = false};
   msgpack_packer pk;
-  msgpack_sbuffer_init(&sbuf);
-  msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+  msgpack_sbuffer_init(&reply.sbuf);
+  msgpack_packer_init(&pk, &reply, reply_write);
   if (!well_formed_length) {
     char why[96];
     snprintf(why, sizeof(why), "a frame of %zu bytes is over the limit of %u", len,
@@ -98,8 +115,8 @@ static void client_answer(hive__admin_t *ad, admin_client_t *c, const void *body
   } else if (!hive__admin_answer(ad->h, body, len, &pk)) {
     c->closing = true;
   }
-  client_queue(c, &sbuf);
-  msgpack_sbuffer_destroy(&sbuf);
+  client_queue(c, &reply);
+  msgpack_sbuffer_destroy(&reply.sbuf);
 }
 
 /* Reads what the client sent and answers each whole frame. */
@@ -123,6 +140,8 @@ static void client_read(hive__admin_t *ad, admin_client_t *c) {
   if (c->in_len < 4 + len)
     return;
   client_answer(ad, c, c->in + 4, len, true);
+  if (c->fd < 0)
+    return; /* closed: no memory for the reply */
   /* Requests pipelined behind this one wait until its reply is written. */
   memmove(c->in, c->in + 4 + len, c->in_len - 4 - len);
   c->in_len -= 4 + len;

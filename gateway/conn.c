@@ -331,7 +331,6 @@ static void push_message(gw_actor_t *s, const hive_msg_t *msg) {
 /* ---- the behaviour ------------------------------------------------------- */
 
 static int conn_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
-  (void)ctx;
   gw_actor_t *s = state;
   if (len != sizeof(gw_conn_t *))
     return HIVE_EINVAL;
@@ -345,6 +344,7 @@ static int conn_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) 
   msgpack_sbuffer_init(&s->frame);
   msgpack_sbuffer_init(&s->data);
   msgpack_packer_init(&s->pk, &s->frame, msgpack_sbuffer_write);
+  atomic_store(&s->conn->taken, hive_self(ctx));
   return HIVE_OK;
 }
 

@@ -468,8 +468,19 @@ static void gw_accept_one(hive__gateway_t *gw, int fd, bool unix_socket) {
   hive_pid_t pid;
   int rc = hive_sup_start_child(gw->h, gw->sup, NULL, &c, sizeof(c), &pid);
   if (rc != HIVE_OK) {
-    atomic_store(&c->refs, 1);
+    /* Out of memory, the actor may have started all the same, its start's
+     * answer lost (or its supervisor unable to keep it): then it holds its
+     * reference, and is killed (should even that fail for memory, it idles
+     * until hive_stop ends it). Closed first: its end schedules nothing. */
+    hive_pid_t taken = atomic_load(&c->taken);
+    pthread_mutex_lock(&c->lock);
+    c->closed = true;
+    pthread_mutex_unlock(&c->lock);
     c->fd = -1;
+    if (taken != 0)
+      hive_kill(gw->h, taken);
+    else
+      atomic_store(&c->refs, 1);
     hive__gw_conn_release(c);
     bool stopping = rc == HIVE_ESHUTDOWN || rc == HIVE_ENOPROC;
     gw_refuse(gw, fd, stopping ? HIVE_GW_SHUTDOWN : HIVE_GW_INTERNAL,

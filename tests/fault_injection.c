@@ -14,12 +14,19 @@
  * seen. Each sweep reports how many failure points it covered and at how
  * many distinct call sites.
  */
+#include <arpa/inet.h>
 #include <execinfo.h>
+#include <msgpack.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "supervised.h"
 
@@ -295,4 +302,148 @@ Test(fault_injection, every_allocation_of_hive_start_fails_in_turn, .timeout = 6
   cr_assert_gt(n, 1, "hive_start: the sweep found no allocation to fail");
   fprintf(stderr, "fault injection: %-28s %3ld failure points, %3d distinct sites\n", "hive_start",
           n - 1, fault_nsites);
+}
+
+/* ---- the gateway ------------------------------------------------------- */
+
+/* The client side makes no allocation the hook sees: frames are packed
+ * before the sweep arms it, read into a buffer on the stack and parsed by
+ * msgpack-c (a shared library, not wrapped). */
+static void *gw_hello, *gw_call, *admin_ps;
+static size_t gw_hello_len, gw_call_len, admin_ps_len;
+
+static bool gw_write_frame(int fd, const void *body, size_t len) {
+  unsigned char frame[256];
+  if (len + 4 > sizeof(frame))
+    return false;
+  frame[0] = (unsigned char)(len >> 24), frame[1] = (unsigned char)(len >> 16);
+  frame[2] = (unsigned char)(len >> 8), frame[3] = (unsigned char)len;
+  memcpy(frame + 4, body, len);
+  return send(fd, frame, len + 4, MSG_NOSIGNAL) == (ssize_t)(len + 4);
+}
+
+static bool gw_read_all(int fd, char *p, size_t n) {
+  while (n > 0) {
+    ssize_t got = read(fd, p, n);
+    if (got <= 0)
+      return false;
+    p += got;
+    n -= (size_t)got;
+  }
+  return true;
+}
+
+/* One answer (the gateway's or the admin socket's framing, which is the
+ * same): HIVE_OK for {"ok":true} (or a welcome), HIVE_ENOMEM for an
+ * error answer or a closed connection, HIVE_ETIMEDOUT for no answer within
+ * the socket's 5 s: a request lost without a word. */
+static int gw_answer(int fd) {
+  unsigned char prefix[4];
+  char body[4096];
+  errno = 0;
+  if (!gw_read_all(fd, (char *)prefix, 4))
+    return errno == EAGAIN || errno == EWOULDBLOCK ? HIVE_ETIMEDOUT : HIVE_ENOMEM;
+  size_t n = (size_t)prefix[0] << 24 | (size_t)prefix[1] << 16 | (size_t)prefix[2] << 8 | prefix[3];
+  if (n > sizeof(body) || !gw_read_all(fd, body, n))
+    return HIVE_ENOMEM;
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  int rc = HIVE_ENOMEM;
+  if (msgpack_unpack_next(&u, body, n, NULL) == MSGPACK_UNPACK_SUCCESS &&
+      u.data.type == MSGPACK_OBJECT_MAP)
+    for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+      const msgpack_object *k = &u.data.via.map.ptr[i].key, *v = &u.data.via.map.ptr[i].val;
+      if (k->type != MSGPACK_OBJECT_STR)
+        continue;
+      if ((k->via.str.size == 2 && memcmp(k->via.str.ptr, "ok", 2) == 0 &&
+           v->type == MSGPACK_OBJECT_BOOLEAN && v->via.boolean) ||
+          (k->via.str.size == 2 && memcmp(k->via.str.ptr, "op", 2) == 0 &&
+           v->type == MSGPACK_OBJECT_STR && v->via.str.size == 7 &&
+           memcmp(v->via.str.ptr, "welcome", 7) == 0))
+        rc = HIVE_OK;
+    }
+  msgpack_unpacked_destroy(&u);
+  return rc;
+}
+
+/* A connection, its hello, one call to echo, and the hang-up. */
+static int op_gateway_call(void) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)hive_gateway_port(node))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  int rc = HIVE_ENOMEM;
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+      gw_write_frame(fd, gw_hello, gw_hello_len) && (rc = gw_answer(fd)) == HIVE_OK)
+    rc = gw_write_frame(fd, gw_call, gw_call_len) ? gw_answer(fd) : HIVE_ENOMEM;
+  close(fd);
+  return rc;
+}
+
+Test(fault_injection, every_allocation_of_a_gateway_call_fails_in_turn, .timeout = 600) {
+  log_setup();
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.log_level = HIVE_LOG_NONE;
+  cfg.gateway_tcp = "0";
+  cfg.gateway_token = "sweep";
+  atomic_store(&fault_countdown, -1);
+  node = test_start_config(&cfg);
+  cr_assert_eq(hive_spawn(node, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  cr_assert_eq(hive_pack(&gw_hello, &gw_hello_len, "mssss", 2, "op", "hello", "token", "sweep"),
+               HIVE_OK);
+  cr_assert_eq(hive_pack(&gw_call, &gw_call_len,
+                         "m"
+                         "ss"
+                         "su"
+                         "su"
+                         "su"
+                         "ss"
+                         "su",
+                         6, "op", "call", "id", (uint64_t)1, "to", (uint64_t)echo, "tag",
+                         (uint64_t)TAG_ECHO, "data", "x", "timeout_ms", (uint64_t)2000),
+               HIVE_OK);
+  sweep("gateway: connect, hello, call", op_gateway_call, 0);
+  free(gw_hello);
+  free(gw_call);
+  cr_assert_eq(hive_stop(node), HIVE_OK);
+}
+
+/* ---- the admin socket ---------------------------------------------------- */
+
+static char admin_path[64];
+
+/* A connection to the admin socket, a ps request and its answer. */
+static int op_admin_ps(void) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path, sizeof(a.sun_path), "%s", admin_path);
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  int rc = HIVE_ENOMEM;
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+      gw_write_frame(fd, admin_ps, admin_ps_len))
+    rc = gw_answer(fd);
+  close(fd);
+  return rc;
+}
+
+Test(fault_injection, every_allocation_of_an_admin_request_fails_in_turn, .timeout = 600) {
+  log_setup();
+  snprintf(admin_path, sizeof(admin_path), "/tmp/hive-fi-admin-%d.sock", (int)getpid());
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.log_level = HIVE_LOG_NONE;
+  cfg.admin_socket = admin_path;
+  atomic_store(&fault_countdown, -1);
+  node = test_start_config(&cfg);
+  cr_assert_eq(hive_spawn(node, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  cr_assert_eq(hive_pack(&admin_ps, &admin_ps_len, "mss", 1, "op", "ps"), HIVE_OK);
+  sweep("admin socket: connect, ps", op_admin_ps, 0);
+  free(admin_ps);
+  cr_assert_eq(hive_stop(node), HIVE_OK);
 }
