@@ -272,7 +272,7 @@ static void actor_note_wait(hive__actor_t *a, const hive__msg_t *msg) {
  * answered for the dead one. Returns what the handler must see now, if
  * anything: a trapped exit or a DOWN (the caller frees it). */
 static inline hive__msg_t *actor_take_signal(hive_t *h, hive__actor_t *a, hive_pid_t self,
-                                             const hive__msg_t *msg) {
+                                             hive__msg_t *msg) {
   if (msg->to == self)
     return hive__signal_apply_owner(a, msg);
   hive__signal_answer_dead(h, msg->to, msg);
@@ -384,7 +384,7 @@ void hive__actor_turn(hive__worker_t *w, hive__actor_t *a) {
       actor_handle(w, seq, a, &ctx, handled);
       seq += 2;
     }
-    if (trapped != NULL)
+    if (trapped != NULL && trapped != msg) /* a DOWN is the signal itself */
       hive__msg_free(trapped);
     hive__msg_free(msg);
   }
@@ -422,7 +422,8 @@ bool hive_checkpoint(hive_ctx_t *ctx) {
     hive__msg_t *trapped = actor_take_signal(ctx->node, a, life->self, msg);
     if (trapped != NULL)
       hive__push_user(ctx->node, a, trapped); /* inside a handler: queued for later */
-    hive__msg_free(msg);
+    if (trapped != msg)
+      hive__msg_free(msg);
   }
   return life->exiting;
 }
@@ -677,6 +678,13 @@ int hive_kill(hive_t *h, hive_pid_t pid) {
                            HIVE__EXIT_UNTRAPPABLE);
   if (rc == HIVE_OK)
     actor_kill_child(h, pid);
+  return rc;
+}
+
+int hive__kill_reserved(hive_t *h, hive__msg_t *reserve, hive_pid_t to) {
+  int rc = hive__send_reserved(h, reserve, actor_caller(h), to);
+  if (rc == HIVE_OK)
+    actor_kill_child(h, to);
   return rc;
 }
 

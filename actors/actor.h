@@ -119,6 +119,15 @@ void hive__asks_free(hive_t *h);
 /* Sends an exit signal (reason copied) from `from` to `to`. */
 int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
                     uint32_t flags);
+/* A kill made ahead of need, so that sending it later cannot fail for
+ * memory: supervisors keep one per child, to stop it with when no signal
+ * can be made at the time. NULL when out of memory now; free an unsent one
+ * with hive__msg_free. */
+hive__msg_t *hive__kill_reserve(void);
+/* hive_kill(h, to) with a reserve (taken, whatever happens). */
+int hive__kill_reserved(hive_t *h, hive__msg_t *reserve, hive_pid_t to);
+/* links.c's half of it: sends the reserve from `from` to `to`. */
+int hive__send_reserved(hive_t *h, hive__msg_t *reserve, hive_pid_t from, hive_pid_t to);
 /* For cluster/, which carries signals between nodes: a signal (LINK,
  * UNLINK, MONITOR, DEMONITOR) from another node to the local actor `to`;
  * LINK and MONITOR to the dead are answered noproc. HIVE_ENOPROC if `to`
@@ -138,8 +147,8 @@ int hive__ask_answer(hive_t *h, uint64_t ref, bool replied, const void *data, si
 /* Applies a system signal addressed to the current incarnation. Returns
  * the message to hand to the handler (the caller owns it), else NULL: a
  * HIVE_TAG_EXIT when the actor traps exits, a HIVE_TAG_DOWN for a monitor
- * it still holds. */
-hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg);
+ * it still holds. A DOWN is msg itself, made a message: free it once. */
+hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, hive__msg_t *msg);
 /* Records link and monitor signals only (the actor is ending). */
 void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg);
 /* A signal that reached an actor already gone (pid dead): LINK and MONITOR

@@ -27,9 +27,9 @@
 #include "util/reftab.h"
 
 typedef struct hive__links {
-  ck_ht_t *linked;     /* pid -> 1 */
+  ck_ht_t *linked;     /* pid -> its exit signal, made ahead (link_put) */
   ck_ht_t *monitoring; /* ref -> target pid: monitors this actor holds */
-  ck_ht_t *watchers;   /* ref -> watcher pid: monitors on this actor */
+  ck_ht_t *watchers;   /* ref -> its DOWN, made ahead (watcher_put): monitors on it */
 } hive__links_t;
 
 /* Payload of an exit signal; the reason text, NUL-terminated, may follow. */
@@ -71,6 +71,45 @@ static hive__msg_t *signal_new(int signal, hive_pid_t from, hive_pid_t to, uint6
   if (msg != NULL)
     msg->signal = signal;
   return msg;
+}
+
+static int signal_send(hive_t *h, hive__msg_t *msg);
+
+/* A link is kept with the exit signal its end will send through it, made
+ * when the link is: so an actor that ends when no memory is left still
+ * tells every actor linked to it (its supervisor first of all). The reason
+ * is filled in at the end; its text goes only in a signal made then. */
+static bool link_put(hive__links_t *l, hive_pid_t self, hive_pid_t other) {
+  hive__msg_t *reserve = signal_new(HIVE__SIG_EXIT, self, other, 0, sizeof(exit_signal_t));
+  if (reserve == NULL)
+    return false;
+  reserve->pub.tag = HIVE_TAG_EXIT;
+  if (!hive__reftab_put(l->linked, other, (uint64_t)(uintptr_t)reserve)) {
+    hive__msg_free(reserve);
+    return false;
+  }
+  return true;
+}
+
+/* Removes the link to other; false if there was none. */
+static bool link_take(hive__links_t *l, hive_pid_t other) {
+  uint64_t reserve;
+  if (l == NULL || !hive__reftab_take(l->linked, other, &reserve))
+    return false;
+  hive__msg_free((hive__msg_t *)(uintptr_t)reserve);
+  return true;
+}
+
+/* The end's exit signal through a link, with its reason. */
+static void link_fire(hive_t *h, hive__msg_t *reserve, const hive_reason_t *r) {
+  if (r->text == NULL ||
+      hive__send_exit(h, reserve->pub.from, reserve->to, r, HIVE__EXIT_FROM_LINK) == HIVE_ENOMEM) {
+    exit_signal_t sig = {.kind = r->kind, .code = r->code, .flags = HIVE__EXIT_FROM_LINK};
+    memcpy(reserve + 1, &sig, sizeof(sig));
+    signal_send(h, reserve); /* without the text, rather than not at all */
+    return;
+  }
+  hive__msg_free(reserve);
 }
 
 /* Sends a signal to `to`; HIVE_ENOPROC if it is not alive, HIVE_ENOCONN
@@ -124,6 +163,22 @@ int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason
   return signal_send(h, msg);
 }
 
+hive__msg_t *hive__kill_reserve(void) {
+  hive__msg_t *msg = signal_new(HIVE__SIG_EXIT, 0, 0, 0, sizeof(exit_signal_t));
+  if (msg == NULL)
+    return NULL;
+  exit_signal_t sig = {.kind = HIVE_REASON_KILL, .flags = HIVE__EXIT_UNTRAPPABLE};
+  memcpy(msg + 1, &sig, sizeof(sig));
+  msg->pub.tag = HIVE_TAG_EXIT;
+  return msg;
+}
+
+int hive__send_reserved(hive_t *h, hive__msg_t *reserve, hive_pid_t from, hive_pid_t to) {
+  reserve->pub.from = from;
+  reserve->to = to;
+  return signal_send(h, reserve);
+}
+
 /* A HIVE_TAG_EXIT or HIVE_TAG_DOWN message about pid ending with reason. */
 static hive__msg_t *info_message(uint32_t tag, hive_pid_t pid, hive_pid_t to, uint64_t ref,
                                  int kind, int code, const char *text, uint32_t flags) {
@@ -138,21 +193,73 @@ static hive__msg_t *info_message(uint32_t tag, hive_pid_t pid, hive_pid_t to, ui
   return msg;
 }
 
-/* Tells watcher that the monitor ref on pid fired with this reason: a
- * system signal, so it overtakes user messages and ignores bounds. */
-static void send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref, int kind,
-                      int code, const char *text) {
-  hive__actor_t *w = hive__lookup_live(h, watcher);
-  if (w == NULL && !hive__pid_remote(h, watcher))
-    return; /* the watcher is gone too: nobody to tell */
+/* A DOWN about pid for watcher's monitor ref, not yet sent; NULL when out
+ * of memory. */
+static hive__msg_t *down_new(hive_pid_t pid, hive_pid_t watcher, uint64_t ref, int kind, int code,
+                             const char *text) {
   hive__msg_t *msg = info_message(HIVE_TAG_DOWN, pid, watcher, ref, kind, code, text, 0);
-  if (msg == NULL)
-    return;
-  msg->signal = HIVE__SIG_DOWN;
+  if (msg != NULL)
+    msg->signal = HIVE__SIG_DOWN;
+  return msg;
+}
+
+/* Sends a DOWN made by down_new: a system signal, so it overtakes user
+ * messages and ignores bounds. */
+static void down_send(hive_t *h, hive__msg_t *msg) {
+  hive__actor_t *w = hive__lookup_live(h, msg->to);
   if (w != NULL)
     hive__push_system(h, w, msg);
-  else
+  else if (hive__pid_remote(h, msg->to))
     h->route(h, msg); /* another node's watcher */
+  else
+    hive__msg_free(msg); /* the watcher is gone too: nobody to tell */
+}
+
+/* Tells watcher that the monitor ref on pid fired with this reason. */
+static void send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref, int kind,
+                      int code, const char *text) {
+  if (hive__lookup_live(h, watcher) == NULL && !hive__pid_remote(h, watcher))
+    return; /* the watcher is gone too: nobody to tell */
+  hive__msg_t *msg = down_new(pid, watcher, ref, kind, code, text);
+  if (msg != NULL)
+    down_send(h, msg);
+}
+
+/* As a link is (link_put), a monitor on this actor is kept with the DOWN
+ * its end will send, made when the monitor is: no DOWN is lost for memory
+ * when the actor ends. */
+static bool watcher_put(hive__links_t *l, hive_pid_t self, hive_pid_t watcher, uint64_t ref) {
+  hive__msg_t *reserve = down_new(self, watcher, ref, 0, 0, NULL);
+  if (reserve == NULL)
+    return false;
+  if (!hive__reftab_put(l->watchers, ref, (uint64_t)(uintptr_t)reserve)) {
+    hive__msg_free(reserve);
+    return false;
+  }
+  return true;
+}
+
+static bool watcher_take(hive__links_t *l, uint64_t ref) {
+  uint64_t reserve;
+  if (l == NULL || !hive__reftab_take(l->watchers, ref, &reserve))
+    return false;
+  hive__msg_free((hive__msg_t *)(uintptr_t)reserve);
+  return true;
+}
+
+/* The end's DOWN for one monitor, with its reason. */
+static void watcher_fire(hive_t *h, hive__msg_t *reserve, const hive_reason_t *r) {
+  hive__msg_t *down = r->text != NULL ? down_new(reserve->pub.from, reserve->to, reserve->pub.ref,
+                                                 r->kind, r->code, r->text)
+                                      : NULL;
+  if (down != NULL) {
+    hive__msg_free(reserve);
+  } else { /* without the text, rather than not at all */
+    exit_info_t info = {.pid = reserve->pub.from, .kind = r->kind, .code = r->code};
+    memcpy(reserve + 1, &info, sizeof(info));
+    down = reserve;
+  }
+  down_send(h, down);
 }
 
 void hive__send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref,
@@ -194,12 +301,12 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
     return HIVE_ENOMEM;
   if (hive__reftab_has(l->linked, other))
     return HIVE_OK;
-  if (!hive__reftab_put(l->linked, other, 1))
+  if (!link_put(l, life->self, other))
     return HIVE_ENOMEM;
   stat_set(&life->nlinks, l->linked);
   hive__msg_t *msg = signal_new(HIVE__SIG_LINK, life->self, other, 0, 0);
   if (msg == NULL) {
-    hive__reftab_take(l->linked, other, NULL);
+    link_take(l, other);
     stat_set(&life->nlinks, l->linked);
     return HIVE_ENOMEM;
   }
@@ -207,7 +314,7 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
   if (sent == HIVE_ENOPROC || sent == HIVE_ENOCONN) {
     /* Linking to the dead (or to a node not connected): an exit signal
      * noproc (noconnection), as if it had just died. */
-    hive__reftab_take(l->linked, other, NULL);
+    link_take(l, other);
     stat_set(&life->nlinks, l->linked);
     hive__send_exit(h, other, life->self,
                     &(hive_reason_t){.kind = sent == HIVE_ENOCONN ? HIVE_REASON_NOCONNECTION
@@ -224,7 +331,7 @@ int hive_unlink(hive_ctx_t *ctx, hive_pid_t other) {
   hive__actor_t *a = ctx->actor;
   hive__life_t *life = hive__life(a);
   hive__links_t *l = life->links;
-  if (l == NULL || !hive__reftab_take(l->linked, other, NULL))
+  if (l == NULL || !link_take(l, other))
     return HIVE_OK; /* not linked: nothing to undo */
   stat_set(&life->nlinks, l->linked);
   hive__msg_t *msg = signal_new(HIVE__SIG_UNLINK, life->self, other, 0, 0);
@@ -299,23 +406,24 @@ static bool signal_bookkeep(hive__actor_t *a, const hive__msg_t *msg) {
   hive__links_t *l;
   switch (msg->signal) {
   case HIVE__SIG_LINK:
-    if ((l = links_of(a)) != NULL && table(&l->linked) != NULL) {
-      hive__reftab_put(l->linked, msg->pub.from, 1);
+    if ((l = links_of(a)) != NULL && table(&l->linked) != NULL &&
+        !hive__reftab_has(l->linked, msg->pub.from)) {
+      link_put(l, life->self, msg->pub.from);
       stat_set(&life->nlinks, l->linked);
     }
     return true;
   case HIVE__SIG_UNLINK:
-    if ((l = life->links) != NULL && hive__reftab_take(l->linked, msg->pub.from, NULL))
+    if ((l = life->links) != NULL && link_take(l, msg->pub.from))
       stat_set(&life->nlinks, l->linked);
     return true;
   case HIVE__SIG_MONITOR:
     if ((l = links_of(a)) != NULL && table(&l->watchers) != NULL) {
-      hive__reftab_put(l->watchers, msg->pub.ref, msg->pub.from);
+      watcher_put(l, life->self, msg->pub.from, msg->pub.ref);
       stat_set(&life->nmonitors, l->watchers);
     }
     return true;
   case HIVE__SIG_DEMONITOR:
-    if ((l = life->links) != NULL && hive__reftab_take(l->watchers, msg->pub.ref, NULL))
+    if ((l = life->links) != NULL && watcher_take(l, msg->pub.ref))
       stat_set(&life->nmonitors, l->watchers);
     return true;
   default:
@@ -327,15 +435,17 @@ void hive__signal_bookkeep_owner(hive__actor_t *a, const hive__msg_t *msg) {
   signal_bookkeep(a, msg);
 }
 
-hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) {
+hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, hive__msg_t *msg) {
   hive__life_t *life = hive__life(a);
   if (msg->signal == HIVE__SIG_DOWN) {
     /* Only for a monitor still held: none after hive_demonitor returned. */
     if (life->links == NULL || !hive__reftab_take(life->links->monitoring, msg->pub.ref, NULL))
       return NULL;
-    hive__msg_t *down = hive__msg_make(life->self, HIVE_TAG_DOWN, msg->pub.from, msg->pub.ref,
-                                       HIVE__MSG_NOBOUND, msg->pub.data, msg->pub.len);
-    return down;
+    /* The signal itself becomes the message (it holds the DOWN already):
+     * no allocation, so no DOWN is lost for memory here. */
+    msg->signal = 0;
+    msg->flags = (msg->flags & ~HIVE__MSG_SYSTEM) | HIVE__MSG_NOBOUND;
+    return msg;
   }
   if (signal_bookkeep(a, msg) || msg->signal != HIVE__SIG_EXIT)
     return NULL;
@@ -349,13 +459,18 @@ hive__msg_t *hive__signal_apply_owner(hive__actor_t *a, const hive__msg_t *msg) 
   }
   if (sig.flags & HIVE__EXIT_FROM_LINK) {
     /* Only through a link we still have; it is gone now either way. */
-    if (life->links == NULL || !hive__reftab_take(life->links->linked, from, NULL))
+    if (!link_take(life->links, from))
       return NULL;
     stat_set(&life->nlinks, life->links->linked);
   }
-  if (life->trap_exit) /* a message, in the order the signals came */
-    return info_message(HIVE_TAG_EXIT, from, life->self, 0, sig.kind, sig.code, text,
-                        HIVE__MSG_NOBOUND);
+  if (life->trap_exit) { /* a message, in the order the signals came */
+    hive__msg_t *exit = info_message(HIVE_TAG_EXIT, from, life->self, 0, sig.kind, sig.code, text,
+                                     HIVE__MSG_NOBOUND);
+    if (exit == NULL) /* it cannot be told: it ends, rather than never learn of it */
+      hive__actor_decide_exit(a, HIVE_REASON_ERROR, HIVE_ENOMEM,
+                              "out of memory for an exit signal it traps");
+    return exit;
+  }
   if (sig.kind != HIVE_REASON_NORMAL || from == life->self)
     hive__actor_decide_exit(a, sig.kind, sig.code, text);
   return NULL;
@@ -379,13 +494,11 @@ void hive__links_end_owner(hive_t *h, hive__actor_t *a) {
   ck_ht_entry_t *entry;
   if (l->linked != NULL)
     while (ck_ht_next(l->linked, &it, &entry))
-      hive__send_exit(h, life->self, (hive_pid_t)ck_ht_entry_key_direct(entry), r,
-                      HIVE__EXIT_FROM_LINK);
+      link_fire(h, (hive__msg_t *)(uintptr_t)ck_ht_entry_value_direct(entry), r);
   it = (ck_ht_iterator_t)CK_HT_ITERATOR_INITIALIZER;
   if (l->watchers != NULL)
     while (ck_ht_next(l->watchers, &it, &entry))
-      send_down(h, life->self, (hive_pid_t)ck_ht_entry_value_direct(entry),
-                (uint64_t)ck_ht_entry_key_direct(entry), r->kind, r->code, r->text);
+      watcher_fire(h, (hive__msg_t *)(uintptr_t)ck_ht_entry_value_direct(entry), r);
   hive__reftab_destroy(l->linked);
   hive__reftab_destroy(l->monitoring);
   hive__reftab_destroy(l->watchers);
@@ -402,10 +515,10 @@ int hive__link_both_owner(hive__actor_t *parent, hive__actor_t *child) {
   hive__links_t *lp = links_of(parent), *lc = links_of(child);
   if (lp == NULL || lc == NULL || table(&lp->linked) == NULL || table(&lc->linked) == NULL)
     return HIVE_ENOMEM;
-  if (!hive__reftab_put(lp->linked, c->self, 1))
+  if (!link_put(lp, p->self, c->self))
     return HIVE_ENOMEM;
-  if (!hive__reftab_put(lc->linked, p->self, 1)) {
-    hive__reftab_take(lp->linked, c->self, NULL);
+  if (!link_put(lc, c->self, p->self)) {
+    link_take(lp, c->self);
     return HIVE_ENOMEM;
   }
   stat_set(&p->nlinks, lp->linked);
@@ -416,8 +529,8 @@ int hive__link_both_owner(hive__actor_t *parent, hive__actor_t *child) {
 /* Undoes hive__link_both_owner when init failed: no signal is sent. */
 void hive__unlink_both_owner(hive__actor_t *parent, hive__actor_t *child) {
   hive__life_t *p = hive__life(parent), *c = hive__life(child);
-  if (p->links != NULL && hive__reftab_take(p->links->linked, c->self, NULL))
+  if (link_take(p->links, c->self))
     stat_set(&p->nlinks, p->links->linked);
-  if (c->links != NULL && hive__reftab_take(c->links->linked, p->self, NULL))
+  if (link_take(c->links, p->self))
     stat_set(&c->nlinks, c->links->linked);
 }

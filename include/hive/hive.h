@@ -394,7 +394,9 @@ HIVE_API int hive_demonitor(hive_ctx_t *ctx, uint64_t ref);
  * callback returns, whatever it returns. The first decision stands. */
 HIVE_API int hive_exit_self(hive_ctx_t *ctx, const hive_reason_t *reason);
 
-/* Exit signals (except kill) arrive as HIVE_TAG_EXIT messages while on. */
+/* Exit signals (except kill) arrive as HIVE_TAG_EXIT messages while on.
+ * One that cannot be made into a message (out of memory) ends the actor
+ * with reason error HIVE_ENOMEM instead: it never goes unheard. */
 HIVE_API int hive_trap_exit(hive_ctx_t *ctx, bool on);
 
 /* Decodes a HIVE_TAG_EXIT or HIVE_TAG_DOWN message: the pid that ended (or
