@@ -37,6 +37,10 @@ typedef struct sup_child {
   bool retry_now;       /* being tried again by the SUP_TAG_RETRY in hand */
   hive_timer_t kill_timer;
   uint64_t restarts;
+  /* Owned: a kill made while it was started, to stop it with when no
+   * signal can be made then (out of memory): a supervisor never waits for
+   * a child it could not tell to stop. */
+  hive__msg_t *kill_reserve;
 } sup_child_t;
 
 /* A hive_sup_* call: pointers into the caller's memory, valid while it waits. */

@@ -29,6 +29,8 @@ void hive__sup_child_free(sup_child_t *c) {
   else
     free(c->arg);
   free((char *)c->opts.name);
+  if (c->kill_reserve != NULL)
+    hive__msg_free(c->kill_reserve);
   free(c);
 }
 

@@ -121,21 +121,33 @@ static const char *sup_child_name(const sup_child_t *c) {
   return c->id != NULL ? c->id : "(dynamic)";
 }
 
+/* Kills c now; with the kill made when it started if none can be made
+ * now (then the next start makes another). */
+static void sup_kill_child(sup_t *s, sup_child_t *c) {
+  if (hive_kill(s->h, c->pid) != HIVE_ENOMEM || c->kill_reserve == NULL)
+    return;
+  hive__kill_reserved(s->h, c->kill_reserve, c->pid);
+  c->kill_reserve = NULL;
+}
+
 /* Starts c, linked to the supervisor. HIVE_STOP from init: not started. */
 static int sup_start(sup_t *s, sup_child_t *c) {
+  if ((c->kill_reserve == NULL && (c->kill_reserve = hive__kill_reserve()) == NULL) ||
+      (s->by_pid == NULL && (s->by_pid = hive__reftab_new()) == NULL))
+    return HIVE_ENOMEM; /* before the child runs: nothing to undo */
   hive_pid_t pid = 0;
   hive__spawn_extra_t extra = {.restarts = c->restarts,
                                .supervisor = c->behaviour == hive_sup_behaviour()};
   int rc = hive__spawn(s->h, c->behaviour, c->arg, c->arg_len, &c->opts, &extra, &pid);
   if (rc != HIVE_OK)
     return rc;
-  if (s->by_pid == NULL && (s->by_pid = hive__reftab_new()) == NULL) {
-    hive_kill(s->h, pid);
-    return HIVE_ENOMEM;
-  }
   c->pid = pid;
   c->retry_rc = 0;
-  hive__reftab_put(s->by_pid, pid, (uint64_t)(uintptr_t)c);
+  if (!hive__reftab_put(s->by_pid, pid, (uint64_t)(uintptr_t)c)) {
+    sup_kill_child(s, c); /* one it could not keep track of: its end is a stranger's */
+    c->pid = 0;
+    return HIVE_ENOMEM;
+  }
   return HIVE_OK;
 }
 
@@ -228,16 +240,20 @@ static void sup_shutdown(sup_t *s, hive_ctx_t *ctx, const hive_reason_t *reason)
   sup_plan(s, ctx, 0, NULL, THEN_EXIT);
 }
 
+/* Asks c to stop: shutdown, then a kill when its shutdown time is up.
+ * Out of memory for the signal or the timer, it is killed at once: a
+ * supervisor must not wait for a child it could not tell to stop. */
 static void sup_stop_child(sup_t *s, sup_child_t *c) {
   c->stopping = true;
-  if (c->shutdown_ms == HIVE_SHUTDOWN_BRUTAL_KILL) {
-    hive_kill(s->h, c->pid);
+  if (c->shutdown_ms == HIVE_SHUTDOWN_BRUTAL_KILL ||
+      hive_exit(s->h, c->pid, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}) == HIVE_ENOMEM) {
+    sup_kill_child(s, c);
     return;
   }
-  hive_exit(s->h, c->pid, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN});
-  if (c->shutdown_ms > 0)
-    hive_send_after(s->h, s->self, SUP_TAG_KILL, &c->pid, sizeof(c->pid), (unsigned)c->shutdown_ms,
-                    &c->kill_timer);
+  if (c->shutdown_ms > 0 &&
+      hive_send_after(s->h, s->self, SUP_TAG_KILL, &c->pid, sizeof(c->pid),
+                      (unsigned)c->shutdown_ms, &c->kill_timer) == HIVE_ENOMEM)
+    sup_kill_child(s, c);
 }
 
 static void sup_child_ended(sup_t *s, hive_ctx_t *ctx, sup_child_t *c, const hive_reason_t *reason);
@@ -568,7 +584,7 @@ static int sup_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) {
        * reaches this supervisor, which is failing too and drops it. */
       if (hive__actor_stop_now(s->h, c->pid, &(hive_reason_t){.kind = HIVE_REASON_SHUTDOWN}) ==
           HIVE_EALREADY)
-        hive_kill(s->h, c->pid); /* busy already: the best we can do here */
+        sup_kill_child(s, c); /* busy already: the best we can do here */
     }
     sup_free(s);
   }
@@ -609,7 +625,7 @@ static int sup_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     sup_child_t *c = sup_find_pid(s, pid);
     if (c != NULL && c->stopping) {
       c->kill_timer = 0;
-      hive_kill(s->h, pid); /* its shutdown time is up */
+      sup_kill_child(s, c); /* its shutdown time is up */
     }
     return HIVE_OK;
   }

@@ -34,7 +34,10 @@
  * other actor, ignored and logged, as in OTP. hive_kill ends it regardless.
  *
  * Stopping a child: an exit signal shutdown, then a kill when its shutdown
- * time has passed (brutal kill: a kill at once; infinity: no kill).
+ * time has passed (brutal kill: a kill at once; infinity: no kill). Out of
+ * memory for the signal or the timer, the child is killed at once, with a
+ * kill made when it started: a supervisor never waits for a child it
+ * could not tell to stop.
  * Children stop in reverse start order. hive_stop stops the top-level
  * supervisors that way, the last started first.
  *
