@@ -437,15 +437,17 @@ Test(gateway, a_connection_over_max_conns_gets_an_error_and_is_closed) {
 }
 
 /* Clients make calls pipelined on many connections at once; every answer
- * must come back to its own connection, with its own id and data. */
+ * must come back to its own connection, with its own id and data. (Each
+ * call may wait 60 s: under a loaded sanitizer build 100 000 calls queue
+ * for a while, and the default 5 s was once not enough.) */
 static void many_clients(hive_t *h, int nconns, int calls) {
   int *fds = malloc(sizeof(int) * (size_t)nconns);
   for (int i = 0; i < nconns; i++)
     fds[i] = gw_open(h, NULL);
   for (int i = 0; i < nconns; i++)
     for (int k = 0; k < calls; k++)
-      cr_assert(gwc_send(fds[i], "msssusssu", 4, "op", "call", "id", (uint64_t)k, "to", "echo",
-                         "data", (uint64_t)i * 1000 + (uint64_t)k));
+      cr_assert(gwc_send(fds[i], "msssusssusu", 5, "op", "call", "id", (uint64_t)k, "to", "echo",
+                         "data", (uint64_t)i * 1000 + (uint64_t)k, "timeout_ms", (uint64_t)60000));
   bool *seen = calloc((size_t)calls, 1);
   for (int i = 0; i < nconns; i++) {
     memset(seen, 0, (size_t)calls);
@@ -453,7 +455,11 @@ static void many_clients(hive_t *h, int nconns, int calls) {
       gwc_frame_t f;
       recv_frame(fds[i], &f);
       uint64_t id = gwc_u64(&f, "id");
-      cr_assert(gwc_ok(&f) && id < (uint64_t)calls && !seen[id], "each id once");
+      const msgpack_object *e = gwc_get(&f, "error");
+      cr_assert(gwc_ok(&f) && id < (uint64_t)calls && !seen[id], "each id once (id %llu: %.*s)",
+                (unsigned long long)id,
+                e != NULL && e->type == MSGPACK_OBJECT_STR ? (int)e->via.str.size : 2,
+                e != NULL && e->type == MSGPACK_OBJECT_STR ? e->via.str.ptr : "ok");
       seen[id] = true;
       cr_assert_eq(gwc_u64(&f, "data"), (uint64_t)i * 1000 + id, "the answer to that call");
       gwc_frame_free(&f);

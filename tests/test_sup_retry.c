@@ -296,10 +296,12 @@ static void *chaos_sender(void *arg) {
   return NULL;
 }
 
-/* 4 child supervisors of 8 named workers each; for 10 s a thread kills a
- * random worker or child supervisor every 1-4 ms while two threads send
- * through the names as fast as the workers' bounded mailboxes take it. The top supervisor never
- * dies, and afterwards every child runs again under its name. */
+/* 4 child supervisors of 8 named workers each; a thread kills a random
+ * worker or child supervisor every 1-4 ms while two threads send through
+ * the names as fast as the workers' bounded mailboxes take it, for at
+ * least 10 s and until 1 000 kills (a loaded machine makes fewer in 10 s:
+ * the kills, not the time, are what the test needs). The top supervisor
+ * never dies, and afterwards every child runs again under its name. */
 static void random_kills_under_load(unsigned workers) {
   hive_t *h = test_start(workers);
   static named_tree_t tree;
@@ -315,7 +317,9 @@ static void random_kills_under_load(unsigned workers) {
     pthread_create(&senders[i], NULL, chaos_sender, &c);
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (test_elapsed_ns(&t0) < 10000000000L) {
+  while (test_elapsed_ns(&t0) < 10000000000L || atomic_load(&c.kills) < 1000) {
+    cr_assert_lt(test_elapsed_ns(&t0), 2 * TEST_TIMEOUT_MS * 1000000L, "only %ld kills",
+                 atomic_load(&c.kills));
     /* A round trip through the top supervisor: it is alive and answers. */
     hive_child_counts_t counts;
     cr_assert_eq(hive_sup_count_children(h, top, &counts), HIVE_OK, "the top supervisor died");
@@ -326,7 +330,6 @@ static void random_kills_under_load(unsigned workers) {
   pthread_join(killer, NULL);
   for (int i = 0; i < 2; i++)
     pthread_join(senders[i], NULL);
-  cr_assert_gt(atomic_load(&c.kills), 200, "only %ld kills", atomic_load(&c.kills));
   cr_assert_gt(atomic_load(&c.sent), 0);
   /* The last kills may still be settling: ask again (each a round trip)
    * until the tree is whole, for up to the usual timeout. */
