@@ -32,8 +32,9 @@ typedef struct {
   gw_conn_t *conn; /* a reference of ours */
   hive__gateway_t *gw;
   bool welcomed;
-  bool ending;    /* the connection closes: no more frames are served */
-  ck_ht_t *calls; /* owned: ref of a call in flight -> the client's id */
+  bool ending;          /* the connection closes: no more frames are served */
+  uint64_t hello_timer; /* GW_TAG_HELLO_DUE, cancelled by the welcome */
+  ck_ht_t *calls;       /* owned: ref of a call in flight -> the client's id */
   msgpack_unpacked unpacked;
   msgpack_sbuffer frame; /* an answer being built: 4 bytes of prefix, then its body */
   msgpack_packer pk;     /* writes into frame */
@@ -114,6 +115,7 @@ static int serve_hello(hive_ctx_t *ctx, gw_actor_t *s, const gw_request_t *req) 
     return conn_close(s);
   }
   s->welcomed = true;
+  hive__timer_cancel(s->gw->h, s->hello_timer);
   frame_begin(s, req->has_id ? 7 : 6);
   if (req->has_id)
     hive__pack_key_u64(&s->pk, "id", req->id);
@@ -344,6 +346,13 @@ static int conn_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) 
   msgpack_sbuffer_init(&s->frame);
   msgpack_sbuffer_init(&s->data);
   msgpack_packer_init(&s->pk, &s->frame, msgpack_sbuffer_write);
+  /* A client that connects and says nothing would hold one of max_conns
+   * for ever: it has hello_ms to say hello. */
+  if (hive__timer_arm(s->gw->h, hive_self(ctx), GW_TAG_HELLO_DUE, 0, HIVE__MSG_NOBOUND, NULL, 0,
+                      (uint64_t)s->gw->hello_ms * 1000000u, 0, &s->hello_timer) != HIVE_OK) {
+    hive__reftab_destroy(s->calls);
+    return HIVE_ENOMEM;
+  }
   atomic_store(&s->conn->taken, hive_self(ctx));
   return HIVE_OK;
 }
@@ -355,6 +364,16 @@ static int conn_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     return serve_input(ctx, s, msg);
   case GW_TAG_CLOSED:
     return conn_close(s);
+  case GW_TAG_HELLO_DUE: {
+    if (s->welcomed)
+      return HIVE_OK;
+    char detail[64];
+    snprintf(detail, sizeof(detail), "no hello within %u ms", s->gw->hello_ms);
+    answer_error(s, false, 0, HIVE_GW_UNAUTHORIZED, detail);
+    hive_log(s->gw->h, HIVE_LOG_INFO, "gateway: a client said no hello within %u ms; closing",
+             s->gw->hello_ms);
+    return conn_close(s);
+  }
   case GW_TAG_TOOLARGE: {
     uint32_t n = 0;
     if (msg->len == sizeof(n))

@@ -35,12 +35,14 @@ void hive__gateway_stop(hive_t *h);
 #define GW_DEFAULT_MAX_FRAME (1u << 20)
 #define GW_DEFAULT_MAX_INFLIGHT 1024u
 #define GW_DEFAULT_MAX_CONNS 10000u
+#define GW_DEFAULT_HELLO_MS 10000u
 #define GW_SLOW_READER_FRAMES 8 /* unsent output over 8 x max_frame closes */
 
 /* Internal messages to a connection's actor (actors/actor.h's block). */
-#define GW_TAG_INPUT (HIVE__TAG_GATEWAY + 0)    /* whole frames, prefixes included */
-#define GW_TAG_CLOSED (HIVE__TAG_GATEWAY + 1)   /* the loop closed the socket */
-#define GW_TAG_TOOLARGE (HIVE__TAG_GATEWAY + 2) /* payload: the uint32 length read */
+#define GW_TAG_INPUT (HIVE__TAG_GATEWAY + 0)     /* whole frames, prefixes included */
+#define GW_TAG_CLOSED (HIVE__TAG_GATEWAY + 1)    /* the loop closed the socket */
+#define GW_TAG_TOOLARGE (HIVE__TAG_GATEWAY + 2)  /* payload: the uint32 length read */
+#define GW_TAG_HELLO_DUE (HIVE__TAG_GATEWAY + 3) /* hello_ms after it connected */
 
 typedef struct hive__gateway hive__gateway_t;
 
@@ -83,7 +85,8 @@ struct hive__gateway {
   size_t max_frame;
   unsigned max_inflight;
   unsigned max_conns;
-  char *token; /* owned; NULL: none (Unix socket only) */
+  unsigned hello_ms; /* a connection without a hello by then is closed */
+  char *token;       /* owned; NULL: none (Unix socket only) */
   size_t token_len;
   char node_name[32];
   hive_pid_t sup; /* the connections' supervisor */

@@ -651,6 +651,7 @@ static int gw_configure(hive__gateway_t *gw, const hive_config_t *cfg) {
   gw->max_inflight =
       cfg->gateway_max_inflight != 0 ? cfg->gateway_max_inflight : GW_DEFAULT_MAX_INFLIGHT;
   gw->max_conns = cfg->gateway_max_conns != 0 ? cfg->gateway_max_conns : GW_DEFAULT_MAX_CONNS;
+  gw->hello_ms = cfg->gateway_hello_ms != 0 ? cfg->gateway_hello_ms : GW_DEFAULT_HELLO_MS;
   if (gw->max_frame > GW_MAX_FRAME_LIMIT) {
     hive_log(gw->h, HIVE_LOG_ERROR, "gateway: gateway_max_frame %zu is over the limit of %u",
              gw->max_frame, GW_MAX_FRAME_LIMIT);

@@ -277,6 +277,27 @@ Test(gateway, a_wrong_token_is_unauthorized_and_closed) {
   hive_stop(h);
 }
 
+/* A client that connects and says nothing would hold one of max_conns for
+ * ever: after gateway_hello_ms it is answered unauthorized and closed. One
+ * welcomed before it keeps its connection past its own deadline. */
+Test(gateway, a_client_that_says_no_hello_is_closed_after_hello_ms) {
+  hive_config_t cfg;
+  gw_config(&cfg);
+  cfg.gateway_hello_ms = 200;
+  hive_t *h = gw_start(&cfg);
+  int good = gw_open(h, NULL);
+  int silent = gwc_connect_tcp(hive_gateway_port(h)); /* after good: its deadline is later */
+  cr_assert_geq(silent, 0);
+  uint64_t t0 = test_now_ns();
+  expect_error(silent, UINT64_MAX, "unauthorized");
+  cr_assert_geq(test_now_ns() - t0, 150000000u, "not before its deadline");
+  cr_assert(gwc_closed(silent));
+  close(silent);
+  cr_assert_eq(call_int(good, 1, "echo", 7), 7, "the welcomed one is still served");
+  close(good);
+  hive_stop(h);
+}
+
 Test(gateway, nothing_but_hello_is_answered_before_a_good_hello) {
   hive_t *h = gw_start_default();
   int fd = gwc_connect_tcp(hive_gateway_port(h));

@@ -208,6 +208,8 @@ typedef struct hive_config {
   size_t gateway_max_frame;      /* bytes a frame may hold; 0: 1 MiB */
   unsigned gateway_max_inflight; /* calls in flight per connection; 0: 1024 */
   unsigned gateway_max_conns;    /* connections at once; 0: 10 000 */
+  unsigned gateway_hello_ms;     /* a connection silent this long after connecting,
+                                    without a hello, is closed; 0: 10 000 */
   /* The cluster (hive/cluster.h, docs/cluster.md): joined when cluster_url
    * is set; node_id must then be 1..255 and unique among live nodes. */
   const char *cluster_url;  /* "nats://HOST:PORT", or a comma list of servers; NULL: none */
@@ -480,8 +482,8 @@ HIVE_API int hive_ask(hive_t *h, hive_pid_t to, uint32_t tag, const void *data, 
  * HIVE_TAG_REPLY with the reply as payload, HIVE_TAG_NOPROC if the target
  * ended without replying (its payload, when it has one, is an int saying
  * why: HIVE_ENOMEM if the target could not record the request), or
- * HIVE_TAG_TIMEOUT after timeout_ms (negative: never). Whatever comes after the answer (a late reply) is dropped and
- * counted as a dead letter.
+ * HIVE_TAG_TIMEOUT after timeout_ms (negative: never). Whatever comes after the answer (a late
+ * reply) is dropped and counted as a dead letter.
  */
 HIVE_API int hive_request(hive_ctx_t *ctx, hive_pid_t to, uint32_t tag, const void *data,
                           size_t len, int timeout_ms, uint64_t *ref);
