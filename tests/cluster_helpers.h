@@ -29,6 +29,7 @@
 
 #include "cluster_actors.h"
 #include "helpers.h"
+#include "nats_ports.h"
 
 /* ---- nats-server ------------------------------------------------------------ */
 
@@ -75,20 +76,10 @@ static inline void nats_start_args(nats_t *n, int port, bool js, const char *con
   }
   n->pid = pid;
   /* It writes its ports file once it listens (under a second). */
-  char ports[192];
-  snprintf(ports, sizeof(ports), "%s/nats-server_%d.ports", n->dir, (int)pid);
   for (int i = 0; i < 2000; i++) {
-    FILE *f = fopen(ports, "r");
-    if (f != NULL) {
-      char buf[256] = {0};
-      size_t got = fread(buf, 1, sizeof(buf) - 1, f);
-      fclose(f);
-      const char *p = got > 0 ? strstr(buf, "nats://127.0.0.1:") : NULL;
-      if (p != NULL) {
-        n->port = atoi(p + strlen("nats://127.0.0.1:"));
-        snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
-        return;
-      }
+    if ((n->port = nats_ports_read(n->dir, pid)) > 0) {
+      snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
+      return;
     }
     int status;
     cr_assert_eq(waitpid(pid, &status, WNOHANG), 0, "nats-server exited: see %s", log);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sanitizers.h"
 #include "watcher.h"
 
 TestSuite(process, .init = watcher_setup, .timeout = 300);
@@ -313,14 +314,6 @@ Test(process, the_cpu_limit_ends_the_actor_with_sigxcpu_and_its_text) {
   cr_assert_str_eq(e->text, "cpu limit");
   hive_stop(h);
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 
 /* The limits are applied in the child, nowhere else. (mem_bytes is
  * checked by the next test, in the builds without AddressSanitizer, whose

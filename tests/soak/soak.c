@@ -57,6 +57,8 @@
 #include "hive/hive.h"
 #include "hive/sup.h"
 #include "tests/gw_client.h"
+#include "tests/nats_ports.h"
+#include "tests/sanitizers.h"
 
 /* Trapped faults stay hive's to handle under AddressSanitizer too, and its
  * quarantine is kept small, so that freed memory it holds back does not
@@ -66,14 +68,6 @@ const char *__asan_default_options(void) {
   return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:quarantine_size_mb=16:"
          "thread_local_quarantine_size_kb=64";
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 
 /* ---- the shape of the soak ---------------------------------------------- */
 
@@ -571,20 +565,11 @@ static bool nats_start(void) {
   if (pid < 0)
     return false;
   remote.nats = pid;
-  char ports[128];
-  snprintf(ports, sizeof(ports), "%s/nats-server_%d.ports", remote.dir, (int)pid);
   for (int i = 0; i < 3000; i++) { /* an outside server getting ready: no event to wait on */
-    FILE *f = fopen(ports, "r");
-    if (f != NULL) {
-      char buf[256] = {0};
-      size_t got = fread(buf, 1, sizeof(buf) - 1, f);
-      fclose(f);
-      const char *p = got > 0 ? strstr(buf, "nats://127.0.0.1:") : NULL;
-      if (p != NULL) {
-        snprintf(remote.url, sizeof(remote.url), "nats://127.0.0.1:%d",
-                 atoi(p + strlen("nats://127.0.0.1:")));
-        return true;
-      }
+    int port = nats_ports_read(remote.dir, pid);
+    if (port > 0) {
+      snprintf(remote.url, sizeof(remote.url), "nats://127.0.0.1:%d", port);
+      return true;
     }
     sleep_ms(10);
   }
