@@ -39,6 +39,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -778,6 +779,7 @@ static void enter(const char *what) {
 
 typedef struct {
   uint64_t rss, warm_rss;
+  uint64_t heap; /* bytes malloc has handed out and not had back (glibc's count) */
   unsigned fds, warm_fds;
   hive_node_stats_t ns;
 } checkpoint_t;
@@ -908,6 +910,7 @@ static bool checkpoint(unsigned threads, checkpoint_t *cp) {
     }
   }
   cp->rss = rss_bytes();
+  cp->heap = mallinfo2().uordblks;
   cp->fds = open_fds();
   enter("resuming the workers' timers");
   for (size_t i = 0; i < MEMBERS; i++) {
@@ -1074,14 +1077,14 @@ int main(int argc, char **argv) {
       fail("open descriptors grew to %u after a warm-up at %u", cp.fds, cp.warm_fds);
     if (!quiet || now_ms() >= stop_at)
       printf("[%5.0f/%ld s] checkpoint %u%s: sent %llu = processed %llu + dead %llu; restarts "
-             "%llu; chaos %llu; calls %llu; rss %.1f MiB, %u fds\n",
+             "%llu; chaos %llu; calls %llu; rss %.1f MiB (heap %.1f), %u fds\n",
              t, seconds, n, warm ? " (warm-up)" : "", (unsigned long long)cp.ns.sent,
              (unsigned long long)cp.ns.processed, (unsigned long long)cp.ns.dead_letters,
              (unsigned long long)cp.ns.restarts,
              (unsigned long long)(chaos_kills + chaos_crashes + chaos_process_kills +
                                   chaos_hangups + chaos_group_kills + chaos_node_kills),
              (unsigned long long)(calls_ok + calls_noproc + calls_timeout + calls_cut),
-             cp.rss / 1048576.0, cp.fds);
+             cp.rss / 1048576.0, cp.heap / 1048576.0, cp.fds);
     if (now_ms() >= stop_at)
       break;
     next = now_ms() + every;
