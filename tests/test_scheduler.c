@@ -333,11 +333,19 @@ Test(scheduler, handlers_that_compute_for_milliseconds_spread_over_the_workers) 
     cr_assert_eq(hive_spawn(h, &heavy_b, NULL, 0, NULL, &heavy_pids[i]), HIVE_OK);
   hive_pid_t dispatcher;
   cr_assert_eq(hive_spawn(h, &dispatch_b, NULL, 0, NULL, &dispatcher), HIVE_OK);
-  cr_assert_eq(hive_send(h, dispatcher, HIVE_TAG_USER, NULL, 0), HIVE_OK);
-  TEST_WAIT(&probe_done);
-  int on_first = 0;
-  for (int i = 0; i < HEAVY_ACTORS; i++)
-    on_first += pthread_equal(heavy_threads[i], heavy_threads[0]) != 0;
-  cr_assert_lt(on_first, HEAVY_ACTORS, "all %d handlers of 10 ms ran on one worker", HEAVY_ACTORS);
+  /* Rounds of 160 ms until one spreads: on a machine loaded with other
+   * tests the second worker's thread may get no core during one round (it
+   * happened in CI's sanitizer pass); a thief that never steals fails all. */
+  int on_first = HEAVY_ACTORS, rounds = 0;
+  for (; rounds < 20 && on_first == HEAVY_ACTORS; rounds++) {
+    atomic_store(&heavy_done, 0);
+    cr_assert_eq(hive_send(h, dispatcher, HIVE_TAG_USER, NULL, 0), HIVE_OK);
+    TEST_WAIT(&probe_done);
+    on_first = 0;
+    for (int i = 0; i < HEAVY_ACTORS; i++)
+      on_first += pthread_equal(heavy_threads[i], heavy_threads[0]) != 0;
+  }
+  cr_assert_lt(on_first, HEAVY_ACTORS, "all %d handlers of 10 ms ran on one worker, %d rounds",
+               HEAVY_ACTORS, rounds);
   hive_stop(h);
 }
