@@ -75,41 +75,70 @@ static hive__msg_t *signal_new(int signal, hive_pid_t from, hive_pid_t to, uint6
 
 static int signal_send(hive_t *h, hive__msg_t *msg);
 
-/* A link is kept with the exit signal its end will send through it, made
- * when the link is: so an actor that ends when no memory is left still
- * tells every actor linked to it (its supervisor first of all). The reason
- * is filled in at the end; its text goes only in a signal made then. */
-static bool link_put(hive__links_t *l, hive_pid_t self, hive_pid_t other) {
-  hive__msg_t *reserve = signal_new(HIVE__SIG_EXIT, self, other, 0, sizeof(exit_signal_t));
-  if (reserve == NULL)
-    return false;
-  reserve->pub.tag = HIVE_TAG_EXIT;
-  if (!hive__reftab_put(l->linked, other, (uint64_t)(uintptr_t)reserve)) {
-    hive__msg_free(reserve);
-    return false;
-  }
-  return true;
+/* An exit signal from `from` to `to` with reason (its text copied), not
+ * yet sent; NULL when out of memory. */
+static hive__msg_t *exit_signal_new(hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
+                                    uint32_t flags) {
+  size_t text_len = reason->text != NULL ? strlen(reason->text) + 1 : 0;
+  hive__msg_t *msg = signal_new(HIVE__SIG_EXIT, from, to, 0, sizeof(exit_signal_t) + text_len);
+  if (msg == NULL)
+    return NULL;
+  exit_signal_t sig = {.kind = reason->kind, .code = reason->code, .flags = flags};
+  memcpy(msg + 1, &sig, sizeof(sig));
+  if (text_len > 0)
+    memcpy((char *)(msg + 1) + sizeof(sig), reason->text, text_len);
+  msg->pub.tag = HIVE_TAG_EXIT;
+  return msg;
 }
 
-/* Removes the link to other; false if there was none. */
-static bool link_take(hive__links_t *l, hive_pid_t other) {
+/* Links and monitors on an actor are kept with the signal its end will
+ * send through them (an exit signal, a DOWN), made when they are: so an
+ * actor that ends when no memory is left still tells every actor linked to
+ * it or watching it (its supervisor first of all). The reason is filled in
+ * at the end; its text goes only in a signal made then. */
+
+/* Puts key -> reserve in t; false, with reserve freed, if reserve is NULL,
+ * key is there already, or there is no memory. */
+static bool reserve_put(ck_ht_t *t, uint64_t key, hive__msg_t *reserve) {
+  if (reserve != NULL && hive__reftab_put(t, key, (uint64_t)(uintptr_t)reserve))
+    return true;
+  if (reserve != NULL)
+    hive__msg_free(reserve);
+  return false;
+}
+
+/* Removes key from t, freeing its reserve; false if it was not there. */
+static bool reserve_take(ck_ht_t *t, uint64_t key) {
   uint64_t reserve;
-  if (l == NULL || !hive__reftab_take(l->linked, other, &reserve))
+  if (!hive__reftab_take(t, key, &reserve))
     return false;
   hive__msg_free((hive__msg_t *)(uintptr_t)reserve);
   return true;
 }
 
+static bool link_put(hive__links_t *l, hive_pid_t self, hive_pid_t other) {
+  return reserve_put(l->linked, other,
+                     exit_signal_new(self, other, &(hive_reason_t){0}, HIVE__EXIT_FROM_LINK));
+}
+
+/* Removes the link to other; false if there was none. */
+static bool link_take(hive__links_t *l, hive_pid_t other) {
+  return l != NULL && reserve_take(l->linked, other);
+}
+
 /* The end's exit signal through a link, with its reason. */
 static void link_fire(hive_t *h, hive__msg_t *reserve, const hive_reason_t *r) {
-  if (r->text == NULL ||
-      hive__send_exit(h, reserve->pub.from, reserve->to, r, HIVE__EXIT_FROM_LINK) == HIVE_ENOMEM) {
+  hive__msg_t *msg = r->text != NULL
+                         ? exit_signal_new(reserve->pub.from, reserve->to, r, HIVE__EXIT_FROM_LINK)
+                         : NULL;
+  if (msg != NULL) {
+    hive__msg_free(reserve);
+  } else { /* without the text, rather than not at all */
     exit_signal_t sig = {.kind = r->kind, .code = r->code, .flags = HIVE__EXIT_FROM_LINK};
     memcpy(reserve + 1, &sig, sizeof(sig));
-    signal_send(h, reserve); /* without the text, rather than not at all */
-    return;
+    msg = reserve;
   }
-  hive__msg_free(reserve);
+  signal_send(h, msg);
 }
 
 /* Sends a signal to `to`; HIVE_ENOPROC if it is not alive, HIVE_ENOCONN
@@ -151,26 +180,12 @@ void hive__exit_signal_read(const hive__msg_t *msg, hive_reason_t *reason, uint3
 
 int hive__send_exit(hive_t *h, hive_pid_t from, hive_pid_t to, const hive_reason_t *reason,
                     uint32_t flags) {
-  size_t text_len = reason->text != NULL ? strlen(reason->text) + 1 : 0;
-  hive__msg_t *msg = signal_new(HIVE__SIG_EXIT, from, to, 0, sizeof(exit_signal_t) + text_len);
-  if (msg == NULL)
-    return HIVE_ENOMEM;
-  exit_signal_t sig = {.kind = reason->kind, .code = reason->code, .flags = flags};
-  memcpy(msg + 1, &sig, sizeof(sig));
-  if (text_len > 0)
-    memcpy((char *)(msg + 1) + sizeof(sig), reason->text, text_len);
-  msg->pub.tag = HIVE_TAG_EXIT;
-  return signal_send(h, msg);
+  hive__msg_t *msg = exit_signal_new(from, to, reason, flags);
+  return msg != NULL ? signal_send(h, msg) : HIVE_ENOMEM;
 }
 
 hive__msg_t *hive__kill_reserve(void) {
-  hive__msg_t *msg = signal_new(HIVE__SIG_EXIT, 0, 0, 0, sizeof(exit_signal_t));
-  if (msg == NULL)
-    return NULL;
-  exit_signal_t sig = {.kind = HIVE_REASON_KILL, .flags = HIVE__EXIT_UNTRAPPABLE};
-  memcpy(msg + 1, &sig, sizeof(sig));
-  msg->pub.tag = HIVE_TAG_EXIT;
-  return msg;
+  return exit_signal_new(0, 0, &(hive_reason_t){.kind = HIVE_REASON_KILL}, HIVE__EXIT_UNTRAPPABLE);
 }
 
 int hive__send_reserved(hive_t *h, hive__msg_t *reserve, hive_pid_t from, hive_pid_t to) {
@@ -218,33 +233,18 @@ static void down_send(hive_t *h, hive__msg_t *msg) {
 /* Tells watcher that the monitor ref on pid fired with this reason. */
 static void send_down(hive_t *h, hive_pid_t pid, hive_pid_t watcher, uint64_t ref, int kind,
                       int code, const char *text) {
-  if (hive__lookup_live(h, watcher) == NULL && !hive__pid_remote(h, watcher))
-    return; /* the watcher is gone too: nobody to tell */
   hive__msg_t *msg = down_new(pid, watcher, ref, kind, code, text);
   if (msg != NULL)
     down_send(h, msg);
 }
 
-/* As a link is (link_put), a monitor on this actor is kept with the DOWN
- * its end will send, made when the monitor is: no DOWN is lost for memory
- * when the actor ends. */
+/* A monitor on this actor, kept with its DOWN (reserve_put, above). */
 static bool watcher_put(hive__links_t *l, hive_pid_t self, hive_pid_t watcher, uint64_t ref) {
-  hive__msg_t *reserve = down_new(self, watcher, ref, 0, 0, NULL);
-  if (reserve == NULL)
-    return false;
-  if (!hive__reftab_put(l->watchers, ref, (uint64_t)(uintptr_t)reserve)) {
-    hive__msg_free(reserve);
-    return false;
-  }
-  return true;
+  return reserve_put(l->watchers, ref, down_new(self, watcher, ref, 0, 0, NULL));
 }
 
 static bool watcher_take(hive__links_t *l, uint64_t ref) {
-  uint64_t reserve;
-  if (l == NULL || !hive__reftab_take(l->watchers, ref, &reserve))
-    return false;
-  hive__msg_free((hive__msg_t *)(uintptr_t)reserve);
-  return true;
+  return l != NULL && reserve_take(l->watchers, ref);
 }
 
 /* The end's DOWN for one monitor, with its reason. */

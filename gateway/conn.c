@@ -353,7 +353,7 @@ static int conn_init(hive_ctx_t *ctx, void *state, const void *arg, size_t len) 
     hive__reftab_destroy(s->calls);
     return HIVE_ENOMEM;
   }
-  atomic_store(&s->conn->taken, hive_self(ctx));
+  atomic_store(&s->conn->pid, hive_self(ctx));
   return HIVE_OK;
 }
 

@@ -49,8 +49,7 @@ typedef struct hive__gateway hive__gateway_t;
 typedef struct gw_conn {
   hive__gateway_t *gw;
   _Atomic int refs;         /* the loop's and the actor's */
-  hive_pid_t pid;           /* its actor; set by the loop once spawned */
-  _Atomic hive_pid_t taken; /* its actor, set by its init once it holds its reference */
+  _Atomic hive_pid_t pid;   /* its actor, set by its init once it holds its reference */
   bool unix_socket;         /* no token needed */
   _Atomic bool read_paused; /* the loop stopped reading: too much input held */
   _Atomic bool gone;        /* closed, or closing as a slow reader: the actor ends */

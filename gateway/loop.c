@@ -472,7 +472,7 @@ static void gw_accept_one(hive__gateway_t *gw, int fd, bool unix_socket) {
      * answer lost (or its supervisor unable to keep it): then it holds its
      * reference, and is killed (should even that fail for memory, it idles
      * until hive_stop ends it). Closed first: its end schedules nothing. */
-    hive_pid_t taken = atomic_load(&c->taken);
+    hive_pid_t taken = atomic_load(&c->pid);
     pthread_mutex_lock(&c->lock);
     c->closed = true;
     pthread_mutex_unlock(&c->lock);
@@ -487,7 +487,6 @@ static void gw_accept_one(hive__gateway_t *gw, int fd, bool unix_socket) {
               stopping ? "the node is stopping" : hive_strerror(rc));
     return;
   }
-  c->pid = pid;
   c->events = EPOLLIN;
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
   if (epoll_ctl(gw->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {

@@ -121,11 +121,13 @@ static const char *sup_child_name(const sup_child_t *c) {
   return c->id != NULL ? c->id : "(dynamic)";
 }
 
-/* Kills c now; with the kill made when it started if none can be made
- * now (then the next start makes another). */
+/* Kills c now, with the kill made when it started (its next start makes
+ * another): no allocation, so it cannot fail for memory. */
 static void sup_kill_child(sup_t *s, sup_child_t *c) {
-  if (hive_kill(s->h, c->pid) != HIVE_ENOMEM || c->kill_reserve == NULL)
+  if (c->kill_reserve == NULL) { /* spent on this incarnation already */
+    hive_kill(s->h, c->pid);
     return;
+  }
   hive__kill_reserved(s->h, c->kill_reserve, c->pid);
   c->kill_reserve = NULL;
 }
