@@ -119,6 +119,53 @@ Test(interrupt, a_queued_actor_dies_before_its_messages_run) {
   hive_stop(h);
 }
 
+/* ---- a DOWN taken by hive_checkpoint --------------------------------------- */
+
+/* A handler monitors a target, kills it and calls hive_checkpoint until
+ * the target is gone and once more, so that the checkpoint takes the DOWN
+ * that waits: the DOWN must reach the handler once, after it returns. */
+static atomic_int downs_seen;
+static sem_t down_sem;
+static uint64_t watched_ref;
+
+static int watcher_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+  (void)state;
+  hive_pid_t target;
+  if (msg->tag == HIVE_TAG_DOWN) {
+    atomic_fetch_add(&downs_seen, msg->ref == watched_ref);
+    sem_post(&down_sem);
+  } else if (msg->ref != 0) { /* a round trip: everything sent before it has come */
+    hive_reply(ctx, msg, NULL, 0);
+  } else if (msg->len == sizeof(target)) {
+    memcpy(&target, msg->data, sizeof(target));
+    hive_actor_stats_t s;
+    if (hive_monitor(ctx, target, &watched_ref) == HIVE_OK &&
+        hive_kill(hive_node(ctx), target) == HIVE_OK)
+      while (hive_actor_stats(hive_node(ctx), target, &s) == HIVE_OK)
+        hive_checkpoint(ctx); /* its DOWN is sent before it is gone */
+    hive_checkpoint(ctx);
+  }
+  return HIVE_OK;
+}
+static const hive_behaviour_t watcher_b = {.name = "watcher", .handle = watcher_handle};
+
+Test(interrupt, a_down_taken_by_checkpoint_reaches_the_handler_once_afterwards) {
+  sem_init(&down_sem, 0, 0);
+  hive_t *h = test_start(2);
+  hive_pid_t watcher, target;
+  cr_assert_eq(hive_spawn(h, &watcher_b, NULL, 0, NULL, &watcher), HIVE_OK);
+  cr_assert_eq(hive_spawn(h, &count_b, NULL, 0, NULL, &target), HIVE_OK);
+  cr_assert_eq(hive_send(h, watcher, HIVE_TAG_USER, &target, sizeof(target)), HIVE_OK);
+  TEST_WAIT(&down_sem);
+  void *reply;
+  size_t len;
+  cr_assert_eq(hive_ask(h, watcher, HIVE_TAG_USER, NULL, 0, TEST_TIMEOUT_MS, &reply, &len),
+               HIVE_OK);
+  free(reply);
+  cr_assert_eq(atomic_load(&downs_seen), 1, "one DOWN, with the monitor's ref");
+  hive_stop(h);
+}
+
 /* ---- hive_stop ends actors that trap exits -------------------------------- */
 
 static int trapper_init(hive_ctx_t *ctx, void *s, const void *a, size_t l) {
