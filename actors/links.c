@@ -142,7 +142,8 @@ static void link_fire(hive_t *h, hive__msg_t *reserve, const hive_reason_t *r) {
 }
 
 /* Sends a signal to `to`; HIVE_ENOPROC if it is not alive, HIVE_ENOCONN
- * if it is another node's and that node is not connected. */
+ * if it is another node's and that node is not connected, HIVE_ENOMEM if
+ * it is another node's and the cluster could not take it. */
 static int signal_send(hive_t *h, hive__msg_t *msg) {
   hive__actor_t *target = hive__lookup_live(h, msg->to);
   if (target == NULL) {
@@ -311,6 +312,11 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
     return HIVE_ENOMEM;
   }
   int sent = signal_send(h, msg);
+  if (sent == HIVE_ENOMEM) { /* another node's actor, and its record could not be made */
+    link_take(l, other);
+    stat_set(&life->nlinks, l->linked);
+    return HIVE_ENOMEM;
+  }
   if (sent == HIVE_ENOPROC || sent == HIVE_ENOCONN) {
     /* Linking to the dead (or to a node not connected): an exit signal
      * noproc (noconnection), as if it had just died. */
@@ -359,6 +365,10 @@ int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
     return HIVE_ENOMEM;
   }
   int sent = signal_send(h, msg);
+  if (sent == HIVE_ENOMEM) { /* another node's actor, and its record could not be made */
+    hive__reftab_take(l->monitoring, r, NULL);
+    return HIVE_ENOMEM;
+  }
   if (sent == HIVE_ENOPROC || sent == HIVE_ENOCONN) /* to ourselves */
     send_down(h, other, life->self, r,
               sent == HIVE_ENOCONN ? HIVE_REASON_NOCONNECTION : HIVE_REASON_NOPROC, 0, NULL);

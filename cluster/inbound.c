@@ -50,6 +50,8 @@ static void inbound_message(cluster_t *c, cluster_peer_t *p, const wire_head_t *
                      env->flags & (HIVE__MSG_ANSWER | HIVE__MSG_NOBOUND), env->data, env->len);
   if (msg != NULL)
     hive__deliver(h, msg); /* a dead actor's: counted there */
+  else
+    hive__count_undeliverable(h); /* no memory for it: a dead letter, not lost unseen */
 }
 
 static void inbound_signal(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {

@@ -33,6 +33,10 @@
 #define CLUSTER_SUBJECT_MAX 128
 /* A batch is sent once it holds this much, even mid-turn. */
 #define CLUSTER_FLUSH_BYTES (64 * 1024)
+/* A batch's buffer grown past this (by a large message) is freed once
+ * sent rather than kept for the next batch: up to max_payload each, a
+ * peer's two buffers would otherwise hold megabytes for ever. */
+#define CLUSTER_BATCH_KEEP (2 * CLUSTER_FLUSH_BYTES)
 
 /* Internal tags (actors/actor.h's block for cluster/). */
 #define CLUSTER_TAG_FLUSH (HIVE__TAG_CLUSTER + 0) /* payload: one byte, the peer's id */
@@ -156,12 +160,16 @@ void hive__cluster_metrics(hive_t *h, FILE *out);
 void hive__cluster_on_data(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *arg);
 
 /* watch.c: what crosses nodes, recorded as it passes (out: routed from
- * here; in: delivered here), and fired by a node-down. */
-void hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
+ * here; in: delivered here), and fired by a node-down. hive__watch_out
+ * is false if what the signal sets up could not be recorded (no memory):
+ * the signal must not leave. What comes in and cannot be recorded is
+ * lost: that actor hears nothing if the node goes down. */
+bool hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
 void hive__watch_in(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
 /* Requests to a peer's actors, open until answered: a node-down answers
- * them noproc. requester: the actor here, 0 for a plain thread. */
-void hive__watch_request_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
+ * them noproc. requester: the actor here, 0 for a plain thread. False if
+ * it could not be recorded: the request must not leave. */
+bool hive__watch_request_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env);
 void hive__watch_answer_in(cluster_t *c, cluster_peer_t *p, hive_pid_t requester,
                            const wire_env_t *env);
 void hive__watch_fire(cluster_t *c, cluster_peer_t *p, unsigned inc);

@@ -53,6 +53,10 @@ static void route_publish_locked(cluster_t *c, cluster_peer_t *p) {
              natsStatus_GetText(s));
   }
   p->spare.size = 0;
+  if (p->spare.alloc > CLUSTER_BATCH_KEEP) {
+    msgpack_sbuffer_destroy(&p->spare);
+    msgpack_sbuffer_init(&p->spare);
+  }
   pthread_mutex_unlock(&p->pub_lock);
 }
 
@@ -97,6 +101,21 @@ static void route_envelope(const hive__msg_t *msg, wire_env_t *env) {
   }
 }
 
+/* Room for n more bytes in b. */
+static bool route_reserve(msgpack_sbuffer *b, size_t n) {
+  if (b->alloc - b->size >= n)
+    return true;
+  size_t want = b->alloc > 0 ? b->alloc : MSGPACK_SBUFFER_INIT_SIZE;
+  while (want - b->size < n)
+    want *= 2;
+  char *grown = realloc(b->data, want);
+  if (grown == NULL)
+    return false;
+  b->data = grown;
+  b->alloc = want;
+  return true;
+}
+
 int hive__cluster_route(hive_t *h, hive__msg_t *msg) {
   cluster_t *c = h->cluster;
   cluster_peer_t *p = &c->peers[HIVE_PID_NODE(msg->to)];
@@ -131,10 +150,16 @@ int hive__cluster_route(hive_t *h, hive__msg_t *msg) {
     route_publish_locked(c, p); /* full: send it and start another */
     pthread_mutex_lock(&p->out_lock);
   }
-  if (env.kind == WIRE_SIGNAL)
-    hive__watch_out(c, p, &env);
-  else if (env.ref != 0)
-    hive__watch_request_out(c, p, &env);
+  /* Room first, so that packing cannot fail half-way and leave a broken
+   * envelope in the batch; then what the envelope sets up is recorded. */
+  if (!route_reserve(&p->out, need + WIRE_HEAD_MAX) ||
+      !(env.kind == WIRE_SIGNAL ? hive__watch_out(c, p, &env)
+                                : hive__watch_request_out(c, p, &env))) {
+    pthread_mutex_unlock(&p->out_lock);
+    msg->flags &= ~HIVE__MSG_OWNED;
+    hive__msg_free(msg);
+    return HIVE_ENOMEM;
+  }
   msgpack_packer pk;
   msgpack_packer_init(&pk, &p->out, msgpack_sbuffer_write);
   if (p->out.size == 0)

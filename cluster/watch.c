@@ -46,11 +46,12 @@ static int watch_cmp(const void *a, const void *b) {
   return x->kind - y->kind;
 }
 
-static void watch_add(cluster_peer_t *p, int kind, hive_pid_t local, hive_pid_t remote,
+/* False if it could not be recorded (no memory). */
+static bool watch_add(cluster_peer_t *p, int kind, hive_pid_t local, hive_pid_t remote,
                       uint64_t ref) {
   watch_t *w = malloc(sizeof(*w));
   if (w == NULL)
-    return; /* this link will not fire on node-down: logged by nobody, rare */
+    return false;
   *w = (watch_t){.local = local, .remote = remote, .ref = ref, .kind = kind};
   pthread_mutex_lock(&p->watch_lock);
   watch_t **found = tsearch(w, &p->watches, watch_cmp);
@@ -60,6 +61,7 @@ static void watch_add(cluster_peer_t *p, int kind, hive_pid_t local, hive_pid_t 
   pthread_mutex_unlock(&p->watch_lock);
   if (!inserted)
     free(w);
+  return true;
 }
 
 static void watch_del(cluster_peer_t *p, int kind, hive_pid_t local, hive_pid_t remote,
@@ -79,15 +81,15 @@ static void watch_del(cluster_peer_t *p, int kind, hive_pid_t local, hive_pid_t 
 /* Records what a signal sets up or ends between an actor here and one
  * there; out: routed from here (from is ours), else delivered here (to is
  * ours). A monitor set up from this side is "monitoring", from theirs
- * "watched"; a DOWN ends the one the other side set up. */
-static void watch_signal(cluster_peer_t *p, const wire_env_t *env, bool out) {
+ * "watched"; a DOWN ends the one the other side set up. False if what it
+ * sets up could not be recorded (no memory). */
+static bool watch_signal(cluster_peer_t *p, const wire_env_t *env, bool out) {
   hive_pid_t local = out ? env->from : env->to, remote = out ? env->to : env->from;
   int ours = out ? WATCH_MONITORING : WATCH_WATCHED;
   int theirs = out ? WATCH_WATCHED : WATCH_MONITORING;
   switch (env->signal) {
   case HIVE__SIG_LINK:
-    watch_add(p, WATCH_LINK, local, remote, 0);
-    break;
+    return watch_add(p, WATCH_LINK, local, remote, 0);
   case HIVE__SIG_UNLINK:
     watch_del(p, WATCH_LINK, local, remote, 0);
     break;
@@ -96,8 +98,7 @@ static void watch_signal(cluster_peer_t *p, const wire_env_t *env, bool out) {
       watch_del(p, WATCH_LINK, local, remote, 0);
     break;
   case HIVE__SIG_MONITOR:
-    watch_add(p, ours, local, remote, env->ref);
-    break;
+    return watch_add(p, ours, local, remote, env->ref);
   case HIVE__SIG_DEMONITOR:
     watch_del(p, ours, local, remote, env->ref);
     break;
@@ -107,11 +108,12 @@ static void watch_signal(cluster_peer_t *p, const wire_env_t *env, bool out) {
   default:
     break;
   }
+  return true;
 }
 
-void hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
+bool hive__watch_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
   (void)c;
-  watch_signal(p, env, true);
+  return watch_signal(p, env, true);
 }
 
 void hive__watch_in(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
@@ -119,10 +121,10 @@ void hive__watch_in(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
   watch_signal(p, env, false);
 }
 
-void hive__watch_request_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
+bool hive__watch_request_out(cluster_t *c, cluster_peer_t *p, const wire_env_t *env) {
   (void)c;
-  if (env->ref != 0 && !(env->flags & HIVE__MSG_ANSWER) && env->tag >= HIVE_TAG_USER)
-    watch_add(p, WATCH_REQUEST, env->from, env->to, env->ref);
+  return env->ref == 0 || (env->flags & HIVE__MSG_ANSWER) || env->tag < HIVE_TAG_USER ||
+         watch_add(p, WATCH_REQUEST, env->from, env->to, env->ref);
 }
 
 void hive__watch_answer_in(cluster_t *c, cluster_peer_t *p, hive_pid_t requester,

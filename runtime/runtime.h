@@ -273,7 +273,8 @@ struct hive {
   /* Where a message or signal to another node's pid goes (cluster/): takes
    * msg (to, pub, flags and signal filled in) whatever the outcome; HIVE_OK
    * once it is on its way, HIVE_ENOCONN if that node is not connected (a
-   * dead letter, counted). NULL: the node is in no cluster. */
+   * dead letter, counted), HIVE_ETOOBIG, or HIVE_ENOMEM (not sent, not
+   * counted). NULL: the node is in no cluster. */
   int (*route)(hive_t *h, hive__msg_t *msg);
   struct hive__cluster *cluster; /* owned by cluster/, NULL if none */
   /* Passed across between layers of equal rank, through node/'s order of

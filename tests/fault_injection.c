@@ -10,10 +10,12 @@
  * calloc, realloc, strdup, strndup and aligned_alloc (-Wl,--wrap), so
  * every allocation hive's own code makes, on any of its threads (ck's
  * too, through util/ck_alloc.c), comes through fault_alloc below.
- * Allocations inside shared libraries (msgpack-c, libc's own) are not
- * seen. Each sweep reports how many failure points it covered and at how
+ * Allocations inside shared libraries (msgpack-c, cnats, libc's own) are
+ * not seen. The cluster sweep runs two nodes in this process over a
+ * nats-server it starts, so both ends of an envelope are failed. Each sweep reports how many failure points it covered and at how
  * many distinct call sites.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <execinfo.h>
 #include <msgpack.h>
@@ -28,6 +30,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cluster/internal.h"
+#include "nats_server.h"
 #include "supervised.h"
 
 /* ---- the hook ---------------------------------------------------------- */
@@ -111,9 +115,9 @@ static bool fault_disarm(void) {
 
 /* ---- the sweep --------------------------------------------------------- */
 
-enum { TAG_ECHO = HIVE_TAG_USER + 40, TAG_MONITOR, TAG_LINK, TAG_REQUEST };
+enum { FI_ECHO = HIVE_TAG_USER + 40, FI_MONITOR, FI_LINK, FI_REQUEST };
 
-static int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
+static int sweep_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
   (void)state;
   hive_t *h = hive_node(ctx);
   int rc = HIVE_OK;
@@ -122,18 +126,18 @@ static int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     memcpy(&target, msg->data, sizeof(target));
   uint64_t ref;
   switch (msg->tag) {
-  case TAG_MONITOR: /* monitor target, then drop the monitor */
+  case FI_MONITOR: /* monitor target, then drop the monitor */
     rc = hive_monitor(ctx, target, &ref);
     if (rc == HIVE_OK)
       hive_demonitor(ctx, ref);
     break;
-  case TAG_LINK:
+  case FI_LINK:
     rc = hive_link(ctx, target);
     if (rc == HIVE_OK)
       hive_unlink(ctx, target);
     break;
-  case TAG_REQUEST: /* a request to target; its answer comes as a message */
-    rc = hive_request(ctx, target, TAG_ECHO, "q", 1, 1000, &ref);
+  case FI_REQUEST: /* a request to target; its answer comes as a message */
+    rc = hive_request(ctx, target, FI_ECHO, "q", 1, 1000, &ref);
     break;
   }
   (void)h;
@@ -141,10 +145,11 @@ static int echo_handle(hive_ctx_t *ctx, void *state, const hive_msg_t *msg) {
     hive_reply(ctx, msg, &rc, sizeof(rc));
   return HIVE_OK;
 }
-static const hive_behaviour_t echo_b = {.name = "echo", .handle = echo_handle};
+static const hive_behaviour_t sweep_b = {.name = "echo", .handle = sweep_handle};
 
 static hive_t *node;
 static hive_pid_t echo, peer;
+static void (*also_check)(const char *what, long n); /* a sweep's own checks after each run */
 
 static void sweep_setup(void) {
   log_setup();
@@ -154,21 +159,23 @@ static void sweep_setup(void) {
   cfg.log_level = HIVE_LOG_NONE;
   atomic_store(&fault_countdown, -1);
   node = test_start_config(&cfg);
-  cr_assert_eq(hive_spawn(node, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
-  cr_assert_eq(hive_spawn(node, &echo_b, NULL, 0, NULL, &peer), HIVE_OK);
+  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &peer), HIVE_OK);
 }
 
 /* The node answers, and its accounting balances. */
 static void assert_node_works(const char *what, long n) {
   void *reply = NULL;
   size_t len;
-  int rc = hive_ask(node, echo, TAG_ECHO, "x", 1, 10000, &reply, &len);
+  int rc = hive_ask(node, echo, FI_ECHO, "x", 1, 10000, &reply, &len);
   if (rc != HIVE_OK)
     fault_print_site();
   cr_assert_eq(rc, HIVE_OK, "%s, allocation %ld failed: then a round trip: %s", what, n,
                hive_strerror(rc));
   free(reply);
   test_assert_node_accounting(node);
+  if (also_check != NULL)
+    also_check(what, n);
 }
 
 typedef int (*operation_t)(void);
@@ -204,7 +211,7 @@ static void sweep(const char *what, operation_t op, int also_ok) {
 
 static int op_spawn(void) {
   hive_pid_t pid;
-  int rc = hive_spawn(node, &echo_b, NULL, 0, NULL, &pid);
+  int rc = hive_spawn(node, &sweep_b, NULL, 0, NULL, &pid);
   if (rc == HIVE_OK) {
     hive_kill(node, pid);
     hive_join(node, pid, 10000);
@@ -215,13 +222,13 @@ static int op_spawn(void) {
 static char payload[300];
 
 static int op_send_copy(void) {
-  return hive_send(node, echo, TAG_ECHO, payload, sizeof(payload));
+  return hive_send(node, echo, FI_ECHO, payload, sizeof(payload));
 }
 
 static int op_send_move(void) {
   char *buf = __real_malloc(sizeof(payload)); /* the caller's, before the sweep counts */
   memcpy(buf, payload, sizeof(payload));
-  int rc = hive_send_move(node, echo, TAG_ECHO, buf, sizeof(payload));
+  int rc = hive_send_move(node, echo, FI_ECHO, buf, sizeof(payload));
   if (rc != HIVE_OK)
     free(buf); /* a failed move leaves the buffer to its caller */
   return rc;
@@ -232,16 +239,17 @@ static int op_ask(void) {
   size_t len;
   /* A reply the actor could not make (its hive_reply got HIVE_ENOMEM) is
    * a timeout here, as a lost reply is in Erlang: 1 s, not to wait long. */
-  int rc = hive_ask(node, echo, TAG_ECHO, payload, sizeof(payload), 1000, &reply, &len);
+  int rc = hive_ask(node, echo, FI_ECHO, payload, sizeof(payload), 1000, &reply, &len);
   free(reply);
   return rc;
 }
 
-/* An actor's call, asked of it: the ask's result, else the call's. */
-static int ask_actor(uint32_t tag, hive_pid_t target) {
+/* A call made by actor `by` of node h, asked of it: the ask's result, else
+ * the call's. */
+static int ask_actor(hive_t *h, hive_pid_t by, uint32_t tag, hive_pid_t target) {
   void *reply = NULL;
   size_t len;
-  int rc = hive_ask(node, echo, tag, &target, sizeof(target), 1000, &reply, &len);
+  int rc = hive_ask(h, by, tag, &target, sizeof(target), 1000, &reply, &len);
   int inner = HIVE_OK;
   if (rc == HIVE_OK && len == sizeof(inner))
     memcpy(&inner, reply, sizeof(inner));
@@ -250,18 +258,18 @@ static int ask_actor(uint32_t tag, hive_pid_t target) {
 }
 
 static int op_monitor(void) {
-  return ask_actor(TAG_MONITOR, peer);
+  return ask_actor(node, echo, FI_MONITOR, peer);
 }
 static int op_link(void) {
-  return ask_actor(TAG_LINK, peer);
+  return ask_actor(node, echo, FI_LINK, peer);
 }
 static int op_request(void) {
-  return ask_actor(TAG_REQUEST, peer);
+  return ask_actor(node, echo, FI_REQUEST, peer);
 }
 
 static int op_timer(void) {
   hive_timer_t timer;
-  return hive_send_after(node, echo, TAG_ECHO, payload, 10, 1, &timer);
+  return hive_send_after(node, echo, FI_ECHO, payload, 10, 1, &timer);
 }
 
 Test(fault_injection, every_allocation_of_the_core_calls_fails_in_turn, .init = sweep_setup,
@@ -395,7 +403,7 @@ Test(fault_injection, every_allocation_of_a_gateway_call_fails_in_turn, .timeout
   cfg.gateway_token = "sweep";
   atomic_store(&fault_countdown, -1);
   node = test_start_config(&cfg);
-  cr_assert_eq(hive_spawn(node, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
   cr_assert_eq(hive_pack(&gw_hello, &gw_hello_len, "mssss", 2, "op", "hello", "token", "sweep"),
                HIVE_OK);
   cr_assert_eq(hive_pack(&gw_call, &gw_call_len,
@@ -407,7 +415,7 @@ Test(fault_injection, every_allocation_of_a_gateway_call_fails_in_turn, .timeout
                          "ss"
                          "su",
                          6, "op", "call", "id", (uint64_t)1, "to", (uint64_t)echo, "tag",
-                         (uint64_t)TAG_ECHO, "data", "x", "timeout_ms", (uint64_t)2000),
+                         (uint64_t)FI_ECHO, "data", "x", "timeout_ms", (uint64_t)2000),
                HIVE_OK);
   sweep("gateway: connect, hello, call", op_gateway_call, 0);
   free(gw_hello);
@@ -444,7 +452,7 @@ Test(fault_injection, every_allocation_of_an_admin_request_fails_in_turn, .timeo
   cfg.admin_socket = admin_path;
   atomic_store(&fault_countdown, -1);
   node = test_start_config(&cfg);
-  cr_assert_eq(hive_spawn(node, &echo_b, NULL, 0, NULL, &echo), HIVE_OK);
+  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
   cr_assert_eq(hive_pack(&admin_ps, &admin_ps_len, "mss", 1, "op", "ps"), HIVE_OK);
   sweep("admin socket: connect, ps", op_admin_ps, 0);
   free(admin_ps);
@@ -502,4 +510,90 @@ Test(fault_injection, every_allocation_of_a_supervisor_s_start_restart_and_stop_
   sweep("supervisor: start, restart, stop", op_supervisor, 0);
   cr_assert(sup_restart_seen, "the last run, with no allocation failed, restarted its child");
   cr_assert_eq(hive_stop(node), HIVE_OK);
+}
+
+/* ---- cluster envelopes ------------------------------------------------------ */
+
+/* Two nodes of this process over a nats-server of the test's own, so that
+ * both ends of every envelope (the batch it is packed into, what it sets
+ * up, its delivery) have their allocations failed. */
+static hive_t *node2;
+static hive_pid_t echo2;
+
+static uint64_t bad_batches(hive_t *h) {
+  return atomic_load(&h->cluster->bad_batches);
+}
+
+/* Larger than a batch's buffer is kept (CLUSTER_BATCH_KEEP), so that
+ * every run grows one, and that growth is failed in its turn. */
+static char large[CLUSTER_BATCH_KEEP + 4096];
+
+/* Both ways: a large send, a plain thread's ask, an actor's request, a
+ * monitor and a link, each between an actor here and one on the other
+ * node. */
+static int op_cluster(void) {
+  void *reply = NULL;
+  size_t len;
+  int rc = hive_send(node, echo2, FI_ECHO, large, sizeof(large));
+  int got = hive_send(node2, echo, FI_ECHO, large, sizeof(large));
+  rc = rc != HIVE_OK ? rc : got;
+  got = hive_ask(node, echo2, FI_ECHO, payload, sizeof(payload), 1000, &reply, &len);
+  rc = rc != HIVE_OK ? rc : got;
+  free(reply);
+  const int calls[][2] = {{1, FI_REQUEST}, {1, FI_MONITOR}, {1, FI_LINK},
+                          {2, FI_REQUEST}, {2, FI_MONITOR}, {2, FI_LINK}};
+  for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+    got = calls[i][0] == 1 ? ask_actor(node, echo, (uint32_t)calls[i][1], echo2)
+                           : ask_actor(node2, echo2, (uint32_t)calls[i][1], echo);
+    rc = rc != HIVE_OK ? rc : got;
+  }
+  return rc;
+}
+
+/* After each run: round trips both ways, both nodes' accounting balances,
+ * and no failure ever put a malformed batch on the wire. */
+static void cluster_check(const char *what, long n) {
+  void *reply = NULL;
+  size_t len;
+  int rc = hive_ask(node, echo2, FI_ECHO, "x", 1, 10000, &reply, &len);
+  free(reply);
+  cr_assert_eq(rc, HIVE_OK, "%s, allocation %ld failed: then an ask to node 2: %s", what, n,
+               hive_strerror(rc));
+  rc = hive_ask(node2, echo, FI_ECHO, "x", 1, 10000, &reply, &len);
+  free(reply);
+  cr_assert_eq(rc, HIVE_OK, "%s, allocation %ld failed: then an ask from node 2: %s", what, n,
+               hive_strerror(rc));
+  test_assert_node_accounting(node2);
+  cr_assert_eq(bad_batches(node) + bad_batches(node2), 0,
+               "%s, allocation %ld failed: a malformed batch reached a node", what, n);
+}
+
+static hive_t *cluster_sweep_start(const char *url, unsigned id) {
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.log_level = HIVE_LOG_NONE;
+  cfg.cluster_url = url;
+  cfg.node_id = id;
+  return test_start_config(&cfg);
+}
+
+Test(fault_injection, every_allocation_of_cluster_envelopes_fails_in_turn, .timeout = 600) {
+  log_setup();
+  nats_t server = {0};
+  nats_start(&server, false);
+  atomic_store(&fault_countdown, -1);
+  node = cluster_sweep_start(server.url, 1);
+  node2 = cluster_sweep_start(server.url, 2);
+  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+  cr_assert_eq(hive_spawn(node2, &sweep_b, NULL, 0, NULL, &echo2), HIVE_OK);
+  cluster_test_wait_node(node, 2);
+  cluster_test_wait_node(node2, 1);
+  memset(payload, 'p', sizeof(payload));
+  also_check = cluster_check;
+  sweep("cluster envelopes, both ways", op_cluster, HIVE_ETIMEDOUT);
+  also_check = NULL;
+  cr_assert_eq(hive_stop(node2), HIVE_OK);
+  cr_assert_eq(hive_stop(node), HIVE_OK);
+  nats_cleanup(&server);
 }

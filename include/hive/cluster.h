@@ -20,8 +20,10 @@
  *
  * Errors of note: HIVE_ENOCONN (the pid's node is not connected: counted
  * as a dead letter with reason noconnection), HIVE_ETOOBIG (a message
- * larger than the NATS servers carry, refused whole), HIVE_EEXIST from
- * hive_start (a live node has this node_id).
+ * larger than the NATS servers carry, refused whole), HIVE_ENOMEM (no
+ * memory to batch it, or to record the link, monitor or request it sets
+ * up; nothing was sent), HIVE_EEXIST from hive_start (a live node has
+ * this node_id).
  */
 #ifndef HIVE_CLUSTER_H
 #define HIVE_CLUSTER_H
