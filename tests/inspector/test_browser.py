@@ -74,6 +74,21 @@ def click(driver, selector):
     until(driver, f"a click on {selector}", clicked)
 
 
+def click_until(driver, selector, what, check):
+    """Clicks what selector finds until check holds. A redraw between finding
+    an element and the click landing can move another row under the pointer
+    (a mailbox of 0 or 1 reorders the table), so one click is not enough."""
+    def done(d):
+        if check(d):
+            return True
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+        except StaleElementReferenceException:
+            return False
+        return check(d)
+    until(driver, what, done)
+
+
 def console_errors(driver, allowed=()):
     """The browser's errors: every one from a script, and those of the network
     but the answers the test caused (a string of each message in allowed)."""
@@ -132,8 +147,8 @@ def test_the_page_shows_the_service_and_kills_through_its_supervisor(service, br
     # the page shows the new pid and one restart, highlighted.
     old = next(pid for pid, name, _ in table(browser) if name == "producer")
     assert tree(browser)["producer"]["pid"] == old
-    click(browser, f'#actors tr[data-pid="{old}"]')
-    until(browser, "the producer's panel", lambda d: old in d.find_element(By.ID, "detail-title").text)
+    click_until(browser, f'#actors tr[data-pid="{old}"]', "the producer's panel",
+                lambda d: old in d.find_element(By.ID, "detail-title").text)
     until(browser, "the producer's statistics", lambda d: d.execute_script(
         "return document.querySelector('#detail-stats tr[data-key=behaviour]').textContent") == "behaviourproducer")
     until(browser, "the producer's mailbox chart", lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-actor polyline"))
