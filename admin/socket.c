@@ -6,7 +6,8 @@
  * answered from the public API on this thread, and the reply queued on the
  * connection, which is written as the client reads. A connection with a
  * reply pending is not read from, so a client that sends and never reads
- * holds at most one reply. A frame that cannot be a request (oversized,
+ * holds at most one reply. Requests pipelined in one write are answered
+ * in order, each once the reply before it is written. A frame that cannot be a request (oversized,
  * not msgpack, not a map) gets an error reply and ends that connection
  * only; the node logs why and goes on.
  *
@@ -119,16 +120,9 @@ static void client_answer(hive__admin_t *ad, admin_client_t *c, const void *body
   msgpack_sbuffer_destroy(&reply.sbuf);
 }
 
-/* Reads what the client sent and answers each whole frame. */
-static void client_read(hive__admin_t *ad, admin_client_t *c) {
-  ssize_t got = read(c->fd, c->in + c->in_len, 4 + HIVE__ADMIN_REQUEST_MAX - c->in_len);
-  if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
-    client_close(c); /* the client went away */
-    return;
-  }
-  if (got < 0)
-    return;
-  c->in_len += (size_t)got;
+/* Answers the first whole frame c holds, if it holds one. The frames
+ * pipelined behind it wait until its reply is written (client_write). */
+static void client_take(hive__admin_t *ad, admin_client_t *c) {
   if (c->in_len < 4)
     return;
   size_t len = ((size_t)c->in[0] << 24) | ((size_t)c->in[1] << 16) | ((size_t)c->in[2] << 8) |
@@ -142,26 +136,43 @@ static void client_read(hive__admin_t *ad, admin_client_t *c) {
   client_answer(ad, c, c->in + 4, len, true);
   if (c->fd < 0)
     return; /* closed: no memory for the reply */
-  /* Requests pipelined behind this one wait until its reply is written. */
   memmove(c->in, c->in + 4 + len, c->in_len - 4 - len);
   c->in_len -= 4 + len;
 }
 
-static void client_write(admin_client_t *c) {
+/* Reads what the client sent, and answers the first whole frame. */
+static void client_read(hive__admin_t *ad, admin_client_t *c) {
+  ssize_t got = read(c->fd, c->in + c->in_len, 4 + HIVE__ADMIN_REQUEST_MAX - c->in_len);
+  if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+    client_close(c); /* the client went away */
+    return;
+  }
+  if (got < 0)
+    return;
+  c->in_len += (size_t)got;
+  client_take(ad, c);
+}
+
+/* Writes what it can of c's reply; once it is out, answers the next
+ * frame held, if any. True if the reply went out whole. */
+static bool client_write(hive__admin_t *ad, admin_client_t *c) {
   ssize_t put = write(c->fd, c->out + c->out_done, c->out_len - c->out_done);
   if (put < 0 && errno != EAGAIN && errno != EINTR) {
     client_close(c);
-    return;
+    return false;
   }
   if (put > 0)
     c->out_done += (size_t)put;
   if (c->out_done < c->out_len)
-    return;
+    return false;
   free(c->out);
   c->out = NULL;
   c->out_len = c->out_done = 0;
   if (c->closing)
     client_close(c);
+  else
+    client_take(ad, c);
+  return true;
 }
 
 static void admin_accept(hive__admin_t *ad) {
@@ -209,12 +220,13 @@ static void *admin_main(void *arg) {
       admin_client_t *c = owner[i];
       if (fds[i].revents == 0)
         continue;
-      if (c->out != NULL)
-        client_write(c);
-      else
+      if (c->out == NULL)
         client_read(ad, c);
-      if (c->fd >= 0 && c->out != NULL)
-        client_write(c); /* most replies go out at once */
+      /* Most replies go out at once, and with them the replies to the
+       * frames pipelined behind (each written before the next is made);
+       * what the socket cannot take now waits for POLLOUT. */
+      while (c->fd >= 0 && c->out != NULL && client_write(ad, c))
+        ;
     }
     if (fds[1].revents & POLLIN)
       admin_accept(ad);

@@ -1,19 +1,101 @@
 /*
- * frame.c - decoding a client's request frame (docs/gateway.md): the
- * bytes are checked to hold exactly one msgpack value before msgpack-c
- * parses them (util/msgpack_span.h), then each field is checked for its
- * type. Unknown keys are ignored, so that newer clients can add fields.
+ * frame.c - a client's frames (docs/gateway.md): cutting its stream into
+ * frames by their 4-byte big-endian length prefixes, and decoding one.
  *
- * The first thing read is the id, so that every later problem can be
- * answered with it. The libFuzzer target tests/fuzz/fuzz_gateway_frame.c
- * calls hive__gw_decode directly.
+ * A frame body's bytes are checked to hold exactly one msgpack value
+ * before msgpack-c parses them (util/msgpack_span.h), then each field is
+ * checked for its type. Unknown keys are ignored, so that newer clients
+ * can add fields. The first thing read is the id, so that every later
+ * problem can be answered with it. The libFuzzer targets
+ * tests/fuzz/fuzz_gateway_stream.c and fuzz_gateway_frame.c call
+ * hive__gw_split and hive__gw_decode directly.
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway.h"
 #include "util/msgpack_span.h"
+
+/* ---- the stream ---------------------------------------------------------- */
+
+/* Appends n bytes to the batch. */
+static bool batch_add(gw_batch_t *b, const void *p, size_t n) {
+  if (b->len + n > b->size) {
+    size_t want = b->size > 0 ? b->size : 4096;
+    while (want < b->len + n)
+      want *= 2;
+    unsigned char *grown = realloc(b->data, want);
+    if (grown == NULL)
+      return false;
+    b->data = grown;
+    b->size = want;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return true;
+}
+
+int hive__gw_split(gw_framer_t *f, size_t max_frame, const unsigned char *p, size_t len,
+                   gw_batch_t *batch, uint32_t *too_large) {
+  while (len > 0) {
+    if (f->partial != NULL) { /* the rest of a frame begun earlier */
+      size_t take = f->partial_size - f->partial_len;
+      take = take < len ? take : len;
+      memcpy(f->partial + f->partial_len, p, take);
+      f->partial_len += take;
+      p += take;
+      len -= take;
+      if (f->partial_len < f->partial_size)
+        break;
+      bool added = batch_add(batch, f->partial, f->partial_size);
+      free(f->partial);
+      f->partial = NULL;
+      if (!added)
+        return GW_SPLIT_NOMEM;
+      batch->frames++;
+      continue;
+    }
+    while (f->prefix_len < 4 && len > 0) {
+      f->prefix[f->prefix_len++] = *p++;
+      len--;
+    }
+    if (f->prefix_len < 4)
+      break;
+    uint32_t n = (uint32_t)f->prefix[0] << 24 | (uint32_t)f->prefix[1] << 16 |
+                 (uint32_t)f->prefix[2] << 8 | f->prefix[3];
+    if (n > max_frame) {
+      *too_large = n;
+      return GW_SPLIT_TOOLARGE;
+    }
+    f->prefix_len = 0;
+    if (len >= n) { /* whole: straight into the batch */
+      if (!batch_add(batch, f->prefix, 4) || !batch_add(batch, p, n))
+        return GW_SPLIT_NOMEM;
+      p += n;
+      len -= n;
+      batch->frames++;
+    } else { /* in part: a buffer of exactly its size */
+      f->partial_size = 4 + (size_t)n;
+      f->partial = malloc(f->partial_size);
+      if (f->partial == NULL)
+        return GW_SPLIT_NOMEM;
+      memcpy(f->partial, f->prefix, 4);
+      memcpy(f->partial + 4, p, len);
+      f->partial_len = 4 + len;
+      len = 0;
+    }
+  }
+  return GW_SPLIT_OK;
+}
+
+void hive__gw_framer_free(gw_framer_t *f) {
+  free(f->partial);
+  f->partial = NULL;
+}
+
+/* ---- a request ----------------------------------------------------------- */
 
 static bool problem(gw_problem_t *p, int kind, const char *detail) {
   p->kind = kind;

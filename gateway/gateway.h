@@ -46,6 +46,15 @@ void hive__gateway_stop(hive_t *h);
 
 typedef struct hive__gateway hive__gateway_t;
 
+/* A client's stream, being cut into frames (frame.c): a length prefix or a
+ * frame read in part waits here between reads. */
+typedef struct gw_framer {
+  unsigned char prefix[4];
+  size_t prefix_len;
+  unsigned char *partial; /* owned: a frame read in part, 4 + its length */
+  size_t partial_len, partial_size;
+} gw_framer_t;
+
 typedef struct gw_conn {
   hive__gateway_t *gw;
   _Atomic int refs;         /* the loop's and the actor's */
@@ -57,10 +66,7 @@ typedef struct gw_conn {
 
   /* The loop's own. */
   int fd;
-  unsigned char prefix[4]; /* a length prefix read in part */
-  size_t prefix_len;
-  unsigned char *partial; /* owned: a frame read in part, 4 + its length */
-  size_t partial_len, partial_size;
+  gw_framer_t framer;
   unsigned char *writing; /* owned: output being written */
   size_t writing_len, writing_done, writing_size;
   uint32_t events;             /* what epoll watches: EPOLLIN and/or EPOLLOUT */
@@ -128,6 +134,31 @@ void hive__gw_conn_finish(gw_conn_t *c);
 void hive__gw_conn_release(gw_conn_t *c);
 /* Counts one error frame of kind (HIVE_GW_*). */
 void hive__gw_count_error(hive__gateway_t *gw, int kind);
+
+/* ---- frame.c: cutting the stream into frames ---- */
+
+/* Whole frames, prefixes included, cut from what one read brought. */
+typedef struct gw_batch {
+  unsigned char *data; /* owned by the caller, who frees it */
+  size_t len, size;
+  size_t frames;
+} gw_batch_t;
+
+enum { GW_SPLIT_OK, GW_SPLIT_TOOLARGE, GW_SPLIT_NOMEM };
+
+/*
+ * Cuts the len bytes at p, which follow what f has seen, into whole
+ * frames appended to batch; a frame read in part waits in f, in a buffer
+ * of exactly its size, allocated only once its prefix is within
+ * max_frame. GW_SPLIT_TOOLARGE: a prefix over max_frame (*too_large: the
+ * length it gave); the frames before it are in batch and nothing after it
+ * is read. GW_SPLIT_NOMEM: out of memory; the connection cannot go on.
+ * The libFuzzer target tests/fuzz/fuzz_gateway_stream.c checks it against
+ * a plain reading of the whole stream.
+ */
+int hive__gw_split(gw_framer_t *f, size_t max_frame, const unsigned char *p, size_t len,
+                   gw_batch_t *batch, uint32_t *too_large);
+void hive__gw_framer_free(gw_framer_t *f);
 
 /* ---- frame.c: decoding a request ---- */
 

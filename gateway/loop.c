@@ -3,10 +3,10 @@
  * every socket of the gateway; and the gateway's start and stop.
  *
  * Reading: a read takes what the socket holds into one buffer; the whole
- * frames in it (prefixes included) go to the connection's actor in one
- * message, and a frame read in part waits in a buffer of exactly its
- * size, allocated once its length prefix has been checked against
- * max_frame. A prefix over the limit is never allocated for: the actor is
+ * frames in it (prefixes included), cut by hive__gw_split (frame.c), go
+ * to the connection's actor in one message, and a frame read in part
+ * waits in a buffer of exactly its size, allocated once its length prefix
+ * has been checked against max_frame. A prefix over the limit is never allocated for: the actor is
  * told (GW_TAG_TOOLARGE), answers toolarge, and the connection closes.
  * The bytes the actor has not decoded yet are bounded: past max_frame
  * plus one read, the loop stops reading that socket until the actor
@@ -73,7 +73,7 @@ void hive__gw_conn_release(gw_conn_t *c) {
   pthread_mutex_destroy(&c->lock);
   free(c->out);
   free(c->writing);
-  free(c->partial);
+  hive__gw_framer_free(&c->framer);
   free(c);
 }
 
@@ -250,23 +250,6 @@ static bool gw_conn_flush(hive__gateway_t *gw, gw_conn_t *c) {
   }
 }
 
-/* Appends n bytes to the growing batch of whole frames. */
-static bool batch_add(unsigned char **batch, size_t *len, size_t *size, const void *p, size_t n) {
-  if (*len + n > *size) {
-    size_t want = *size > 0 ? *size : GW_READ_SIZE;
-    while (want < *len + n)
-      want *= 2;
-    unsigned char *grown = realloc(*batch, want);
-    if (grown == NULL)
-      return false;
-    *batch = grown;
-    *size = want;
-  }
-  memcpy(*batch + *len, p, n);
-  *len += n;
-  return true;
-}
-
 /* A length prefix over the limit: the actor answers, the socket closes. */
 static void gw_conn_too_large(hive__gateway_t *gw, gw_conn_t *c, uint32_t n) {
   c->discarding = true;
@@ -287,78 +270,28 @@ static bool gw_conn_read(hive__gateway_t *gw, gw_conn_t *c) {
     return false;
   }
   gw_count(&gw->h->gw.bytes_in, (uint64_t)got);
-  const unsigned char *p = gw->read_buf;
-  size_t left = (size_t)got;
-  unsigned char *batch = NULL;
-  size_t batch_len = 0, batch_size = 0, frames = 0;
-  bool ok = true;
-  while (left > 0 && ok && !c->discarding) {
-    if (c->partial != NULL) { /* the rest of a frame begun earlier */
-      size_t take = c->partial_size - c->partial_len;
-      take = take < left ? take : left;
-      memcpy(c->partial + c->partial_len, p, take);
-      c->partial_len += take;
-      p += take;
-      left -= take;
-      if (c->partial_len == c->partial_size) {
-        ok = batch_add(&batch, &batch_len, &batch_size, c->partial, c->partial_size);
-        free(c->partial);
-        c->partial = NULL;
-        frames++;
-      }
-      continue;
-    }
-    while (c->prefix_len < 4 && left > 0) {
-      c->prefix[c->prefix_len++] = *p++;
-      left--;
-    }
-    if (c->prefix_len < 4)
-      break;
-    uint32_t n = (uint32_t)c->prefix[0] << 24 | (uint32_t)c->prefix[1] << 16 |
-                 (uint32_t)c->prefix[2] << 8 | c->prefix[3];
-    if (n > gw->max_frame) {
-      c->discarding = true;
-      break; /* after the frames before it are handed over */
-    }
-    c->prefix_len = 0;
-    if (left >= n) { /* whole: straight into the batch */
-      ok = batch_add(&batch, &batch_len, &batch_size, c->prefix, 4) &&
-           batch_add(&batch, &batch_len, &batch_size, p, n);
-      p += n;
-      left -= n;
-      frames++;
-    } else { /* in part: a buffer of exactly its size */
-      c->partial_size = 4 + (size_t)n;
-      c->partial = malloc(c->partial_size);
-      if (c->partial == NULL) {
-        ok = false;
-        break;
-      }
-      memcpy(c->partial, c->prefix, 4);
-      memcpy(c->partial + 4, p, left);
-      c->partial_len = 4 + left;
-      p += left;
-      left = 0;
-    }
-  }
-  if (!ok) {
-    free(batch);
+  if (c->discarding)
+    return true; /* after a frame too large: nothing more is read */
+  gw_batch_t batch = {0};
+  uint32_t too_large = 0;
+  int split = hive__gw_split(&c->framer, gw->max_frame, gw->read_buf, (size_t)got, &batch,
+                             &too_large);
+  if (split == GW_SPLIT_NOMEM) {
+    free(batch.data);
     hive_log(gw->h, HIVE_LOG_ERROR, "gateway: out of memory reading a frame; closing");
     gw_conn_close(gw, c, true);
     return false;
   }
-  if (batch_len > 0) {
-    gw_count(&gw->h->gw.frames_in, frames);
-    atomic_fetch_add(&c->in_held, batch_len);
-    if (hive__send_internal(gw->h, c->pid, GW_TAG_INPUT, batch, batch_len) != HIVE_OK) {
+  if (batch.len > 0) {
+    gw_count(&gw->h->gw.frames_in, batch.frames);
+    atomic_fetch_add(&c->in_held, batch.len);
+    if (hive__send_internal(gw->h, c->pid, GW_TAG_INPUT, batch.data, batch.len) != HIVE_OK) {
       gw_conn_close(gw, c, false); /* its actor is gone */
       return false;
     }
   }
-  if (c->discarding) {
-    uint32_t n = (uint32_t)c->prefix[0] << 24 | (uint32_t)c->prefix[1] << 16 |
-                 (uint32_t)c->prefix[2] << 8 | c->prefix[3];
-    gw_conn_too_large(gw, c, n);
+  if (split == GW_SPLIT_TOOLARGE) { /* after the frames before it are handed over */
+    gw_conn_too_large(gw, c, too_large);
     return true;
   }
   /* Too much undecoded: stop reading until the actor catches up. The

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -376,6 +377,39 @@ Test(admin, bad_and_oversized_frames_close_only_their_connection) {
   cr_assert_eq(hive_stop(h), HIVE_OK);
   ASSERT_HAS(logged, "admin socket: bad request");
   ASSERT_HAS(logged, "over the limit");
+}
+
+/* Three requests in one write: each answered, in order, though no more
+ * bytes come to wake the node after the first. */
+Test(admin, requests_pipelined_in_one_write_are_each_answered_in_order) {
+  hive_t *h = start_with_socket();
+  int fd = raw_connect();
+  struct timeval tv = {.tv_sec = TEST_TIMEOUT_MS / 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)); /* a lost reply fails, not hangs */
+  unsigned char frames[256];
+  size_t n = 0;
+  const char *ops[] = {"node", "dance", "ps"};
+  for (int i = 0; i < 3; i++) {
+    void *body;
+    size_t len;
+    cr_assert_eq(hive_pack(&body, &len, "mss", 1, "op", ops[i]), HIVE_OK);
+    frames[n++] = 0, frames[n++] = 0, frames[n++] = 0, frames[n++] = (unsigned char)len;
+    memcpy(frames + n, body, len);
+    n += len;
+    free(body);
+  }
+  cr_assert_eq(write(fd, frames, n), (ssize_t)n);
+  bool ok;
+  char error[256];
+  raw_reply(fd, &ok, error, sizeof(error));
+  cr_assert(ok, "node: %s", error);
+  raw_reply(fd, &ok, error, sizeof(error));
+  cr_assert(!ok);
+  ASSERT_HAS(error, "unknown op 'dance'");
+  raw_reply(fd, &ok, error, sizeof(error));
+  cr_assert(ok, "ps: %s", error);
+  close(fd);
+  cr_assert_eq(hive_stop(h), HIVE_OK);
 }
 
 Test(admin, several_clients_at_once) {
