@@ -4,11 +4,9 @@
  */
 #include "admin.h"
 
-/* h->admin_answer: one request answered into a msgpack_sbuffer. */
-static bool admin_answer_into(hive_t *h, const void *request, size_t len, void *out) {
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-  return hive__admin_answer(h, request, len, &pk);
+/* h->admin_answer: one request answered through a msgpack_packer. */
+static bool admin_answer_into(hive_t *h, const void *request, size_t len, void *pk) {
+  return hive__admin_answer(h, request, len, pk);
 }
 
 int hive__admin_start(hive_t *h, const hive_config_t *cfg) {

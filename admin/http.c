@@ -38,6 +38,7 @@
 #include "http_assets.h"
 #include "util/json.h"
 #include "util/listen.h"
+#include "util/pack.h"
 
 #define HTTP_THREADS 2
 #define HTTP_CONNECTIONS_MAX 1024
@@ -88,7 +89,11 @@ static enum MHD_Result http_error(struct MHD_Connection *conn, unsigned status, 
   fputs("{\"error\":", out);
   hive__json_write(out, &o);
   fputs("}\n", out);
-  fclose(out);
+  bool cut = ferror(out) != 0;
+  if (fclose(out) != 0 || cut) {
+    free(body);
+    return MHD_NO; /* no memory even for the error: the connection closes */
+  }
   return http_send(conn, status, "application/json", body, len, NULL);
 }
 
@@ -121,15 +126,15 @@ static unsigned http_status_of(int rc) {
  */
 static enum MHD_Result http_query(hive__http_t *http, struct MHD_Connection *conn,
                                   const hive__admin_query_t *q, const char *field) {
-  msgpack_sbuffer sbuf;
-  msgpack_sbuffer_init(&sbuf);
+  hive__pack_buf_t buf;
   msgpack_packer pk;
-  msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+  hive__pack_buf_init(&buf, &pk);
   int rc = hive__admin_query(http->h, q, &pk);
   msgpack_unpacked un;
   msgpack_unpacked_init(&un);
   enum MHD_Result result;
-  if (msgpack_unpack_next(&un, sbuf.data, sbuf.size, NULL) != MSGPACK_UNPACK_SUCCESS) {
+  if (buf.failed ||
+      msgpack_unpack_next(&un, buf.sb.data, buf.sb.size, NULL) != MSGPACK_UNPACK_SUCCESS) {
     result = http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     goto out;
   }
@@ -165,7 +170,12 @@ static enum MHD_Result http_query(hive__http_t *http, struct MHD_Connection *con
     hive__json_write(out, &(msgpack_object){.type = MSGPACK_OBJECT_MAP, .via.map = rest});
     putc('\n', out);
   }
-  fclose(out);
+  bool cut = ferror(out) != 0; /* a write the stream had no memory for */
+  if (fclose(out) != 0 || cut) {
+    free(body);
+    result = http_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    goto out;
+  }
   char total[24] = "";
   const msgpack_object *t = map_field(reply, "total");
   if (t != NULL)
@@ -175,7 +185,7 @@ static enum MHD_Result http_query(hive__http_t *http, struct MHD_Connection *con
                      body, len, t != NULL ? total : NULL);
 out:
   msgpack_unpacked_destroy(&un);
-  msgpack_sbuffer_destroy(&sbuf);
+  msgpack_sbuffer_destroy(&buf.sb);
   return result;
 }
 

@@ -66,27 +66,13 @@ static void client_close(admin_client_t *c) {
   *c = (admin_client_t){.fd = -1};
 }
 
-/* A reply's body, and whether packing it ran out of memory. */
-typedef struct {
-  msgpack_sbuffer sbuf;
-  bool short_of_memory;
-} reply_buf_t;
-
-static int reply_write(void *data, const char *buf, size_t len) {
-  reply_buf_t *r = data;
-  if (msgpack_sbuffer_write(&r->sbuf, buf, len) == 0)
-    return 0;
-  r->short_of_memory = true;
-  return -1;
-}
-
 /* Queues a reply frame: a 4-byte big-endian length, then the body. Out of
  * memory, the connection is closed instead: the client sees it close,
  * rather than wait for an answer that cannot come or read half of one. */
-static void client_queue(admin_client_t *c, const reply_buf_t *reply) {
-  const msgpack_sbuffer *body = &reply->sbuf;
+static void client_queue(admin_client_t *c, const hive__pack_buf_t *reply) {
+  const msgpack_sbuffer *body = &reply->sb;
   size_t n = body->size;
-  c->out = reply->short_of_memory ? NULL : malloc(4 + n);
+  c->out = reply->failed ? NULL : malloc(4 + n);
   if (c->out == NULL) {
     client_close(c);
     return;
@@ -102,10 +88,9 @@ static void client_queue(admin_client_t *c, const reply_buf_t *reply) {
 
 static void client_answer(hive__admin_t *ad, admin_client_t *c, const void *body, size_t len,
                           bool well_formed_length) {
-  reply_buf_t reply = {.short_of_memory = false};
+  hive__pack_buf_t reply;
   msgpack_packer pk;
-  msgpack_sbuffer_init(&reply.sbuf);
-  msgpack_packer_init(&pk, &reply, reply_write);
+  hive__pack_buf_init(&reply, &pk);
   if (!well_formed_length) {
     char why[96];
     snprintf(why, sizeof(why), "a frame of %zu bytes is over the limit of %u", len,
@@ -117,7 +102,7 @@ static void client_answer(hive__admin_t *ad, admin_client_t *c, const void *body
     c->closing = true;
   }
   client_queue(c, &reply);
-  msgpack_sbuffer_destroy(&reply.sbuf);
+  msgpack_sbuffer_destroy(&reply.sb);
 }
 
 /* Answers the first whole frame c holds, if it holds one. The frames

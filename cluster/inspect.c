@@ -19,25 +19,29 @@ void hive__cluster_on_admin(natsConnection *nc, natsSubscription *sub, natsMsg *
   const char *data = natsMsg_GetData(m);
   size_t len = (size_t)natsMsg_GetDataLength(m);
   if (reply != NULL) {
-    msgpack_sbuffer out;
-    msgpack_sbuffer_init(&out);
+    hive__pack_buf_t out;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &out, msgpack_sbuffer_write);
-    if (c->h->admin_answer != NULL) {
-      c->h->admin_answer(c->h, data, len, &out);
+    hive__pack_buf_init(&out, &pk);
+    const char *error = NULL;
+    if (c->h->admin_answer == NULL) {
+      error = "this node answers no admin requests";
     } else {
+      c->h->admin_answer(c->h, data, len, &pk);
+      if (out.failed)
+        error = "out of memory";
+      else if ((int64_t)out.sb.size > c->max_payload) /* ps of a very large node, say */
+        error = "the answer is larger than NATS carries";
+    }
+    if (error != NULL) {
+      out.sb.size = 0;
+      out.failed = false;
       msgpack_pack_map(&pk, 2);
       hive__pack_key_bool(&pk, "ok", false);
-      hive__pack_key_str(&pk, "error", "this node answers no admin requests");
+      hive__pack_key_str(&pk, "error", error);
     }
-    if ((int64_t)out.size > c->max_payload) { /* ps of a very large node, say */
-      out.size = 0;
-      msgpack_pack_map(&pk, 2);
-      hive__pack_key_bool(&pk, "ok", false);
-      hive__pack_key_str(&pk, "error", "the answer is larger than NATS carries");
-    }
-    natsConnection_Publish(nc, reply, out.data, (int)out.size);
-    msgpack_sbuffer_destroy(&out);
+    if (!out.failed) /* else no answer: hivectl's request times out */
+      natsConnection_Publish(nc, reply, out.sb.data, (int)out.sb.size);
+    msgpack_sbuffer_destroy(&out.sb);
   }
   natsMsg_Destroy(m);
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cluster/internal.h"
+#include "http_client.h"
 #include "nats_server.h"
 #include "supervised.h"
 
@@ -456,6 +457,54 @@ Test(fault_injection, every_allocation_of_an_admin_request_fails_in_turn, .timeo
   cr_assert_eq(hive_pack(&admin_ps, &admin_ps_len, "mss", 1, "op", "ps"), HIVE_OK);
   sweep("admin socket: connect, ps", op_admin_ps, 0);
   free(admin_ps);
+  cr_assert_eq(hive_stop(node), HIVE_OK);
+}
+
+/* ---- the HTTP endpoint ------------------------------------------------------- */
+
+/* Braces and brackets balanced outside strings, and nothing after: a
+ * JSON body with no hole in it. */
+static bool json_whole(const char *s) {
+  int depth = 0;
+  bool in_string = false;
+  for (; *s != '\0'; s++) {
+    if (in_string) {
+      if (*s == '\\' && s[1] != '\0')
+        s++;
+      else if (*s == '"')
+        in_string = false;
+    } else if (*s == '"') {
+      in_string = true;
+    } else if (*s == '{' || *s == '[') {
+      depth++;
+    } else if ((*s == '}' || *s == ']') && --depth < 0) {
+      return false;
+    }
+  }
+  return depth == 0 && !in_string;
+}
+
+/* GET /api/actors: HIVE_OK for a 200 with a whole body, HIVE_ENOMEM for a
+ * 500 or a closed connection, anything else is wrong. */
+static int op_http_actors(void) {
+  static char resp[1 << 16];
+  int status = http_fetch(hive_http_port(node), "GET", "/api/actors", NULL, resp, sizeof(resp));
+  if (status == 200)
+    return json_whole(http_body(resp)) && http_body(resp)[0] == '[' ? HIVE_OK : HIVE_EINVAL;
+  return status == 500 || status == 0 ? HIVE_ENOMEM : HIVE_EINVAL;
+}
+
+Test(fault_injection, every_allocation_of_an_http_request_fails_in_turn, .timeout = 600) {
+  log_setup();
+  hive_config_t cfg;
+  hive_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.log_level = HIVE_LOG_NONE;
+  cfg.http_listen = "127.0.0.1:0";
+  atomic_store(&fault_countdown, -1);
+  node = test_start_config(&cfg);
+  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+  sweep("HTTP: GET /api/actors", op_http_actors, 0);
   cr_assert_eq(hive_stop(node), HIVE_OK);
 }
 

@@ -5,6 +5,20 @@
 
 #include "pack.h"
 
+static int pack_buf_write(void *data, const char *buf, size_t len) {
+  hive__pack_buf_t *b = data;
+  if (msgpack_sbuffer_write(&b->sb, buf, len) == 0)
+    return 0;
+  b->failed = true;
+  return -1;
+}
+
+void hive__pack_buf_init(hive__pack_buf_t *b, msgpack_packer *pk) {
+  msgpack_sbuffer_init(&b->sb);
+  b->failed = false;
+  msgpack_packer_init(pk, b, pack_buf_write);
+}
+
 void hive__pack_str(msgpack_packer *pk, const char *s) {
   size_t n = strlen(s);
   msgpack_pack_str(pk, n);

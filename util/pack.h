@@ -10,6 +10,17 @@
 
 #include "hive/hive.h"
 
+/* A msgpack buffer that remembers a write it could not make (no memory).
+ * Packing into it goes on regardless; its owner checks `failed` before
+ * using the bytes, rather than send a body with a hole in it. Initialise
+ * with hive__pack_buf_init, free with msgpack_sbuffer_destroy(&b->sb). */
+typedef struct hive__pack_buf {
+  msgpack_sbuffer sb;
+  bool failed;
+} hive__pack_buf_t;
+
+void hive__pack_buf_init(hive__pack_buf_t *b, msgpack_packer *pk);
+
 void hive__pack_str(msgpack_packer *pk, const char *s);
 void hive__pack_key_str(msgpack_packer *pk, const char *key, const char *value);
 void hive__pack_key_u64(msgpack_packer *pk, const char *key, uint64_t value);
