@@ -152,15 +152,21 @@ static hive_t *node;
 static hive_pid_t echo, peer;
 static void (*also_check)(const char *what, long n); /* a sweep's own checks after each run */
 
-static void sweep_setup(void) {
+/* Starts the sweep's node from cfg (its own fields set past
+ * hive_config_init), with the actor echo. */
+static void sweep_start(hive_config_t *cfg) {
   log_setup();
+  cfg->workers = 2;
+  cfg->log_level = HIVE_LOG_NONE;
+  atomic_store(&fault_countdown, -1);
+  node = test_start_config(cfg);
+  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+}
+
+static void sweep_setup(void) {
   hive_config_t cfg;
   hive_config_init(&cfg);
-  cfg.workers = 2;
-  cfg.log_level = HIVE_LOG_NONE;
-  atomic_store(&fault_countdown, -1);
-  node = test_start_config(&cfg);
-  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+  sweep_start(&cfg);
   cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &peer), HIVE_OK);
 }
 
@@ -334,17 +340,6 @@ static bool gw_write_frame(int fd, const void *body, size_t len) {
   return send(fd, frame, len + 4, MSG_NOSIGNAL) == (ssize_t)(len + 4);
 }
 
-static bool gw_read_all(int fd, char *p, size_t n) {
-  while (n > 0) {
-    ssize_t got = read(fd, p, n);
-    if (got <= 0)
-      return false;
-    p += got;
-    n -= (size_t)got;
-  }
-  return true;
-}
-
 /* One answer (the gateway's or the admin socket's framing, which is the
  * same): HIVE_OK for {"ok":true} (or a welcome), HIVE_ENOMEM for an
  * error answer or a closed connection, HIVE_ETIMEDOUT for no answer within
@@ -353,10 +348,10 @@ static int gw_answer(int fd) {
   unsigned char prefix[4];
   char body[4096];
   errno = 0;
-  if (!gw_read_all(fd, (char *)prefix, 4))
+  if (!gwc_read_all(fd, (char *)prefix, 4))
     return errno == EAGAIN || errno == EWOULDBLOCK ? HIVE_ETIMEDOUT : HIVE_ENOMEM;
   size_t n = (size_t)prefix[0] << 24 | (size_t)prefix[1] << 16 | (size_t)prefix[2] << 8 | prefix[3];
-  if (n > sizeof(body) || !gw_read_all(fd, body, n))
+  if (n > sizeof(body) || !gwc_read_all(fd, body, n))
     return HIVE_ENOMEM;
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
@@ -395,16 +390,11 @@ static int op_gateway_call(void) {
 }
 
 Test(fault_injection, every_allocation_of_a_gateway_call_fails_in_turn, .timeout = 600) {
-  log_setup();
   hive_config_t cfg;
   hive_config_init(&cfg);
-  cfg.workers = 2;
-  cfg.log_level = HIVE_LOG_NONE;
   cfg.gateway_tcp = "0";
   cfg.gateway_token = "sweep";
-  atomic_store(&fault_countdown, -1);
-  node = test_start_config(&cfg);
-  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+  sweep_start(&cfg);
   cr_assert_eq(hive_pack(&gw_hello, &gw_hello_len, "mssss", 2, "op", "hello", "token", "sweep"),
                HIVE_OK);
   cr_assert_eq(hive_pack(&gw_call, &gw_call_len,
@@ -444,16 +434,11 @@ static int op_admin_ps(void) {
 }
 
 Test(fault_injection, every_allocation_of_an_admin_request_fails_in_turn, .timeout = 600) {
-  log_setup();
   snprintf(admin_path, sizeof(admin_path), "/tmp/hive-fi-admin-%d.sock", (int)getpid());
   hive_config_t cfg;
   hive_config_init(&cfg);
-  cfg.workers = 2;
-  cfg.log_level = HIVE_LOG_NONE;
   cfg.admin_socket = admin_path;
-  atomic_store(&fault_countdown, -1);
-  node = test_start_config(&cfg);
-  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+  sweep_start(&cfg);
   cr_assert_eq(hive_pack(&admin_ps, &admin_ps_len, "mss", 1, "op", "ps"), HIVE_OK);
   sweep("admin socket: connect, ps", op_admin_ps, 0);
   free(admin_ps);
@@ -495,15 +480,10 @@ static int op_http_actors(void) {
 }
 
 Test(fault_injection, every_allocation_of_an_http_request_fails_in_turn, .timeout = 600) {
-  log_setup();
   hive_config_t cfg;
   hive_config_init(&cfg);
-  cfg.workers = 2;
-  cfg.log_level = HIVE_LOG_NONE;
   cfg.http_listen = "127.0.0.1:0";
-  atomic_store(&fault_countdown, -1);
-  node = test_start_config(&cfg);
-  cr_assert_eq(hive_spawn(node, &sweep_b, NULL, 0, NULL, &echo), HIVE_OK);
+  sweep_start(&cfg);
   sweep("HTTP: GET /api/actors", op_http_actors, 0);
   cr_assert_eq(hive_stop(node), HIVE_OK);
 }

@@ -271,25 +271,13 @@ static void raw_request(int fd, const char *op) {
   msgpack_sbuffer_destroy(&sbuf);
 }
 
-static bool read_full(int fd, void *buf, size_t len) {
-  char *p = buf;
-  while (len > 0) {
-    ssize_t n = read(fd, p, len);
-    if (n <= 0)
-      return false;
-    p += n;
-    len -= (size_t)n;
-  }
-  return true;
-}
-
 /* Reads one reply frame; its "ok" and "error" into the arguments. */
 static void raw_reply(int fd, bool *ok, char *error, size_t size) {
   unsigned char header[4];
-  cr_assert(read_full(fd, header, 4), "no reply frame");
+  cr_assert(gwc_read_all(fd, header, 4), "no reply frame");
   size_t len = ((size_t)header[0] << 24) | (header[1] << 16) | (header[2] << 8) | header[3];
   char *body = malloc(len);
-  cr_assert(read_full(fd, body, len));
+  cr_assert(gwc_read_all(fd, body, len));
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   size_t off = 0;

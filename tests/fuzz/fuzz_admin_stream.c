@@ -5,7 +5,7 @@
  * frame, in order, until the node closes the connection. It closes only
  * after a frame that is not a request (that reply says ok=false) or one
  * whose length is over the limit, or at the hang-up: never in silence
- * with requests unanswered, and never without answering in 10 s.
+ * with requests unanswered, and never without answering in 30 s.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "tests/gw_client.h"
 
 static hive_t *h;
 static char path[64];
@@ -54,28 +55,17 @@ static void node(void) {
   }
 }
 
-static bool read_all(int fd, void *buf, size_t n) {
-  for (char *p = buf; n > 0;) {
-    ssize_t got = read(fd, p, n);
-    if (got <= 0)
-      return false;
-    p += got;
-    n -= (size_t)got;
-  }
-  return true;
-}
-
 /* Reads one reply; false at the end of the stream. Its "ok" in *ok. */
 static bool reply(int fd, bool *ok) {
   unsigned char prefix[4];
   ssize_t got = read(fd, prefix, 1);
   if (got == 0)
     return false;
-  assert(got == 1 && "the node neither answered nor closed in 10 s");
-  assert(read_all(fd, prefix + 1, 3));
+  assert(got == 1 && "the node neither answered nor closed in 30 s");
+  assert(gwc_read_all(fd, prefix + 1, 3));
   size_t n = (size_t)prefix[0] << 24 | (size_t)prefix[1] << 16 | (size_t)prefix[2] << 8 | prefix[3];
   char *body = malloc(n > 0 ? n : 1);
-  assert(read_all(fd, body, n));
+  assert(gwc_read_all(fd, body, n));
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   size_t off = 0;
@@ -107,20 +97,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     off += 4 + n;
   }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un a = {.sun_family = AF_UNIX};
-  snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-  struct timeval tv = {.tv_sec = 10};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  assert(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+  int fd = gwc_connect_unix(path); /* reads give up after 30 s */
+  assert(fd >= 0);
   /* All of it within the socket's buffer, no reply read first; the node
    * may close before the end (after a refusal). */
-  for (size_t off = 0; off < size;) {
-    ssize_t put = send(fd, data + off, size - off, MSG_NOSIGNAL);
-    if (put <= 0)
-      break;
-    off += (size_t)put;
-  }
+  gwc_write_all(fd, data, size);
   shutdown(fd, SHUT_WR);
   size_t replies = 0;
   bool ok = true;
