@@ -6,8 +6,9 @@
  * frames in it (prefixes included), cut by hive__gw_split (frame.c), go
  * to the connection's actor in one message, and a frame read in part
  * waits in a buffer of exactly its size, allocated once its length prefix
- * has been checked against max_frame. A prefix over the limit is never allocated for: the actor is
- * told (GW_TAG_TOOLARGE), answers toolarge, and the connection closes.
+ * has been checked against max_frame. A prefix over the limit is never
+ * allocated for: the actor is told (GW_TAG_TOOLARGE), answers toolarge,
+ * and the connection closes.
  * The bytes the actor has not decoded yet are bounded: past max_frame
  * plus one read, the loop stops reading that socket until the actor
  * catches up, so a client that floods is slowed by TCP, not buffered.
