@@ -7,9 +7,9 @@
  * connection, which is written as the client reads. A connection with a
  * reply pending is not read from, so a client that sends and never reads
  * holds at most one reply. Requests pipelined in one write are answered
- * in order, each once the reply before it is written. A frame that cannot be a request (oversized,
- * not msgpack, not a map) gets an error reply and ends that connection
- * only; the node logs why and goes on.
+ * in order, each once the reply before it is written. A frame that cannot
+ * be a request (oversized, not msgpack, not a map) gets an error reply and
+ * ends that connection only; the node logs why and goes on.
  *
  * The socket file has mode 0600 (util/listen.c) and is removed at
  * hive_stop. A stale file left by a process that died is replaced; a live
