@@ -167,7 +167,9 @@ function actorsQuery() {
   return "/api/actors?" + q;
 }
 
-function showActors(actors, total) {
+// offset: the one the rows were asked for, which a click may have moved on
+// since; the page label tells what the rows are.
+function showActors(actors, total, offset) {
   state.total = total;
   const body = $("actors").tBodies[0];
   body.replaceChildren();
@@ -187,8 +189,8 @@ function showActors(actors, total) {
     row.addEventListener("click", () => select(a.pid));
     body.append(row);
   }
-  const first = total === 0 ? 0 : state.offset + 1;
-  $("page").textContent = count(first) + "–" + count(state.offset + actors.length) + " of " + count(total);
+  const first = total === 0 ? 0 : offset + 1;
+  $("page").textContent = count(first) + "–" + count(offset + actors.length) + " of " + count(total);
   $("actors-count").textContent = count(total) + (state.filter ? " matching" : "");
   $("prev").disabled = state.offset === 0;
   $("next").disabled = state.offset + PAGE >= total;
@@ -337,6 +339,7 @@ async function refresh() {
   }
   busy = true;
   const now = Date.now();
+  const offset = state.offset; // a click meanwhile asks for another refresh (again)
   try {
     const [node, page, top, tree, detail] = await Promise.all([
       api("/api/node"),
@@ -349,7 +352,7 @@ async function refresh() {
     ]);
     showLive();
     showNode(node.body, now);
-    showActors(page.body, page.total);
+    showActors(page.body, page.total, offset);
     showMailboxes(top.body, now);
     showTree(tree.body, now);
     if (detail instanceof Error) {
