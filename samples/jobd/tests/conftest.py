@@ -401,14 +401,17 @@ def raw(jobd: Jobd, data: Any, timeout: float = 30.0) -> Any:
     return answer
 
 
-def wait_state(jobd: Jobd, job: int, states, timeout: float = 30.0) -> Dict[str, Any]:
-    """Polls status (no push exists for a start) until the job is in one of states."""
+def wait_state(jobd: Jobd, job: int, states, timeout: float = 30.0,
+               attempts: Optional[int] = None) -> Dict[str, Any]:
+    """Polls status (no push exists for a start) until the job is in one of
+    states, and has been started `attempts` times if that is given: after a
+    restart, a job that was running shows "running" until it starts again."""
     if isinstance(states, str):
         states = (states,)
     deadline = time.monotonic() + timeout
     while True:
         st = jobd.status(job)
-        if st["state"] in states:
+        if st["state"] in states and (attempts is None or st["attempts"] == attempts):
             return st
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job} not {states} within {timeout} s: {st}")
