@@ -607,9 +607,15 @@ static hive_t *cluster_sweep_start(const char *url, unsigned id) {
   return test_start_config(&cfg);
 }
 
-Test(fault_injection, every_allocation_of_cluster_envelopes_fails_in_turn, .timeout = 600) {
+static nats_t server;
+
+static void cluster_sweep_fini(void) {
+  nats_cleanup(&server); /* also when the sweep failed */
+}
+
+Test(fault_injection, every_allocation_of_cluster_envelopes_fails_in_turn, .timeout = 600,
+     .fini = cluster_sweep_fini) {
   log_setup();
-  nats_t server = {0};
   nats_start(&server, false);
   atomic_store(&fault_countdown, -1);
   node = cluster_sweep_start(server.url, 1);
@@ -624,5 +630,4 @@ Test(fault_injection, every_allocation_of_cluster_envelopes_fails_in_turn, .time
   also_check = NULL;
   cr_assert_eq(hive_stop(node2), HIVE_OK);
   cr_assert_eq(hive_stop(node), HIVE_OK);
-  nats_cleanup(&server);
 }
