@@ -306,27 +306,19 @@ int hive_link(hive_ctx_t *ctx, hive_pid_t other) {
     return HIVE_ENOMEM;
   stat_set(&life->nlinks, l->linked);
   hive__msg_t *msg = signal_new(HIVE__SIG_LINK, life->self, other, 0, 0);
-  if (msg == NULL) {
-    link_take(l, other);
-    stat_set(&life->nlinks, l->linked);
+  int sent = msg != NULL ? signal_send(h, msg) : HIVE_ENOMEM;
+  if (sent == HIVE_OK)
+    return HIVE_OK;
+  link_take(l, other); /* not linked after all */
+  stat_set(&life->nlinks, l->linked);
+  if (sent == HIVE_ENOMEM) /* here, or another node's record of it */
     return HIVE_ENOMEM;
-  }
-  int sent = signal_send(h, msg);
-  if (sent == HIVE_ENOMEM) { /* another node's actor, and its record could not be made */
-    link_take(l, other);
-    stat_set(&life->nlinks, l->linked);
-    return HIVE_ENOMEM;
-  }
-  if (sent == HIVE_ENOPROC || sent == HIVE_ENOCONN) {
-    /* Linking to the dead (or to a node not connected): an exit signal
-     * noproc (noconnection), as if it had just died. */
-    link_take(l, other);
-    stat_set(&life->nlinks, l->linked);
-    hive__send_exit(h, other, life->self,
-                    &(hive_reason_t){.kind = sent == HIVE_ENOCONN ? HIVE_REASON_NOCONNECTION
-                                                                  : HIVE_REASON_NOPROC},
-                    0);
-  }
+  /* Linking to the dead (or to a node not connected): an exit signal
+   * noproc (noconnection), as if it had just died. */
+  hive__send_exit(h, other, life->self,
+                  &(hive_reason_t){.kind = sent == HIVE_ENOCONN ? HIVE_REASON_NOCONNECTION
+                                                                : HIVE_REASON_NOPROC},
+                  0);
   return HIVE_OK;
 }
 
@@ -360,12 +352,8 @@ int hive_monitor(hive_ctx_t *ctx, hive_pid_t other, uint64_t *ref) {
   if (!hive__reftab_put(l->monitoring, r, other))
     return HIVE_ENOMEM;
   hive__msg_t *msg = signal_new(HIVE__SIG_MONITOR, life->self, other, r, 0);
-  if (msg == NULL) {
-    hive__reftab_take(l->monitoring, r, NULL);
-    return HIVE_ENOMEM;
-  }
-  int sent = signal_send(h, msg);
-  if (sent == HIVE_ENOMEM) { /* another node's actor, and its record could not be made */
+  int sent = msg != NULL ? signal_send(h, msg) : HIVE_ENOMEM;
+  if (sent == HIVE_ENOMEM) { /* here, or another node's record of it */
     hive__reftab_take(l->monitoring, r, NULL);
     return HIVE_ENOMEM;
   }

@@ -279,9 +279,9 @@ struct hive {
   struct hive__cluster *cluster; /* owned by cluster/, NULL if none */
   /* Passed across between layers of equal rank, through node/'s order of
    * start: admin/ answers an admin request (docs/admin-protocol.md)
-   * through pk (a msgpack_packer), for cluster/ to serve hivectl --node; cluster/
-   * adds its Prometheus families to hive_metrics' text and lists the live
-   * nodes (hive_nodes) for admin/'s "nodes" answer. NULL: none. */
+   * through pk (a msgpack_packer), for cluster/ to serve hivectl --node;
+   * cluster/ adds its Prometheus families to hive_metrics' text and lists
+   * the live nodes (hive_nodes) for admin/'s "nodes" answer. NULL: none. */
   bool (*admin_answer)(hive_t *h, const void *request, size_t len, void *pk);
   void (*metrics_more)(hive_t *h, FILE *out);
   int (*nodes)(hive_t *h, hive_node_info_t *out, size_t max);
